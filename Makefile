@@ -1,0 +1,52 @@
+# Entry points for users, README and CI. Each target sets itself up: a local .venv and node_modules.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
+export AWS_DEFAULT_REGION ?= us-east-1
+
+.PHONY: demo test lint typecheck unit synth cfn-lint bench clean setup
+
+setup: $(VENV)/.stamp node_modules/.stamp
+
+# The venv is rebuilt when the pinned requirements or the package metadata change.
+$(VENV)/.stamp: requirements.txt requirements-dev.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	@touch $@
+
+node_modules/.stamp: package.json
+	npm install --no-audit --no-fund --loglevel=error
+	@touch $@
+
+demo: setup
+	$(BIN)/responder demo --out out/demo
+
+lint: $(VENV)/.stamp
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(VENV)/.stamp
+	$(BIN)/mypy
+
+synth: setup
+	rm -rf cdk.out
+	npx --no-install cdk synth --quiet --app "$(BIN)/python app.py" > /dev/null
+
+cfn-lint: synth
+	$(BIN)/cfn-lint cdk.out/*.template.json
+
+unit: $(VENV)/.stamp
+	$(BIN)/python -m pytest -n 2
+
+test: lint typecheck cfn-lint unit
+
+bench: $(VENV)/.stamp
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) node_modules cdk.out out .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,49 @@
+"""Disable: the exposed key goes Inactive, once per key; the user's other keys are untouched."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.parser import BaseModel, parse
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from responder.clients import client
+from responder.containment import Owner, disable_key
+from responder.models import Incident
+from responder.observability import logger, metrics, tracer
+from responder.permissions import Permission
+from responder.settings import get_settings
+from responder.state import StepResult
+
+PERMISSIONS: tuple[Permission, ...] = (
+    Permission(("iam:ListAccessKeys", "iam:UpdateAccessKey"), ("arn:{partition}:iam::{account}:user/*",)),
+    Permission(("dynamodb:PutItem", "dynamodb:UpdateItem"), ("@incident_table",)),
+)
+
+
+class DisableInput(BaseModel):
+    incident: Incident
+    owner: Owner
+    execution_id: str
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    request = parse(event=event, model=DisableInput)
+    logger.append_keys(incident_id=request.incident.incident_id, access_key_id=request.owner.access_key_id)
+    actions = disable_key(
+        client("iam"),
+        client("dynamodb"),
+        get_settings().incident_table,
+        request.incident,
+        request.owner,
+        execution_id=request.execution_id,
+    )
+    for action in actions:
+        logger.info("containment", extra={"action": action.action, "status": action.status})
+        if action.status == "done":
+            metrics.add_metric(name="KeysDisabled", unit=MetricUnit.Count, value=1)
+    return StepResult(actions=actions).model_dump(mode="json")

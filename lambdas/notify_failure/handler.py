@@ -1,0 +1,47 @@
+"""NotifyFailure: whatever failed, the SOC hears what is known and what was and was not done."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.parser import BaseModel, parse
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from responder.clients import client
+from responder.models import Action
+from responder.notify import failure_message, publish
+from responder.observability import logger, metrics, tracer
+from responder.permissions import Permission
+from responder.settings import get_settings
+from responder.state import StepResult, WorkflowState
+
+PERMISSIONS: tuple[Permission, ...] = (
+    Permission(("sns:Publish",), ("@soc_topic",)),
+    Permission(("kms:GenerateDataKey", "kms:Decrypt"), ("@soc_key",)),
+)
+
+
+class NotifyFailureInput(BaseModel):
+    # The state may be a raw, untriaged input: keep what parses, ignore the rest.
+    state: dict[str, Any]
+    execution_id: str
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    request = parse(event=event, model=NotifyFailureInput)
+    known = {k: request.state[k] for k in WorkflowState.model_fields if k in request.state}
+    try:
+        state = WorkflowState.model_validate(known)
+    except ValueError:
+        # A half-formed state must not stop the SOC from hearing about the failure.
+        state = WorkflowState.model_validate({"error": known.get("error")} if "error" in known else {})
+    message = failure_message(state, request.execution_id)
+    message_id = publish(client("sns"), get_settings().soc_topic_arn, message)
+    logger.warning(
+        "SOC told of a failure", extra={"message_id": message_id, "error": state.error and state.error.Error}
+    )
+    action = Action.now("notify_soc", get_settings().soc_topic_arn, "done", f"failure notice {message_id}")
+    return {**StepResult(actions=[action]).model_dump(mode="json"), **message.model_dump()}

@@ -1,0 +1,35 @@
+"""The workflow's Lambda steps: one folder each under ``lambdas/``, one ASL placeholder each.
+
+The stack builds a function per entry (code asset ``lambdas/<name>``, handler ``handler.handler``)
+and substitutes its ARN for ``${<placeholder>}`` in the ASL; the local runner does the same with
+in-process handlers. A test checks this table, the folders and the ASL agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    placeholder: str
+    description: str
+    timeout_seconds: int = 30
+    memory_mb: int = 256
+
+
+STEPS: tuple[Step, ...] = (
+    Step("triage", "TriageFunctionArn", "Normalize any GuardDuty form or manual input into an incident"),
+    Step("validate", "ValidateFunctionArn", "Confirm the key is ours and find its user and owner"),
+    Step("disable", "DisableFunctionArn", "Set the exposed access key Inactive, once"),
+    Step("snapshot", "SnapshotFunctionArn", "Save the finding and bucket policies to evidence"),
+    Step("query_start", "QueryStartFunctionArn", "Start the CloudTrail queries", 60, 512),
+    Step("query_status", "QueryStatusFunctionArn", "Poll a CloudTrail query"),
+    Step("query_results", "QueryResultsFunctionArn", "Save query results to evidence", 300, 1024),
+    Step("report", "ReportFunctionArn", "Analyse results and write the report", 300, 1024),
+    Step("notify", "NotifyFunctionArn", "Tell the SOC what happened and where the evidence is"),
+    Step("notify_failure", "NotifyFailureFunctionArn", "Tell the SOC what is known when a step fails"),
+)
+
+STEP_BY_NAME = {s.name: s for s in STEPS}

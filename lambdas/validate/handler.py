@@ -1,0 +1,46 @@
+"""Validate: is the exposed key ours, whose is it, who owns it (playbook steps 1-2)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.parser import BaseModel, parse
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from responder.clients import client
+from responder.containment import validate_key
+from responder.models import Incident
+from responder.observability import logger, metrics, tracer
+from responder.permissions import Permission
+from responder.settings import get_settings
+
+PERMISSIONS: tuple[Permission, ...] = (
+    Permission(
+        ("sts:GetAccessKeyInfo",),
+        ("*",),
+        reason="sts:GetAccessKeyInfo supports no resource-level permissions",
+    ),
+    Permission(("iam:GetAccessKeyLastUsed", "iam:ListUserTags"), ("arn:{partition}:iam::{account}:user/*",)),
+)
+
+
+class ValidateInput(BaseModel):
+    incident: Incident
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    incident = parse(event=event, model=ValidateInput).incident
+    settings = get_settings()
+    logger.append_keys(incident_id=incident.incident_id, access_key_id=incident.access_key_id)
+    owner = validate_key(
+        client("sts"),
+        client("iam"),
+        incident,
+        owner_tag_keys=settings.owner_tag_keys,
+        protected_tag=settings.protected_tag,
+    )
+    logger.info("key validated", extra={"user_name": owner.user_name, "owner_found": bool(owner.owner)})
+    return owner.model_dump(mode="json")

@@ -1,0 +1,206 @@
+"""Playbook steps 1-3: is the key ours, whose is it, and disable it (that key only, once).
+
+Every state change is recorded in the incident table with the state before it, so that
+``responder recover`` can undo it once the owner has rotated.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from botocore.exceptions import ClientError
+from pydantic import BaseModel, Field
+
+from responder.errors import AccessKeyNotFound, ContainmentFailed, ForeignAccessKey, Throttled
+from responder.models import Action, Incident, iso, utc_now
+
+THROTTLING_CODES = {"Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException"}
+
+
+class Owner(BaseModel):
+    """Who the exposed key belongs to (step 1-2 of the playbook)."""
+
+    access_key_id: str
+    account_id: str
+    user_name: str | None = None
+    principal_type: str = "IAMUser"
+    owner: str | None = None
+    owner_tag: str | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+    last_used: dict[str, Any] = Field(default_factory=dict)
+    protected: bool = False
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def validate_key(
+    sts: Any,
+    iam: Any,
+    incident: Incident,
+    *,
+    owner_tag_keys: tuple[str, ...],
+    protected_tag: str = "responder:protected",
+) -> Owner:
+    """Confirm the key belongs to this account and find its user and owner/custodian.
+
+    Raises ForeignAccessKey (another account's key: notify only) or AccessKeyNotFound.
+    """
+    key = incident.access_key_id
+    if not key:
+        raise AccessKeyNotFound("the incident names no access key")
+    try:
+        account = sts.get_access_key_info(AccessKeyId=key)["Account"]
+    except ClientError as exc:
+        if _code(exc) in THROTTLING_CODES:
+            raise Throttled(f"GetAccessKeyInfo throttled for {key}") from exc
+        raise
+    if account != incident.account_id:
+        raise ForeignAccessKey(f"{key} belongs to account {account}, not {incident.account_id}: notify only")
+    if key.startswith("ASIA"):
+        # Temporary credentials have no IAM user to look up; the session's role is in the finding.
+        return Owner(
+            access_key_id=key,
+            account_id=account,
+            user_name=incident.principal.user_name,
+            principal_type=incident.principal.type or "AssumedRole",
+        )
+    try:
+        used = iam.get_access_key_last_used(AccessKeyId=key)
+    except ClientError as exc:
+        if _code(exc) == "NoSuchEntity":
+            raise AccessKeyNotFound(f"{key} no longer exists in account {account}") from exc
+        if _code(exc) in THROTTLING_CODES:
+            raise Throttled(f"GetAccessKeyLastUsed throttled for {key}") from exc
+        raise
+    user = used["UserName"]
+    tags = {t["Key"]: t["Value"] for t in iam.list_user_tags(UserName=user).get("Tags", [])}
+    owner_tag = next((k for k in owner_tag_keys if tags.get(k)), None)
+    last_used = {
+        k: (iso(v) if hasattr(v, "tzinfo") else v) for k, v in used.get("AccessKeyLastUsed", {}).items()
+    }
+    return Owner(
+        access_key_id=key,
+        account_id=account,
+        user_name=user,
+        owner=tags.get(owner_tag) if owner_tag else None,
+        owner_tag=owner_tag,
+        tags=tags,
+        last_used=last_used,
+        protected=tags.get(protected_tag, "").lower() == "true",
+    )
+
+
+def _claim(ddb: Any, table: str, incident: Incident, execution_id: str) -> dict[str, Any] | None:
+    """Claim containment of this key; returns the earlier claim when another run holds it."""
+    now = iso(utc_now())
+    try:
+        ddb.put_item(
+            TableName=table,
+            Item={
+                "pk": {"S": f"KEY#{incident.access_key_id}"},
+                "sk": {"S": "CONTAINMENT"},
+                "status": {"S": "in_progress"},
+                "incident_id": {"S": incident.incident_id},
+                "execution_id": {"S": execution_id},
+                "claimed_at": {"S": now},
+            },
+            # A failed earlier attempt may be taken over; a done or running one may not.
+            ConditionExpression="attribute_not_exists(pk) OR #s = :failed",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":failed": {"S": "failed"}},
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+    except ClientError as exc:
+        if _code(exc) != "ConditionalCheckFailedException":
+            raise
+        item = exc.response.get("Item") or {}
+        return {k: next(iter(v.values())) for k, v in item.items()} or {"status": "unknown"}
+    return None
+
+
+def _settle(ddb: Any, table: str, key: str, status: str, detail: dict[str, str]) -> None:
+    names = {"#s": "status"}
+    values: dict[str, Any] = {":s": {"S": status}}
+    sets = ["#s = :s"]
+    for i, (k, v) in enumerate(sorted(detail.items())):
+        names[f"#k{i}"] = k
+        values[f":v{i}"] = {"S": v}
+        sets.append(f"#k{i} = :v{i}")
+    ddb.update_item(
+        TableName=table,
+        Key={"pk": {"S": f"KEY#{key}"}, "sk": {"S": "CONTAINMENT"}},
+        UpdateExpression="SET " + ", ".join(sets),
+        ExpressionAttributeNames=names,
+        ExpressionAttributeValues=values,
+    )
+
+
+def record_action(ddb: Any, table: str, incident_id: str, action: Action, before: Any, after: Any) -> None:
+    """Append an action with its before/after state to the incident's record (for recover)."""
+    ddb.put_item(
+        TableName=table,
+        Item={
+            "pk": {"S": f"INCIDENT#{incident_id}"},
+            "sk": {"S": f"ACTION#{action.at}#{action.action}#{action.target}"},
+            "action": {"S": action.action},
+            "target": {"S": action.target},
+            "status": {"S": action.status},
+            "before": {"S": json.dumps(before, sort_keys=True, default=str)},
+            "after": {"S": json.dumps(after, sort_keys=True, default=str)},
+        },
+    )
+
+
+def disable_key(
+    iam: Any, ddb: Any, table: str, incident: Incident, owner: Owner, *, execution_id: str
+) -> list[Action]:
+    """Set the exposed key Inactive, exactly once per key, leaving the user's other keys alone."""
+    key = owner.access_key_id
+    if key.startswith("ASIA") or not owner.user_name:
+        return [
+            Action.now(
+                "disable_access_key",
+                key,
+                "skipped",
+                "temporary credentials cannot be set Inactive; their sessions must be revoked",
+            )
+        ]
+    earlier = _claim(ddb, table, incident, execution_id)
+    if earlier is not None:
+        return [
+            Action.now(
+                "disable_access_key",
+                key,
+                "already_done",
+                f"containment of {key} is {earlier.get('status')} by incident {earlier.get('incident_id')}"
+                f" (execution {str(earlier.get('execution_id', '')).rsplit(':', 1)[-1]})",
+            )
+        ]
+    before: str | None = None
+    try:
+        keys = iam.list_access_keys(UserName=owner.user_name)["AccessKeyMetadata"]
+        before = next((k["Status"] for k in keys if k["AccessKeyId"] == key), None)
+        if before is None:
+            raise AccessKeyNotFound(f"{key} is not a key of {owner.user_name} any more")
+        iam.update_access_key(UserName=owner.user_name, AccessKeyId=key, Status="Inactive")
+    except (ClientError, AccessKeyNotFound) as exc:
+        _settle(ddb, table, key, "failed", {"error": type(exc).__name__})
+        if isinstance(exc, ClientError) and _code(exc) in THROTTLING_CODES:
+            raise Throttled(f"UpdateAccessKey throttled for {key}; nothing changed yet") from exc
+        if isinstance(exc, AccessKeyNotFound):
+            raise
+        raise ContainmentFailed(
+            f"could not set {key} of {owner.user_name} Inactive ({_code(exc)}); the key is still {before or 'unknown'}"
+        ) from exc
+    action = Action.now(
+        "disable_access_key",
+        key,
+        "done",
+        f"{owner.user_name}'s key {key}: {before} -> Inactive; other keys untouched",
+    )
+    record_action(ddb, table, incident.incident_id, action, {"Status": before}, {"Status": "Inactive"})
+    _settle(ddb, table, key, "done", {"done_at": action.at or ""})
+    return [action]

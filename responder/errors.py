@@ -1,0 +1,63 @@
+"""Named errors. The state machine retries and catches them by class name (Lambda's errorType).
+
+Transient errors (throttling, a query still running past its budget) derive from
+``TransientError`` and are retried by the ASL; everything else ends in a Catch that tells the SOC.
+"""
+
+from __future__ import annotations
+
+
+class ResponderError(Exception):
+    """Base of every error the responder raises on purpose."""
+
+
+class TransientError(ResponderError):
+    """Worth retrying: the ASL retries these by name."""
+
+
+class InvalidInput(ResponderError):
+    """The execution input or CLI argument is not something we can act on. Nothing was changed."""
+
+
+class UnsupportedFinding(InvalidInput):
+    """A well-formed finding of a type this responder does not handle."""
+
+
+class AccessKeyNotFound(ResponderError):
+    """The key does not exist (any more) in this account."""
+
+
+class ForeignAccessKey(ResponderError):
+    """STS GetAccessKeyInfo says the key belongs to another account: notify only."""
+
+
+class ContainmentFailed(ResponderError):
+    """An AWS call that changes state failed; the message says what was and was not done."""
+
+
+class EvidenceConflict(ResponderError):
+    """An evidence object already exists with different content: evidence is never overwritten."""
+
+
+class QueryFailed(ResponderError):
+    """A CloudTrail query ended FAILED (or could not be started)."""
+
+
+class QueryCancelled(QueryFailed):
+    """A CloudTrail query was CANCELLED."""
+
+
+class QueryTimedOut(QueryFailed):
+    """A CloudTrail query ended TIMED_OUT."""
+
+
+class QueryStillRunning(TransientError):
+    """Results were asked for before the query finished."""
+
+
+class LogsUnreadable(InvalidInput):
+    """Local CloudTrail log files could not be read or parsed."""
+
+
+class Throttled(TransientError):
+    """AWS throttled a call past the SDK's own retries; the state machine retries with backoff."""

@@ -1,0 +1,93 @@
+"""Typed records that cross state boundaries (execution input/output) and the CLI.
+
+Field names follow the contracts in ``responder/schemas`` (copies of ../shared/contracts).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+DecisionAction = Literal["contain", "await_approval", "notify_only", "ignore"]
+ActionStatus = Literal["done", "already_done", "skipped", "failed", "awaiting_approval", "would_do"]
+Source = Literal["guardduty", "manual", "quarantine-policy", "detection-rule"]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(ts: datetime) -> str:
+    """ISO 8601 UTC with a Z, second precision: the one time format of reports."""
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+
+class FindingRef(_Model):
+    id: str
+    type: str
+    severity: float
+    title: str | None = None
+    region: str | None = None
+    first_seen: str | None = None
+    last_seen: str | None = None
+    count: int | None = None
+
+
+class Principal(_Model):
+    type: str | None = None
+    user_name: str | None = None
+    principal_id: str | None = None
+
+
+class Decision(_Model):
+    action: DecisionAction
+    reason: str = Field(min_length=1)
+
+
+class Incident(_Model):
+    """The normalized incident (incident.schema.json); extra keys are allowed and kept."""
+
+    incident_id: str = Field(min_length=1)
+    source: Source
+    finding: FindingRef | None = None
+    access_key_id: str | None = None
+    principal: Principal
+    account_id: str
+    region: str | None = None
+    remote_ips: list[str] = Field(default_factory=list)
+    buckets: list[str] = Field(default_factory=list)
+    api_calls: list[str] = Field(default_factory=list)
+    lookback_days: int = 7
+    event_time: str | None = None
+    decision: Decision
+
+
+class Action(_Model):
+    """One thing the responder did, or decided not to do (report.response.actions[])."""
+
+    action: str
+    target: str
+    status: ActionStatus
+    at: str | None = None
+    detail: str | None = None
+
+    @classmethod
+    def now(cls, action: str, target: str, status: ActionStatus, detail: str | None = None) -> Action:
+        return cls(action=action, target=target, status=status, at=iso(utc_now()), detail=detail)
+
+
+class EvidenceRef(_Model):
+    uri: str
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    kind: str | None = None
+
+
+def dump(model: BaseModel) -> dict[str, Any]:
+    """JSON-able dict of a model, as states pass it on."""
+    return model.model_dump(mode="json", exclude_none=False)

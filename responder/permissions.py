@@ -1,0 +1,38 @@
+"""IAM permissions, declared next to the code that needs them.
+
+Each ``lambdas/<step>/handler.py`` exports ``PERMISSIONS: tuple[Permission, ...]``; the stack turns
+them into that function's role and a test checks the synthesized role grants exactly these.
+
+Resources are ARN templates with ``{partition}``, ``{region}`` and ``{account}`` placeholders, or
+references to resources the stack owns:
+
+``@evidence_bucket`` / ``@evidence_bucket/*``, ``@incident_table``, ``@soc_topic``, ``@soc_key``,
+``@lake_event_data_store``, ``@athena_workgroup``, ``@athena_results_bucket`` / ``@athena_results_bucket/*``,
+``@glue_database``, ``@glue_table``, ``@cloudtrail_bucket`` / ``@cloudtrail_bucket/*``.
+
+``*`` is allowed only for APIs that support no resource-level permission, with the reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Permission:
+    actions: tuple[str, ...]
+    resources: tuple[str, ...]
+    reason: str = ""
+
+    def __post_init__(self) -> None:
+        if "*" in self.resources and not self.reason:
+            raise ValueError(f"{self.actions}: a '*' resource needs a reason")
+        for action in self.actions:
+            service, _, name = action.partition(":")
+            if not service or not name or "*" in action:
+                raise ValueError(f"permission {action!r} must name one action, no wildcard")
+
+
+def actions_of(permissions: tuple[Permission, ...]) -> set[str]:
+    """Every action named in ``permissions``."""
+    return {a for p in permissions for a in p.actions}

@@ -1,0 +1,98 @@
+"""The workflow's state document, as the ASL passes it between states.
+
+Triage puts the incident at ``$.incident``; Validate adds ``$.owner``, Disable ``$.containment``,
+the Parallel ``$.investigation`` ([snapshot, query]), Report ``$.report``; a Catch puts
+``{Error, Cause}`` at ``$.error`` (or ``$.validation_error``). Every key after the incident may be
+missing: a failure notification tells what is known.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from responder.containment import Owner
+from responder.models import Action, EvidenceRef, Incident
+
+
+class _Loose(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class ErrorInfo(_Loose):
+    """What a Catch stores: the error name and the Lambda error payload as a JSON string."""
+
+    Error: str = "Unknown"
+    Cause: str | None = None
+
+    @property
+    def message(self) -> str:
+        """The exception's message, without the stack trace."""
+        try:
+            cause = json.loads(self.Cause or "")
+        except (TypeError, ValueError):
+            return (self.Cause or "")[:500]
+        if isinstance(cause, dict):
+            return str(cause.get("errorMessage", ""))[:500]
+        return str(cause)[:500]
+
+
+class StepResult(_Loose):
+    """Output of a step that acted or preserved something."""
+
+    actions: list[Action] = Field(default_factory=list)
+    evidence: list[EvidenceRef] = Field(default_factory=list)
+
+
+class QueryResult(StepResult):
+    """Output of the query branch: rows saved to evidence, not carried in the state."""
+
+    name: str = "key_activity"
+    engine: str = ""
+    rows_uri: str | None = None
+    rows_sha256: str | None = None
+    row_count: int = 0
+    window: dict[str, str] = Field(default_factory=dict)
+    coverage: dict[str, Any] = Field(default_factory=dict)
+
+
+class ReportRef(StepResult):
+    uri: str | None = None
+    markdown_uri: str | None = None
+    sha256: str | None = None
+    headline: str | None = None
+    top_source_ips: list[str] = Field(default_factory=list)
+    findings_by_tactic: dict[str, int] = Field(default_factory=dict)
+
+
+class WorkflowState(_Loose):
+    incident: Incident | None = None
+    owner: Owner | None = None
+    validation_error: ErrorInfo | None = None
+    containment: StepResult | None = None
+    investigation: list[dict[str, Any]] | None = None
+    report: ReportRef | None = None
+    error: ErrorInfo | None = None
+
+    @property
+    def snapshot(self) -> StepResult | None:
+        if not self.investigation:
+            return None
+        return StepResult.model_validate(self.investigation[0])
+
+    @property
+    def query(self) -> QueryResult | None:
+        if not self.investigation or len(self.investigation) < 2:
+            return None
+        return QueryResult.model_validate(self.investigation[1])
+
+    def steps(self) -> list[StepResult]:
+        return [s for s in (self.containment, self.snapshot, self.query, self.report) if s is not None]
+
+    def actions(self) -> list[Action]:
+        return [a for s in self.steps() for a in s.actions]
+
+    def evidence(self) -> list[EvidenceRef]:
+        return [e for s in self.steps() for e in s.evidence]
