@@ -1,0 +1,124 @@
+"""The ``responder`` command (see ../shared/contracts/README.md for its contract).
+
+Exit codes: 0 ok; 2 invalid input or arguments, with a one-line reason on stderr and no traceback.
+
+Adding a subcommand: write ``_args_<name>(parser)`` (its arguments) and ``_cmd_<name>(args) -> int``
+(its work), then add one :class:`Command` row to :data:`COMMANDS`. Raise
+:class:`responder.errors.InvalidInput` (or a subclass) for bad input: :func:`main` turns it into exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NoReturn
+
+from responder import __version__
+from responder.errors import InvalidInput
+
+EXIT_OK = 0
+EXIT_INVALID = 2
+MAX_INPUT_BYTES = 256 * 1024
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but its errors are one line on stderr (the contract's exit-2 form)."""
+
+    def error(self, message: str) -> NoReturn:
+        command = self.prog.removeprefix("responder").strip()
+        raise InvalidInput(f"{command}: {message}" if command else message)
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+# ------------------------------------------------------------------------------------ triage
+
+
+def _args_triage(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", metavar="FILE", help="a finding or event as JSON ('-' reads stdin)")
+    parser.add_argument(
+        "--account-id",
+        help="the account a manual input is about, when the input names none",
+    )
+
+
+def _read_input(name: str) -> bytes:
+    """At most MAX_INPUT_BYTES of FILE (or stdin); more is refused rather than read into memory."""
+    try:
+        if name == "-":
+            data = sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)
+        else:
+            with Path(name).open("rb") as fh:
+                data = fh.read(MAX_INPUT_BYTES + 1)
+    except OSError as exc:
+        raise InvalidInput(f"{name}: cannot read: {exc.strerror or exc}") from exc
+    if len(data) > MAX_INPUT_BYTES:
+        raise InvalidInput(f"{name}: larger than {MAX_INPUT_BYTES // 1024} KB")
+    return data
+
+
+def _cmd_triage(args: argparse.Namespace) -> int:
+    from responder.models import dump
+    from responder.settings import Settings
+    from responder.triage import triage
+
+    data = _read_input(args.file)
+    try:
+        incident = triage(data, Settings.from_env(), default_account_id=args.account_id)
+    except InvalidInput as exc:
+        raise InvalidInput(f"{args.file}: {exc}") from exc
+    print(json.dumps(dump(incident), indent=2))
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------------- the command table
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+# Register subcommands here, one row each (demo, investigate, recover, approve, ... go below triage).
+COMMANDS: tuple[Command, ...] = (
+    Command("triage", "read one finding or event, print the incident JSON", _args_triage, _cmd_triage),
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="responder", description="Incident responder for exposed AWS credentials.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    for command in COMMANDS:
+        sub_parser = sub.add_parser(command.name, help=command.help, description=command.help)
+        command.add_arguments(sub_parser)
+        sub_parser.set_defaults(run=command.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    try:
+        args = build_parser().parse_args(argv)
+        code: int = args.run(args)
+    except InvalidInput as exc:
+        print(f"responder: {_one_line(str(exc))}", file=sys.stderr)
+        return EXIT_INVALID
+    except SystemExit as exc:  # --help and --version exit through argparse
+        return exc.code if isinstance(exc.code, int) else EXIT_OK
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

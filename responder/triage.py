@@ -1,0 +1,740 @@
+"""Triage: any GuardDuty form, or an analyst's manual input, becomes one :class:`Incident`.
+
+Accepted inputs (detected by shape, not by a flag):
+
+- a GuardDuty EventBridge event (``source: aws.guardduty``, the finding in ``detail``);
+- a raw finding (camelCase, as in ``detail``);
+- a GetFindings response or CLI output (``{"Findings": [...]}``, PascalCase), or a bare list of findings;
+- a Security Hub EventBridge event (``detail.findings[]`` in ASFF) carrying a GuardDuty finding;
+- a manual input typed in the Step Functions console: ``{"accessKeyId": "AKIA...", "lookbackDays": 7}``.
+
+Incident ids (stable, see :func:`incident_id`):
+
+- a finding: ``inc-`` + the first 16 hex digits of SHA-256 over ``guardduty|<account>|<finding id>``. The
+  same finding yields the same id whichever form it arrives in (EventBridge, GetFindings, Security Hub),
+  and GuardDuty's updates of a finding (count, lastSeen) keep the id, so a re-delivered or updated
+  finding joins its incident instead of opening a new one.
+- a manual input: ``inc-`` + 16 hex of SHA-256 over ``manual|<account>|<access key id>``: re-running the
+  console input for the same key joins the same incident. It is deliberately NOT the id of the finding
+  that may have prompted the analyst (triage cannot know it); exactly-once containment is keyed by the
+  access key in the incident table, so the two incidents never contain the key twice.
+
+Everything read from a finding is data: names and titles are kept for display only; the access key id,
+account id and bucket names (the only values later steps act on) are validated here.
+No logging in this module: findings may carry secrets, and the handler logs chosen keys only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import json
+import math
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from responder.errors import InvalidInput, UnsupportedFinding
+from responder.models import Decision, DecisionAction, FindingRef, Incident, Principal, iso, utc_now
+from responder.settings import Settings
+
+MAX_INPUT_BYTES = 256 * 1024  # the Step Functions payload limit; larger is not a finding we were sent
+MAX_DEPTH = 64  # GuardDuty findings nest ~8 deep; deeper is hostile or broken
+ACCESS_KEY_RE = re.compile(r"^(AKIA|ASIA)[A-Z0-9]{16}$")
+SAMPLE_PREFIX = "GeneratedFinding"  # what CreateSampleFindings puts in every name and key field
+ACCOUNT_RE = re.compile(r"^[0-9]{12}$")
+# Legacy bucket names (us-east-1, before 2018) allowed capitals and underscores, up to 255 characters.
+BUCKET_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,253}[A-Za-z0-9]$")
+FINDING_TYPE_RE = re.compile(r"^(?P<purpose>[A-Za-z0-9]+):(?P<resource>[A-Za-z0-9]+)/(?P<family>\S+)$")
+# ASFF spells "UnauthorizedAccess:IAMUser/ConsoleLogin" as ".../UnauthorizedAccess:IAMUser-ConsoleLogin".
+ASFF_TYPE_RE = re.compile(r"^(?P<head>[A-Za-z0-9]+:[A-Za-z0-9]+)-(?P<family>\S+)$")
+GUARDDUTY_ARN_RE = re.compile(
+    r"^arn:aws[a-z-]*:guardduty:[a-z0-9-]*:[0-9]*:detector/[^/]+/finding/(?P<id>.+)$"
+)
+
+# The resource part of a GuardDuty type this responder acts on: credentials and S3.
+HANDLED_RESOURCES = frozenset({"IAMUser", "IAM", "S3"})
+# Handled resource, unhandled family: S3 Malware Protection ("Object:S3/MaliciousFile") is about an object.
+IGNORED_PURPOSES = frozenset({"Object"})
+
+MANUAL_KEYS: dict[str, str] = {
+    "accessKeyId": "access_key_id",
+    "access_key_id": "access_key_id",
+    "lookbackDays": "lookback_days",
+    "lookback_days": "lookback_days",
+    "accountId": "account_id",
+    "account_id": "account_id",
+    "reason": "reason",
+    "dryRun": "dry_run",
+    "dry_run": "dry_run",
+}
+ASFF_SEVERITY_LABELS = {"INFORMATIONAL": 0.0, "LOW": 2.0, "MEDIUM": 5.0, "HIGH": 8.0, "CRITICAL": 9.0}
+MAX_TEXT = 512  # display strings are cut here; they are data, never instructions
+
+
+# --------------------------------------------------------------------------------------- public API
+
+
+def triage(
+    raw: Any,
+    settings: Settings,
+    *,
+    now: datetime | None = None,
+    default_account_id: str | None = None,
+) -> Incident:
+    """Normalize ``raw`` (any supported form, parsed JSON or JSON text) into an :class:`Incident`.
+
+    ``default_account_id`` is the account a manual input is about when it names none (the handler
+    passes its own account); ``settings.extra["account_id"]`` is the fallback.
+    Raises :class:`InvalidInput` (malformed, oversized) or :class:`UnsupportedFinding` (well-formed,
+    not a GuardDuty finding).
+    """
+    now = now or utc_now()
+    data = _load(raw)
+    lookback = _lookback(None, settings)
+    if _is_manual(data):
+        return _manual(data, settings, now=now, default_account_id=default_account_id)
+    try:
+        facts = _locate(data)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        # Untrusted structure with a wrong type somewhere: a named error, not a crash.
+        raise InvalidInput(f"malformed finding: {type(exc).__name__}: {_short(str(exc), 120)}") from exc
+    decision = decide(facts, settings)
+    return Incident(
+        incident_id=incident_id("guardduty", facts.account_id, facts.finding_id),
+        source="guardduty",
+        finding=FindingRef(
+            id=facts.finding_id,
+            type=facts.finding_type,
+            severity=facts.severity,
+            title=facts.title,
+            region=facts.region,
+            first_seen=facts.first_seen,
+            last_seen=facts.last_seen,
+            count=facts.count,
+        ),
+        access_key_id=facts.access_key_id,
+        principal=Principal(
+            type=facts.principal_type, user_name=facts.user_name, principal_id=facts.principal_id
+        ),
+        account_id=facts.account_id,
+        region=facts.region,
+        remote_ips=facts.remote_ips,
+        buckets=facts.buckets,
+        api_calls=facts.api_calls,
+        lookback_days=lookback,
+        event_time=facts.event_time or iso(now),
+        decision=decision,
+        sample=facts.is_sample,
+    )
+
+
+def incident_id(kind: str, account_id: str, subject: str) -> str:
+    """``inc-`` + 16 hex of SHA-256 over ``kind|account|subject`` (finding id, or key for manual input)."""
+    digest = hashlib.sha256(f"{kind}|{account_id}|{subject}".encode()).hexdigest()
+    return f"inc-{digest[:16]}"
+
+
+# ------------------------------------------------------------------------------------ the decision
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the decision table looks at, extracted and validated from one finding."""
+
+    finding_id: str
+    finding_type: str
+    severity: float
+    account_id: str
+    title: str | None = None
+    region: str | None = None
+    first_seen: str | None = None
+    last_seen: str | None = None
+    count: int | None = None
+    event_time: str | None = None
+    access_key_id: str | None = None
+    principal_type: str | None = None
+    user_name: str | None = None
+    principal_id: str | None = None
+    remote_ips: list[str] = field(default_factory=list)
+    buckets: list[str] = field(default_factory=list)
+    api_calls: list[str] = field(default_factory=list)
+    is_sample: bool = False
+
+    @property
+    def purpose(self) -> str:
+        m = FINDING_TYPE_RE.match(self.finding_type)
+        return m.group("purpose") if m else ""
+
+    @property
+    def resource(self) -> str:
+        m = FINDING_TYPE_RE.match(self.finding_type)
+        return m.group("resource") if m else ""
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One row of the decision table: the first row whose ``when`` holds decides."""
+
+    name: str
+    when: Callable[[Facts, Settings], bool]
+    action: DecisionAction
+    reason: Callable[[Facts, Settings], str]
+
+
+def _protected(f: Facts, s: Settings) -> bool:
+    names = {n.casefold() for n in (f.user_name, f.principal_id) if n}
+    for entry in s.protected_principals:
+        # An entry is a user/role name, a principal id, or an ARN (compared by its last path part).
+        tail = entry.rsplit("/", 1)[-1] if entry.startswith("arn:") else entry
+        if tail.casefold() in names:
+            return True
+    return False
+
+
+RULES: tuple[Rule, ...] = (
+    Rule(
+        "unhandled_family",
+        lambda f, s: f.resource not in HANDLED_RESOURCES or f.purpose in IGNORED_PURPOSES,
+        "ignore",
+        lambda f, s: (
+            f"{f.finding_type} is not an IAM credential or S3 finding: not handled by this responder"
+        ),
+    ),
+    Rule(
+        "sample",
+        lambda f, s: f.is_sample,
+        "notify_only",
+        lambda f, s: "sample finding (GuardDuty CreateSampleFindings): no real key or principal to contain",
+    ),
+    Rule(
+        "root",
+        lambda f, s: (f.principal_type or "") == "Root",
+        "notify_only",
+        lambda f, s: "root credentials: the API cannot disable root access keys; the account owner must act",
+    ),
+    Rule(
+        "nothing_to_contain",
+        lambda f, s: not f.access_key_id and not f.buckets,
+        "notify_only",
+        lambda f, s: "the finding names no access key and no bucket: nothing to contain automatically",
+    ),
+    Rule(
+        # The contain branch of the workflow starts by validating a key; bucket fixes wait for a human.
+        "bucket_only",
+        lambda f, s: not f.access_key_id,
+        "await_approval",
+        lambda f, s: "no access key to disable; remediating the named bucket(s) needs approval",
+    ),
+    Rule(
+        "protected_principal",
+        _protected,
+        "await_approval",
+        lambda f, s: f"principal {f.user_name or f.principal_id} is protected: containment needs approval",
+    ),
+    Rule(
+        "role_session",
+        lambda f, s: (f.access_key_id or "").startswith("ASIA"),
+        "contain",
+        lambda f, s: "temporary (ASIA) credentials of a role session: revoke the role's sessions",
+    ),
+    Rule(
+        "high_severity",
+        lambda f, s: f.severity >= s.contain_min_severity,
+        "contain",
+        lambda f, s: f"severity {f.severity:g} >= {s.contain_min_severity:g}: contain now",
+    ),
+    Rule(
+        "low_severity",
+        lambda f, s: True,
+        "await_approval",
+        lambda f, s: f"severity {f.severity:g} < {s.contain_min_severity:g}: containment needs approval",
+    ),
+)
+
+
+def decide(facts: Facts, settings: Settings) -> Decision:
+    """The first matching row of :data:`RULES` (the last row always matches)."""
+    for rule in RULES:
+        if rule.when(facts, settings):
+            return Decision(action=rule.action, reason=rule.reason(facts, settings))
+    raise AssertionError("the decision table has no catch-all row")  # pragma: no cover
+
+
+# ------------------------------------------------------------------------------------ input forms
+
+
+def _load(raw: Any) -> Any:
+    """Parse JSON text if given; enforce the size and depth limits on everything."""
+    if isinstance(raw, bytes | bytearray):
+        if len(raw) > MAX_INPUT_BYTES:
+            raise InvalidInput(f"input is larger than {MAX_INPUT_BYTES // 1024} KB")
+        try:
+            raw = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise InvalidInput(f"input is not UTF-8 text: {exc.reason}") from exc
+    if isinstance(raw, str):
+        if len(raw.encode()) > MAX_INPUT_BYTES:
+            raise InvalidInput(f"input is larger than {MAX_INPUT_BYTES // 1024} KB")
+        try:
+            raw = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise InvalidInput(f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
+        except RecursionError as exc:
+            raise InvalidInput("JSON nested too deeply") from exc
+    _check_depth(raw)
+    try:
+        size = len(json.dumps(raw, separators=(",", ":"), default=str).encode())
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"input is not JSON-like: {_short(str(exc), 80)}") from exc
+    if size > MAX_INPUT_BYTES:
+        raise InvalidInput(f"input is larger than {MAX_INPUT_BYTES // 1024} KB")
+    return raw
+
+
+def _check_depth(value: Any) -> None:
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise InvalidInput(f"input nested deeper than {MAX_DEPTH} levels")
+        if isinstance(item, Mapping):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend((v, depth + 1) for v in item)
+
+
+def _is_manual(data: Any) -> bool:
+    return isinstance(data, Mapping) and any(k in data for k in ("accessKeyId", "access_key_id"))
+
+
+def _locate(data: Any) -> Facts:
+    """Find the one finding in ``data`` and extract its facts."""
+    if isinstance(data, list):
+        return _choose(data, "list")
+    if not isinstance(data, Mapping):
+        raise InvalidInput(f"expected a JSON object or list, got {type(data).__name__}")
+    if "detail-type" in data or ("source" in data and "detail" in data):
+        return _from_eventbridge(data)
+    if "Findings" in data:
+        return _choose(data["Findings"], "Findings")
+    if _is_asff(data):
+        return _from_asff(data)
+    if "id" in data and "type" in data:
+        return _from_guardduty(data)
+    if "Id" in data and "Type" in data:
+        return _from_guardduty(_camel(data))
+    raise InvalidInput(
+        "not a GuardDuty finding, EventBridge event, GetFindings response, Security Hub finding "
+        "or manual input (expected e.g. 'detail', 'Findings', 'id'+'type' or 'accessKeyId')"
+    )
+
+
+def _from_eventbridge(event: Mapping[str, Any]) -> Facts:
+    source, detail_type = event.get("source"), event.get("detail-type")
+    detail = event.get("detail")
+    if not isinstance(detail, Mapping):
+        raise InvalidInput("EventBridge event has no 'detail' object")
+    if source == "aws.guardduty":
+        if detail_type != "GuardDuty Finding":
+            raise UnsupportedFinding(f"aws.guardduty event of detail-type {_short(str(detail_type), 60)!r}")
+        return _from_guardduty(detail, envelope=event)
+    if source == "aws.securityhub":
+        return _choose(detail.get("findings"), "detail.findings")
+    raise UnsupportedFinding(f"EventBridge events from {_short(str(source), 60)!r} are not handled")
+
+
+def _choose(findings: Any, where: str) -> Facts:
+    """The first finding that names a real access key, else the first that names any, else the first."""
+    if not isinstance(findings, list) or not findings:
+        raise InvalidInput(f"'{where}' holds no findings")
+    if not all(isinstance(f, Mapping) for f in findings):
+        raise InvalidInput(f"'{where}' holds something other than finding objects")
+    parsed = [_from_asff(f) if _is_asff(f) else _from_guardduty(_camel(f)) for f in findings]
+    for pick in (
+        lambda p: bool(p.access_key_id) and not p.is_sample,
+        lambda p: bool(p.access_key_id),
+    ):
+        for facts in parsed:
+            if pick(facts):
+                return facts
+    return parsed[0]
+
+
+def _from_guardduty(finding: Mapping[str, Any], envelope: Mapping[str, Any] | None = None) -> Facts:
+    """Facts of a camelCase GuardDuty finding (the EventBridge ``detail``)."""
+    envelope = envelope or {}
+    finding_id = _required(finding.get("id"), "finding id")
+    finding_type = _required(finding.get("type"), "finding type")
+    account = _account(finding.get("accountId", envelope.get("account")), "finding accountId")
+    resource = _obj(finding.get("resource"))
+    service = _obj(finding.get("service"))
+    key_details = _obj(resource.get("accessKeyDetails"))
+    additional = _additional_info(service.get("additionalInfo"))
+    key = _access_key(key_details.get("accessKeyId"))
+    action = _obj(service.get("action"))
+    api_call = _obj(action.get("awsApiCallAction"))
+    apis = [api_call.get("api")] + [
+        c.get("api") for c in _list(additional.get("recentApiCalls")) if isinstance(c, Mapping)
+    ]
+    buckets = [b.get("name") for b in _list(resource.get("s3BucketDetails")) if isinstance(b, Mapping)]
+    return Facts(
+        finding_id=finding_id,
+        finding_type=_finding_type(finding_type),
+        severity=_severity(finding.get("severity")),
+        account_id=account,
+        title=_text(finding.get("title"), "title"),
+        region=_text(finding.get("region", envelope.get("region")), "region"),
+        first_seen=_time(service.get("eventFirstSeen")),
+        last_seen=_time(service.get("eventLastSeen")),
+        count=_count(service.get("count")),
+        event_time=_first_time(
+            finding.get("updatedAt"),
+            finding.get("createdAt"),
+            envelope.get("time"),
+            service.get("eventLastSeen"),
+        ),
+        access_key_id=key,
+        principal_type=_text(key_details.get("userType"), "userType"),
+        user_name=_text(key_details.get("userName"), "userName"),
+        principal_id=_text(key_details.get("principalId"), "principalId"),
+        remote_ips=_ips(_walk_values(action, ("ipAddressV4", "ipAddressV6"))),
+        buckets=_buckets(buckets),
+        api_calls=_names(apis),
+        is_sample=_sample(key, additional),
+    )
+
+
+def _is_asff(finding: Any) -> bool:
+    return isinstance(finding, Mapping) and ("ProductArn" in finding or "AwsAccountId" in finding)
+
+
+def _from_asff(finding: Mapping[str, Any]) -> Facts:
+    """Facts of a Security Hub (ASFF) finding; only GuardDuty's are accepted."""
+    product = _text(finding.get("ProductArn"), "ProductArn") or ""
+    if "/guardduty" not in product:
+        raise UnsupportedFinding(f"Security Hub finding from {_short(product, 80)!r}, not from GuardDuty")
+    raw_id = _required(finding.get("Id"), "finding Id")
+    # Keep GuardDuty's own id so the same finding has the same incident id via Security Hub.
+    m = GUARDDUTY_ARN_RE.match(raw_id)
+    finding_id = m.group("id") if m else raw_id
+    fields = {str(k): v for k, v in _obj(finding.get("ProductFields")).items()}
+    additional = _additional_info(fields.get("additionalInfo"))
+    resources = [r for r in _list(finding.get("Resources")) if isinstance(r, Mapping)]
+    key_details: Mapping[str, Any] = {}
+    key_from_id: str | None = None
+    buckets: list[Any] = []
+    for res in resources:
+        if res.get("Type") == "AwsIamAccessKey":
+            key_details = _obj(_obj(res.get("Details")).get("AwsIamAccessKey"))
+            rid = str(res.get("Id") or "")
+            tail = rid.rsplit(":", 1)[-1] if rid.startswith("AWS::IAM::AccessKey:") else ""
+            key_from_id = tail if tail and tail != "null" else None
+        elif res.get("Type") == "AwsS3Bucket":
+            details = _obj(_obj(res.get("Details")).get("AwsS3Bucket"))
+            rid = str(res.get("Id") or "")
+            buckets.append(details.get("Name") or (rid.split(":::", 1)[1] if ":::" in rid else rid))
+    key = _access_key(key_details.get("AccessKeyId") or key_from_id)
+    asff_action = _obj(finding.get("Action"))
+    api_call = _obj(asff_action.get("AwsApiCallAction"))
+    ips: list[Any] = [v for k, v in fields.items() if k.endswith(("ipAddressV4", "ipAddressV6"))]
+    ips += list(_walk_values(asff_action, ("IpAddressV4", "IpAddressV6")))
+    ips.append(_obj(finding.get("Network")).get("SourceIpV4"))
+    apis: list[Any] = [v for k, v in fields.items() if k.endswith("awsApiCallAction/api")]
+    apis.append(api_call.get("Api"))
+    apis += [c.get("api") for c in _list(additional.get("recentApiCalls")) if isinstance(c, Mapping)]
+    resource_region = next((r.get("Region") for r in resources if r.get("Region")), None)
+    return Facts(
+        finding_id=finding_id,
+        finding_type=_asff_type(finding.get("Types")),
+        severity=_asff_severity(finding.get("Severity")),
+        account_id=_account(finding.get("AwsAccountId"), "AwsAccountId"),
+        title=_text(finding.get("Title"), "Title"),
+        region=_text(finding.get("Region") or resource_region, "Region"),
+        first_seen=_time(finding.get("FirstObservedAt")),
+        last_seen=_time(finding.get("LastObservedAt")),
+        count=_count(fields.get("count")),
+        event_time=_first_time(finding.get("UpdatedAt"), finding.get("CreatedAt")),
+        access_key_id=key,
+        principal_type=_text(key_details.get("PrincipalType"), "PrincipalType"),
+        user_name=_text(key_details.get("PrincipalName") or key_details.get("UserName"), "UserName"),
+        principal_id=_text(key_details.get("PrincipalId"), "PrincipalId"),
+        remote_ips=_ips(ips),
+        buckets=_buckets(buckets),
+        api_calls=_names(apis),
+        is_sample=_sample(key, additional) or str(fields.get("sample", "")).lower() == "true",
+    )
+
+
+def _manual(
+    data: Mapping[str, Any], settings: Settings, *, now: datetime, default_account_id: str | None
+) -> Incident:
+    unknown = sorted(str(k) for k in data if k not in MANUAL_KEYS)
+    if unknown:
+        names = ", ".join(repr(_short(k, 40)) for k in unknown[:10])
+        raise InvalidInput(f"manual input has unknown keys: {names} (allowed: {', '.join(MANUAL_KEYS)})")
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        canonical = MANUAL_KEYS[key]
+        if canonical in values:
+            raise InvalidInput(f"manual input names {canonical} twice")
+        values[canonical] = value
+    key_id = values["access_key_id"]
+    if not isinstance(key_id, str) or not ACCESS_KEY_RE.match(key_id):
+        raise InvalidInput("accessKeyId must look like AKIA... or ASIA... (20 capitals and digits)")
+    account_value = values.get("account_id") or default_account_id or settings.extra.get("account_id")
+    if account_value is None:
+        raise InvalidInput("manual input needs accountId (no default account is known here)")
+    account = _account(account_value, "accountId")
+    dry_run = values.get("dry_run", False)
+    if not isinstance(dry_run, bool):
+        raise InvalidInput("dryRun must be true or false")
+    reason = values.get("reason")
+    if reason is not None and not isinstance(reason, str):
+        raise InvalidInput("reason must be a string")
+    note = _short(" ".join(reason.split()), 200) if reason else ""
+    if dry_run:
+        decision = Decision(action="notify_only", reason="dry run requested: report only, change nothing")
+    else:
+        asked = f"analyst requested containment of {key_id}"
+        decision = Decision(action="contain", reason=f"{asked}: {note}" if note else asked)
+    return Incident(
+        incident_id=incident_id("manual", account, key_id),
+        source="manual",
+        finding=None,
+        access_key_id=key_id,
+        principal=Principal(),
+        account_id=account,
+        lookback_days=_lookback(values.get("lookback_days"), settings),
+        event_time=iso(now),
+        decision=decision,
+        dry_run=dry_run,
+        requested_reason=note or None,
+    )
+
+
+# ----------------------------------------------------------------------------- field validation
+
+
+def _lookback(value: Any, settings: Settings) -> int:
+    if value is None:
+        value = settings.lookback_days
+    elif isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput("lookbackDays must be a whole number of days")
+    if not 1 <= value <= settings.max_lookback_days:
+        raise InvalidInput(f"lookbackDays must be between 1 and {settings.max_lookback_days}, not {value}")
+    return value
+
+
+def _account(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not ACCOUNT_RE.match(value):
+        shown = _short(str(value), 20) if isinstance(value, str | int) else type(value).__name__
+        raise InvalidInput(f"{what} must be a 12-digit AWS account id, not {shown!r}")
+    return value
+
+
+def _access_key(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, str) and (ACCESS_KEY_RE.match(value) or value.startswith(SAMPLE_PREFIX)):
+        return value
+    raise InvalidInput("the finding's accessKeyId is not an AKIA/ASIA access key id")
+
+
+def _finding_type(value: str) -> str:
+    if not FINDING_TYPE_RE.match(value):
+        raise InvalidInput(f"finding type {_short(value, 60)!r} is not ThreatPurpose:Resource/Family")
+    return value
+
+
+def _asff_type(types: Any) -> str:
+    for entry in _list(types):
+        if isinstance(entry, str):
+            m = ASFF_TYPE_RE.match(entry.rsplit("/", 1)[-1])
+            if m:
+                return f"{m.group('head')}/{m.group('family')}"
+    raise InvalidInput("Security Hub finding has no GuardDuty type in 'Types'")
+
+
+def _severity(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise InvalidInput("finding severity must be a number")
+    try:
+        number = float(value)
+    except ValueError as exc:
+        raise InvalidInput("finding severity must be a number") from exc
+    if not math.isfinite(number) or not 0 <= number <= 10:
+        raise InvalidInput("finding severity must be between 0 and 10")
+    return number
+
+
+def _asff_severity(severity: Any) -> float:
+    sev = _obj(severity)
+    if sev.get("Product") is not None:
+        return _severity(sev["Product"])
+    if sev.get("Normalized") is not None:
+        return _severity(_severity_number(sev["Normalized"]) / 10)
+    label = str(sev.get("Label", "")).upper()
+    if label in ASFF_SEVERITY_LABELS:
+        return ASFF_SEVERITY_LABELS[label]
+    raise InvalidInput("Security Hub finding has no usable Severity")
+
+
+def _severity_number(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidInput("Severity.Normalized must be a number")
+    return float(value)
+
+
+def _count(value: Any) -> int | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return None
+
+
+def _text(value: Any, what: str) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput(f"{what} must be a string")
+    return _short(value, MAX_TEXT)
+
+
+def _required(value: Any, what: str) -> str:
+    text = _text(value, what)
+    if text is None:
+        raise InvalidInput(f"{what} is missing")
+    return text
+
+
+def _time(value: Any) -> str | None:
+    """ISO 8601 UTC ``...Z``, or None when absent or unparseable (times here are informational)."""
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        if isinstance(value, int | float):  # epoch seconds or milliseconds
+            seconds = value / 1000 if value > 1e11 else value
+            return iso(datetime.fromtimestamp(seconds, tz=UTC))
+        if isinstance(value, str):
+            # Panther writes "2025-02-25 20:40:06.000000000": Python parses at most 6 fraction digits.
+            text = re.sub(r"(\.\d{6})\d+", r"\1", value.strip()).replace("Z", "+00:00")
+            parsed = datetime.fromisoformat(text)
+            return iso(parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC))
+    except (ValueError, OverflowError, OSError):
+        return None
+    return None
+
+
+def _first_time(*values: Any) -> str | None:
+    for value in values:
+        parsed = _time(value)
+        # EventBridge test events carry time 1970-01-01: no real finding is that old.
+        if parsed and not parsed.startswith("1970-"):
+            return parsed
+    return None
+
+
+def _ips(values: Any) -> list[str]:
+    """Valid IP addresses, deduplicated in order; anything else is dropped (it cannot be queried)."""
+    out: list[str] = []
+    for value in values:
+        if not isinstance(value, str):
+            continue
+        try:
+            address = ipaddress.ip_address(value.strip())
+        except ValueError:
+            continue
+        text = str(address)
+        if not address.is_unspecified and text not in out:
+            out.append(text)
+    return out
+
+
+def _buckets(values: list[Any]) -> list[str]:
+    out: list[str] = []
+    for value in values:
+        if value is None:
+            continue
+        if not isinstance(value, str) or not BUCKET_RE.match(value):
+            raise InvalidInput(f"bucket name {_short(str(value), 70)!r} is not a valid S3 bucket name")
+        if value not in out:
+            out.append(value)
+    return out
+
+
+def _names(values: list[Any]) -> list[str]:
+    out: list[str] = []
+    for value in values:
+        if isinstance(value, str) and value and value not in out:
+            out.append(_short(value, 128))
+    return out
+
+
+def _sample(key: str | None, additional: Mapping[str, Any]) -> bool:
+    flag = additional.get("sample")
+    return bool(key and key.startswith(SAMPLE_PREFIX)) or flag is True or str(flag).lower() == "true"
+
+
+def _additional_info(value: Any) -> Mapping[str, Any]:
+    """``service.additionalInfo``: an object, or (GetFindings, Security Hub) ``{"Value": "<json>"}``/JSON."""
+    info: dict[str, Any] = dict(value) if isinstance(value, Mapping) else {}
+    embedded = info.get("value") if isinstance(value, Mapping) else value
+    if isinstance(embedded, str):
+        try:
+            decoded = json.loads(embedded)
+        except (json.JSONDecodeError, RecursionError):
+            decoded = None
+        if isinstance(decoded, Mapping):
+            info = {**info, **decoded}
+    return info
+
+
+def _walk_values(root: Any, keys: tuple[str, ...]) -> Iterator[Any]:
+    """Values under one of ``keys`` anywhere below ``root``, in document order.
+
+    ``local...`` subtrees (``localIpDetails``: the instance's own address) are not remote and skipped.
+    """
+    stack = [root]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, Mapping):
+            children = []
+            for k, v in item.items():
+                if k in keys:
+                    yield v
+                elif not (isinstance(k, str) and k.lower().startswith("local")):
+                    children.append(v)
+            stack.extend(reversed(children))
+        elif isinstance(item, list):
+            stack.extend(reversed(item))
+
+
+def _camel(value: Any) -> Any:
+    """PascalCase keys (GetFindings API/CLI form) to the camelCase of EventBridge findings."""
+    if isinstance(value, Mapping):
+        return {(k[:1].lower() + k[1:] if isinstance(k, str) else k): _camel(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_camel(v) for v in value]
+    return value
+
+
+def _obj(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _short(text: str, limit: int) -> str:
+    """One line, at most ``limit`` characters: safe to show in an error message or a report."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
