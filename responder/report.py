@@ -1,0 +1,595 @@
+"""report.json (the contract in responder/schemas/report.schema.json) and report.md for the SOC.
+
+:func:`build_report` turns the key's activity rows into the report; every analysis lives in
+``responder.analysis``. Everything that enters the report passes through :func:`responder.redact.redact`
+(CloudTrail rows carry session tokens); what was removed is listed by path and SHA-256 only.
+:func:`render_markdown` writes what an analyst reads first: a summary, then the detail.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from responder.analysis.attribution import attribution
+from responder.analysis.buckets import analyse_current_policy, bucket_policy_changes, trust_policy_changes
+from responder.analysis.credentials import complete_credentials, derive_credentials
+from responder.analysis.exfil import NOT_LOGGED_NOTE, data_access, data_events_logged, exfil_summary
+from responder.analysis.inventory import iam_changes, inventory
+from responder.analysis.ips import AwsIpRanges, load_ip_ranges, source_ips
+from responder.analysis.rows import Row, iso_time, parse_time, sort_rows, text
+from responder.analysis.tactics import SEVERITIES, findings
+from responder.errors import InvalidInput, ReportInvalid
+from responder.models import iso
+from responder.redact import redact
+
+REPORT_VERSION = 1
+_NOT_ROUTABLE = {"aws-service", "invalid", "private", "reserved"}
+
+
+@lru_cache(maxsize=1)
+def report_schema() -> dict[str, Any]:
+    """Our copy of the contract (responder/schemas/report.schema.json)."""
+    raw = resources.files("responder").joinpath("schemas", "report.schema.json").read_text()
+    schema: dict[str, Any] = json.loads(raw)
+    return schema
+
+
+def validate_report(report: Mapping[str, Any]) -> None:
+    """Raise :class:`ReportInvalid` naming every place our output breaks the contract."""
+    from jsonschema import Draft202012Validator
+
+    validator = Draft202012Validator(report_schema())
+    errors = sorted(validator.iter_errors(report), key=lambda e: list(e.absolute_path))
+    if errors:
+        lines = [f"{'/'.join(str(p) for p in e.absolute_path) or '(root)'}: {e.message}" for e in errors[:20]]
+        raise ReportInvalid("report does not match report.schema.json: " + "; ".join(lines))
+
+
+def _time(value: datetime | str, name: str) -> str:
+    parsed = parse_time(value)
+    if parsed is None:
+        raise InvalidInput(f"{name} is not an ISO 8601 time: {value!r}")
+    return iso(parsed)
+
+
+def _tag(rows: Iterable[Row], credential: str) -> list[Row]:
+    """Rows of a derived credential: make sure each says which credential made it."""
+    out: list[Row] = []
+    for row in rows:
+        if not text(row, "access_key_id"):
+            tagged = dict(row)
+            tagged["access_key_id"] = credential
+            out.append(tagged)
+        else:
+            out.append(row)
+    return out
+
+
+def _coverage(rows: Sequence[Row], start: str, end: str) -> dict[str, Any]:
+    """Coverage from the key's own rows when the engine did not measure the logs' span."""
+    times = sorted(iso_time(r) for r in rows)
+    if not times:
+        status = "no_data"
+    elif times[0] <= start and times[-1] >= end:
+        status = "covered"
+    else:
+        status = "partial"
+    return {
+        "events_scanned": len(rows),
+        "first_event": times[0] if times else None,
+        "last_event": times[-1] if times else None,
+        "status": status,
+        "note": "computed from the key's own events; the span of the logs themselves was not measured",
+    }
+
+
+def _events(rows: Sequence[Row]) -> dict[str, Any]:
+    names = Counter(text(r, "event_name") or "?" for r in rows)
+    errors = Counter(text(r, "error_code") for r in rows if text(r, "error_code"))
+    return {
+        "total": len(rows),
+        "by_name": dict(sorted(names.items())),
+        "errors": sum(errors.values()),
+        "by_error": dict(sorted((str(k), v) for k, v in errors.items())),
+        "by_source": dict(sorted(Counter(text(r, "event_source") or "?" for r in rows).items())),
+        "by_credential": dict(sorted(Counter(text(r, "access_key_id") or "(none)" for r in rows).items())),
+        "by_region": dict(sorted(Counter(text(r, "aws_region") or "?" for r in rows).items())),
+        "first_event": iso_time(rows[0]) if rows else None,
+        "last_event": iso_time(rows[-1]) if rows else None,
+    }
+
+
+def _account(rows: Sequence[Row], principal: Mapping[str, Any] | None) -> str | None:
+    accounts = Counter(text(r, "account_id") for r in rows if text(r, "account_id"))
+    if accounts:
+        return accounts.most_common(1)[0][0]
+    value = (principal or {}).get("account_id")
+    return str(value) if value else None
+
+
+def build_report(
+    rows: Iterable[Row],
+    *,
+    access_key_id: str,
+    window_start: datetime | str,
+    window_end: datetime | str,
+    principal: Mapping[str, Any] | None = None,
+    coverage: Mapping[str, Any] | None = None,
+    credentials: Sequence[Mapping[str, Any]] | None = None,
+    derived_rows: Mapping[str, Iterable[Row]] | None = None,
+    remote_ip_details: Iterable[Mapping[str, Any]] | Mapping[str, Any] | None = None,
+    response: Mapping[str, Any] | None = None,
+    evidence: Sequence[Mapping[str, Any]] | None = None,
+    account_id: str | None = None,
+    current_bucket_policies: Mapping[str, str | None] | None = None,
+    ip_ranges: AwsIpRanges | None = None,
+    generated_at: datetime | None = None,
+) -> dict[str, Any]:
+    """The investigation report for one exposed key, validated against the contract.
+
+    ``rows``: the ``key_activity`` rows (row contract). ``derived_rows``: rows of credentials minted
+    from the key, keyed by that credential. ``coverage``: the engine's measure of the logs' span
+    (computed from the rows when omitted). ``credentials``: derived from the rows when omitted.
+    ``remote_ip_details``: GuardDuty ``remoteIpDetails`` (a list, or keyed by IP) for enrichment.
+    ``response``/``evidence``: what the workflow did and preserved. ``current_bucket_policies``:
+    live policy text per bucket (None: no policy), analysed for statements still open to outsiders.
+    """
+    all_rows: list[Row] = list(rows)
+    for credential, extra in (derived_rows or {}).items():
+        all_rows.extend(_tag(extra, credential))
+    ordered = sort_rows(all_rows)
+    start, end = _time(window_start, "window start"), _time(window_end, "window end")
+    account = account_id or _account(ordered, principal)
+    ranges = ip_ranges if ip_ranges is not None else load_ip_ranges()
+    now = generated_at or datetime.now(UTC)
+
+    ips = source_ips(ordered, ranges, remote_ip_details)
+    access = data_access(ordered)
+    logged = data_events_logged(ordered)
+    report: dict[str, Any] = {
+        "report_version": REPORT_VERSION,
+        "generated_at": iso(now),
+        "subject": {"access_key_id": access_key_id, "principal": dict(principal) if principal else None},
+        "account_id": account,
+        "window": {"start": start, "end": end},
+        "coverage": dict(coverage) if coverage is not None else _coverage(ordered, start, end),
+        "credentials": (
+            complete_credentials(credentials, ordered)
+            if credentials is not None
+            else derive_credentials(ordered, access_key_id)
+        ),
+        "source_ips": ips,
+        "ip_ranges": ranges.describe(now),
+        "events": _events(ordered),
+        "iam_changes": iam_changes(ordered),
+        "inventory": inventory(ordered),
+        "bucket_policy_changes": bucket_policy_changes(ordered, account),
+        "role_trust_changes": trust_policy_changes(ordered, account),
+        "data_access": access,
+        "data_access_summary": exfil_summary(access),
+        "data_events_logged": logged,
+        "data_access_notes": [f"{bucket}: {NOT_LOGGED_NOTE}" for bucket, seen in logged.items() if not seen],
+        "findings": findings(ordered),
+        "attribution": attribution(ordered, ips),
+    }
+    if current_bucket_policies is not None:
+        report["current_bucket_policies"] = [
+            {"bucket": bucket, **analyse_current_policy(policy, account)}
+            for bucket, policy in sorted(current_bucket_policies.items())
+        ]
+    ev = [dict(e) for e in (evidence or [])]
+    if response is not None:
+        resp = copy.deepcopy(dict(response))
+        resp.setdefault("evidence", ev)
+        report["response"] = resp
+        ev = ev or [dict(e) for e in resp.get("evidence") or []]
+    report["evidence"] = ev
+    report["summary"] = summarize(report)
+    clean, removed = redact(report)
+    clean["redactions"] = removed
+    validate_report(clean)
+    result: dict[str, Any] = clean
+    return result
+
+
+# --- summary -------------------------------------------------------------------------------
+
+
+def _human_bytes(value: int) -> str:
+    size = float(value)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024:
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} TiB"
+
+
+def _top_severity(report: Mapping[str, Any]) -> str:
+    return max((f["severity"] for f in report["findings"]), key=SEVERITIES.index, default="low")
+
+
+def _actions_done(report: Mapping[str, Any]) -> dict[str, set[str]]:
+    done: dict[str, set[str]] = {}
+    for action in (report.get("response") or {}).get("actions") or []:
+        if action.get("status") in {"done", "already_done"}:
+            done.setdefault(action["action"], set()).add(str(action.get("target")))
+    return done
+
+
+def _what_happened(report: Mapping[str, Any]) -> str:
+    key = report["subject"]["access_key_id"]
+    events = report["events"]
+    if not events["total"]:
+        cov = report["coverage"]["status"]
+        if cov == "no_data":
+            return (
+                f"No events for {key} were found, but the logs do not cover the window "
+                f"({report['window']['start']} to {report['window']['end']}): absence of evidence is not "
+                "evidence of absence."
+            )
+        return f"No activity by {key} between {report['window']['start']} and {report['window']['end']}."
+    ips = report["source_ips"]
+    classes = Counter(ip["classification"] for ip in ips)
+    parts = [
+        f"Access key {key} made {events['total']} calls ({events['errors']} failed) between "
+        f"{events['first_event']} and {events['last_event']} from {len(ips)} source address(es) "
+        f"({', '.join(f'{n} {c}' for c, n in classes.most_common())})."
+    ]
+    serious = [f for f in report["findings"] if f["severity"] in {"high", "critical"}]
+    if serious:
+        titles = "; ".join(f"{f['title']} [{f['tactic']}]" for f in serious[:6])
+        more = f" and {len(serious) - 6} more" if len(serious) > 6 else ""
+        parts.append(f"High-severity activity: {titles}{more}.")
+    minted = [c for c in report["credentials"] if c["relation"] in {"derived", "created"}]
+    if minted:
+        parts.append(
+            f"It minted {len(minted)} further credential(s): "
+            + ", ".join(f"{c['access_key_id']} ({c['via']})" for c in minted[:5])
+            + "."
+        )
+    backdoors = [b for b in report["bucket_policy_changes"] if b["grants_external"]]
+    if backdoors:
+        parts.append(
+            "Bucket policies were changed to let outsiders in: "
+            + ", ".join(f"{b['bucket']} -> {', '.join(b['external_principals'])}" for b in backdoors[:5])
+            + ("" if all(b.get("succeeded", True) for b in backdoors) else " (some attempts failed)")
+            + "."
+        )
+    summary = report["data_access_summary"]
+    if summary["read_calls"]:
+        parts.append(
+            f"It read {summary['objects_read']} S3 object(s) in {summary['read_calls']} call(s), "
+            f"{_human_bytes(summary['bytes_out'])} out."
+        )
+    unlogged = [b for b, seen in report["data_events_logged"].items() if not seen]
+    if unlogged:
+        parts.append(
+            f"No S3 data events are in the logs for {', '.join(unlogged)}: object reads there may not be logged."
+        )
+    att = report["attribution"]
+    parts.append(f"Attribution: {att['assessment']}.")
+    return " ".join(parts)
+
+
+def _what_was_done(report: Mapping[str, Any]) -> list[str]:
+    response = report.get("response")
+    if not response:
+        return ["No automated response is recorded in this report (investigation only)."]
+    lines = [f"Workflow {response['workflow_status']}, decision: {response['decision']}."]
+    for action in response.get("actions") or []:
+        line = f"{action['action']} on {action['target']}: {action['status']}"
+        if action.get("detail"):
+            line += f" ({action['detail']})"
+        lines.append(line)
+    return lines
+
+
+def _next_steps(report: Mapping[str, Any]) -> list[str]:
+    key = report["subject"]["access_key_id"]
+    done = _actions_done(report)
+    steps: list[str] = []
+    if key in done.get("disable_access_key", set()):
+        steps.append(
+            f"Delete access key {key} once evidence is preserved, give its owner a replacement (or a role), "
+            "and find where it leaked (repository, CI log, image, laptop)."
+        )
+    else:
+        steps.append(f"Deactivate, then rotate access key {key} now, and find where it leaked.")
+    minted = [c for c in report["credentials"] if c["relation"] in {"derived", "created"}]
+    derived = [c["access_key_id"] for c in minted if c["relation"] == "derived"]
+    if derived and "revoke_sessions" not in done:
+        steps.append(
+            f"Revoke the sessions minted from the key ({', '.join(derived[:5])}): temporary credentials "
+            "outlive the key; deny on aws:TokenIssueTime for the user or role."
+        )
+    created_keys = [c["access_key_id"] for c in minted if c["relation"] == "created"]
+    if created_keys:
+        steps.append(f"Deactivate the access keys the attacker created: {', '.join(created_keys)}.")
+    created = [
+        e["target"]
+        for e in report["inventory"]["created"]
+        if e["succeeded"]
+        and not e.get("deleted_later")
+        and e["target"].split("/", 1)[0] in {"user", "role", "group", "policy", "function", "instance"}
+    ]
+    if created:
+        steps.append(
+            f"Review and remove the resources the key created: {', '.join(sorted(set(created))[:10])}."
+        )
+    for change in report["bucket_policy_changes"]:
+        if change["grants_external"]:
+            sids = ", ".join(s["sid"] for s in change["offending_statements"])
+            steps.append(
+                f"Review the backdoor statement(s) {sids} in the policy of bucket {change['bucket']} "
+                f"(grants {', '.join(change['external_principals'])}); remove them if the workflow has not."
+            )
+    for role in report.get("role_trust_changes") or []:
+        if role["grants_external"]:
+            steps.append(
+                f"Review the trust policy of role {role['role']}: it lets "
+                f"{', '.join(role['external_principals'])} assume it."
+            )
+    for current in report.get("current_bucket_policies") or []:
+        if current["grants_external"]:
+            steps.append(
+                f"The live policy of bucket {current['bucket']} still grants "
+                f"{', '.join(current['external_principals'])}: fix it."
+            )
+    summary = report["data_access_summary"]
+    if summary["read_calls"] or report["bucket_policy_changes"]:
+        buckets = sorted(set(summary["by_bucket"]) | {b["bucket"] for b in report["bucket_policy_changes"]})
+        steps.append(
+            f"Check the data classification of buckets {', '.join(buckets[:10])} and what was read; "
+            "involve Legal if personal or customer data is in them."
+        )
+    unlogged = [b for b, seen in report["data_events_logged"].items() if not seen]
+    if unlogged:
+        steps.append(
+            f"Find out whether objects in {', '.join(unlogged[:10])} were read: S3 data events are not in "
+            "the logs (check server access logs; enable data events for sensitive buckets)."
+        )
+    evasion = [f["title"] for f in report["findings"] if f["tactic"] == "Defense Evasion" and f["succeeded"]]
+    if evasion:
+        steps.append(f"Restore logging and detection the attacker turned off: {'; '.join(evasion[:5])}.")
+    impact = [f["title"] for f in report["findings"] if f["technique"] == "T1496" and f["succeeded"]]
+    if impact:
+        steps.append(f"Stop resource abuse and check the bill: {'; '.join(impact[:5])}.")
+    if report["coverage"]["status"] != "covered":
+        steps.append(
+            f"The logs cover the window only {report['coverage']['status']}: widen the search "
+            "(playbook step 10) before concluding."
+        )
+    public_ips = [ip["ip"] for ip in report["source_ips"] if ip["classification"] not in _NOT_ROUTABLE]
+    if public_ips:
+        steps.append(
+            f"Search all principals' activity from {', '.join(public_ips[:5])}: other keys may be in the same hands."
+        )
+    return steps
+
+
+def summarize(report: Mapping[str, Any]) -> dict[str, Any]:
+    """The report's ``summary``: what happened, what was done, what a human must do now."""
+    severity = _top_severity(report) if report["findings"] else "low"
+    att = report["attribution"]["assessment"]
+    return {
+        "headline": (
+            f"{report['subject']['access_key_id']}: {report['events']['total']} events, "
+            f"{len(report['findings'])} findings (top severity {severity}), attribution {att}"
+        ),
+        "severity": severity,
+        "what_happened": _what_happened(report),
+        "what_was_done": _what_was_done(report),
+        "next_steps": _next_steps(report),
+    }
+
+
+# --- markdown --------------------------------------------------------------------------------
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple | set):
+        value = ", ".join(str(v) for v in value)
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def _table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines.extend("| " + " | ".join(_cell(v) for v in row) + " |" for row in rows)
+    return [*lines, ""]
+
+
+def _md_summary(report: Mapping[str, Any]) -> list[str]:
+    summary = report.get("summary") or summarize(report)
+    out = [f"# Exposed key {report['subject']['access_key_id']}", "", f"**{summary['headline']}**", ""]
+    out += [
+        f"Window {report['window']['start']} to {report['window']['end']}; logs: "
+        f"{report['coverage']['status']} ({report['coverage']['events_scanned']} events scanned).",
+        "",
+    ]
+    out += ["## What happened", "", summary["what_happened"], ""]
+    out += ["## What was done", ""] + [f"- {line}" for line in summary["what_was_done"]] + [""]
+    out += ["## What you must do now", ""] + [f"- [ ] {line}" for line in summary["next_steps"]] + [""]
+    return out
+
+
+def _md_ips(report: Mapping[str, Any]) -> list[str]:
+    out = ["## Source IPs", ""]
+    if not report["source_ips"]:
+        return [*out, "None.", ""]
+    return out + _table(
+        ["IP", "Class", "Events", "First seen", "Last seen", "Org / country", "User agents"],
+        (
+            [
+                ip["ip"],
+                ip["classification"],
+                ip["event_count"],
+                ip["first_seen"],
+                ip["last_seen"],
+                " / ".join(str(v) for v in (ip.get("org"), ip.get("country")) if v),
+                ip["user_agents"],
+            ]
+            for ip in report["source_ips"]
+        ),
+    )
+
+
+def _md_findings(report: Mapping[str, Any]) -> list[str]:
+    out = ["## Findings by tactic", ""]
+    tactic = None
+    for finding in report["findings"]:
+        if finding["tactic"] != tactic:
+            tactic = finding["tactic"]
+            out += [f"### {tactic}", ""]
+        ids = finding["event_ids"]
+        shown = ", ".join(ids[:5]) + (f" (+{len(ids) - 5} more)" if len(ids) > 5 else "")
+        out.append(
+            f"- **{finding['severity'].upper()}** {finding['title']}"
+            f" ({finding.get('technique') or 'no technique'}; {len(ids)} event(s): {shown})"
+        )
+    return [*out, "" if report["findings"] else "None.", ""]
+
+
+def _md_inventory(report: Mapping[str, Any]) -> list[str]:
+    inv = report.get("inventory") or {}
+    out = ["## Resources created, modified, deleted", ""]
+    changes = [(kind, e) for kind in ("created", "modified", "deleted") for e in inv.get(kind, [])]
+    if changes:
+        out += _table(
+            ["Change", "Event", "Time", "Target", "Detail", "Result"],
+            (
+                [
+                    kind,
+                    e["event_name"],
+                    e["event_time"],
+                    e["target"],
+                    e.get("detail"),
+                    "ok" if e["succeeded"] else f"failed ({e.get('error_code')})",
+                ]
+                for kind, e in changes
+            ),
+        )
+    else:
+        out += ["None.", ""]
+    reads = inv.get("read") or []
+    if reads:
+        out += ["Reads (counted):", ""]
+        out += _table(
+            ["Event", "Target", "Count", "Failed"],
+            ([r["event_name"], r["target"], r["count"], r["failed"]] for r in reads[:30]),
+        )
+        if len(reads) > 30:
+            out += [f"... and {len(reads) - 30} more in report.json.", ""]
+    return out
+
+
+def _md_backdoors(report: Mapping[str, Any]) -> list[str]:
+    out = ["## Backdoors (policies open to outsiders)", ""]
+    backdoors = [b for b in report["bucket_policy_changes"] if b["grants_external"]]
+    backdoors += [
+        {**r, "bucket": f"role {r['role']}"}
+        for r in report.get("role_trust_changes") or []
+        if r["grants_external"]
+    ]
+    backdoors += [
+        {**c, "event_name": "current policy", "event_time": "now"}
+        for c in report.get("current_bucket_policies") or []
+        if c["grants_external"]
+    ]
+    for change in backdoors:
+        state = "" if change.get("succeeded", True) else " (attempt failed)"
+        out += [
+            f"### {change['bucket']}: {change['event_name']} at {change['event_time']}{state}",
+            "",
+            f"Grants: {', '.join(change['external_principals'])}",
+            "",
+        ]
+        for statement in change.get("offending_statements") or []:
+            out += [f"Statement `{statement['sid']}`: {'; '.join(statement['reasons'])}", ""]
+            pretty = json.dumps(json.loads(statement["statement"]), indent=2, sort_keys=True)
+            out += ["```json", pretty, "```", ""]
+    if not backdoors:
+        out += [f"None found ({len(report['bucket_policy_changes'])} bucket policy change(s) reviewed).", ""]
+    return out
+
+
+def _md_data(report: Mapping[str, Any]) -> list[str]:
+    out = ["## Data accessed", ""]
+    if report["data_access"]:
+        out += _table(
+            ["Bucket", "Object", "Event", "Count", "Bytes out"],
+            (
+                [a["bucket"], a["object_key"], a["event_name"], a["count"], a.get("bytes_out")]
+                for a in report["data_access"][:50]
+            ),
+        )
+    else:
+        out += ["No S3 data events from the key in the logs.", ""]
+    for note in report.get("data_access_notes") or []:
+        out += [f"> {note}", ""]
+    att = report["attribution"]
+    out += [f"## Attribution: {att['assessment']}", ""] + [f"- {r}" for r in att["reasons"]] + [""]
+    return out
+
+
+def _md_response(report: Mapping[str, Any]) -> list[str]:
+    response = report.get("response")
+    out = ["## Response actions", ""]
+    if response and response.get("actions"):
+        out += _table(
+            ["Action", "Target", "Status", "At", "Detail"],
+            (
+                [a["action"], a["target"], a["status"], a.get("at"), a.get("detail")]
+                for a in response["actions"]
+            ),
+        )
+    else:
+        out += ["None recorded.", ""]
+    out += ["## Evidence", ""]
+    evidence = report.get("evidence") or (response or {}).get("evidence") or []
+    if evidence:
+        out += _table(["Object", "SHA-256"], ([e["uri"], e["sha256"]] for e in evidence))
+    else:
+        out += ["None recorded.", ""]
+    if report.get("redactions"):
+        out += [
+            f"{len(report['redactions'])} secret value(s) were redacted from this report (see report.json).",
+            "",
+        ]
+    ranges = report.get("ip_ranges") or {}
+    if ranges:
+        out += [
+            f"_AWS IP ranges: {ranges.get('source')} ({ranges.get('prefixes')} prefixes, "
+            f"{ranges.get('age_days')} days old{', sample only' if ranges.get('sample') else ''})._",
+            "",
+        ]
+    return out
+
+
+def render_markdown(report: Mapping[str, Any]) -> str:
+    """report.md: summary first, then IPs, findings, inventory, backdoors, data, attribution, response."""
+    out: list[str] = []
+    for section in (_md_summary, _md_ips, _md_findings, _md_inventory, _md_backdoors, _md_data, _md_response):
+        out += section(report)
+    markdown, _ = redact("\n".join(out).rstrip() + "\n")
+    return str(markdown)
+
+
+def write_report(report: Mapping[str, Any], out_dir: str | Path) -> list[Path]:
+    """Write report.json (sorted keys, indent 2) and report.md into ``out_dir``; return both paths."""
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    json_path = folder / "report.json"
+    md_path = folder / "report.md"
+    json_path.write_text(json.dumps(report, sort_keys=True, indent=2) + "\n", encoding="utf-8")
+    md_path.write_text(render_markdown(report), encoding="utf-8")
+    return [json_path, md_path]
