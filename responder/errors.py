@@ -61,3 +61,15 @@ class LogsUnreadable(InvalidInput):
 
 class Throttled(TransientError):
     """AWS throttled a call past the SDK's own retries; the state machine retries with backoff."""
+
+
+class InvalidQueryParameter(InvalidInput):
+    """A query parameter (access key id, window, table or store name) failed validation; no engine saw it."""
+
+
+class UnknownQuery(InvalidInput):
+    """No saved query has that name."""
+
+
+class ReportInvalid(ResponderError):
+    """Our own report failed report.schema.json: a bug in the responder, never in the input."""

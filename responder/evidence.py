@@ -51,6 +51,8 @@ def put_evidence(
             Body=body,
             ContentType=content_type,
             IfNoneMatch="*",
+            # Object Lock requires an integrity header; S3 checks the body against our digest.
+            ChecksumAlgorithm="SHA256",
             ChecksumSHA256=base64.b64encode(digest.digest()).decode(),
             Metadata={"sha256": digest.hexdigest()},
         )

@@ -117,10 +117,11 @@ def create_victim_bucket(
         Bucket=bucket, Tagging={"TagSet": [{"Key": "DataClassification", "Value": classification}]}
     )
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
-    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy, indent=2))
     for key in objects:
         # Fake, obviously synthetic content: never real customer data in a demo.
         s3.put_object(Bucket=bucket, Key=key, Body=f"id,name\n1,synthetic row for {key}\n".encode())
+    # Last: moto enforces the policy's TLS-only Deny on its own plain-HTTP requests.
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy, indent=2))
 
 
 def key_status(iam: Any, user_name: str, key_id: str) -> str | None:

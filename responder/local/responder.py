@@ -30,8 +30,8 @@ def step_functions(prefix: str = "responder") -> dict[str, tuple[str, Handler]]:
 
 def rule_pattern() -> dict[str, Any]:
     """The detection rule's event pattern, from the same settings and code the stack uses."""
-    from stacks.constructs.detection import event_pattern
+    from stacks.patterns import event_pattern
     from stacks.settings import StackSettings
 
     context = json.loads(CDK_JSON.read_text()).get("context", {})
-    return event_pattern(StackSettings.from_mapping(context))
+    return event_pattern(StackSettings.from_context(context.get))

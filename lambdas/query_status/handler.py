@@ -1,0 +1,26 @@
+"""QueryStatus: one poll of the running query; the state machine's Wait/Choice loop calls it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.parser import parse
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from lambdas.query_engine import ENGINE_PERMISSIONS, engine
+from responder.investigation import QueryHandle, poll_query
+from responder.observability import logger, metrics, tracer
+from responder.permissions import Permission
+
+PERMISSIONS: tuple[Permission, ...] = ENGINE_PERMISSIONS
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    handle = poll_query(engine(), parse(event=event, model=QueryHandle))
+    logger.info(
+        "query polled", extra={"query_id": handle.query_id, "state": handle.state, "polls": handle.polls}
+    )
+    return handle.model_dump(mode="json")

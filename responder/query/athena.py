@@ -1,0 +1,142 @@
+"""Athena over the S3 CloudTrail table (partition projection on ``timestamp``, yyyy/MM/dd).
+
+Values travel as ExecutionParameters (SQL literals of validated values), never in the query text.
+Every query carries a partition predicate for the window's days (one day of margin each side for late
+delivery), so a seven-day investigation scans nine days of logs, not the bucket.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from responder.errors import QueryFailed
+from responder.permissions import Permission
+from responder.query.base import Params, PollingEngine, QueryState, QueryStatus, require_finished
+from responder.query.rows import Row, normalize_rows
+from responder.query.sql import QueryParams, check_identifier, render_athena
+
+PERMISSIONS: tuple[Permission, ...] = (
+    Permission(
+        ("athena:StartQueryExecution", "athena:GetQueryExecution", "athena:GetQueryResults"),
+        ("@athena_workgroup",),
+        "saved queries in the responder's workgroup",
+    ),
+    Permission(
+        ("glue:GetDatabase", "glue:GetTable"),
+        ("@glue_database", "@glue_table"),
+        "Athena reads the CloudTrail table definition",
+    ),
+    Permission(("s3:GetObject", "s3:ListBucket"), ("@cloudtrail_bucket", "@cloudtrail_bucket/*"), "the logs"),
+    Permission(
+        ("s3:GetObject", "s3:PutObject", "s3:GetBucketLocation"),
+        ("@athena_results_bucket", "@athena_results_bucket/*"),
+        "query results",
+    ),
+)
+_STATES: dict[str, QueryState] = {
+    "QUEUED": "QUEUED",
+    "RUNNING": "RUNNING",
+    "SUCCEEDED": "FINISHED",
+    "FAILED": "FAILED",
+    "CANCELLED": "CANCELLED",
+}
+_FAILED_CODES = frozenset({"InvalidRequestException", "ResourceNotFoundException", "AccessDeniedException"})
+
+
+def _client_error(exc: ClientError, what: str) -> QueryFailed | ClientError:
+    code = exc.response.get("Error", {}).get("Code", "")
+    if code in _FAILED_CODES:
+        return QueryFailed(f"{what}: {code}: {exc.response.get('Error', {}).get('Message', '')}"[:500])
+    return exc
+
+
+class AthenaEngine(PollingEngine):
+    """Saved queries on the Athena CloudTrail table."""
+
+    name = "athena"
+
+    def __init__(
+        self,
+        athena: Any,
+        *,
+        workgroup: str,
+        database: str,
+        table: str,
+        output_location: str | None = None,
+        page_size: int = 1000,
+    ):
+        self.client = athena
+        self.workgroup = workgroup
+        self.database = check_identifier(database, "athena database")
+        self.table = check_identifier(table, "athena table")
+        self.output_location = output_location
+        self.page_size = page_size
+
+    def render(self, name: str, params: Params) -> tuple[str, list[str]]:
+        """The exact QueryString and ExecutionParameters ``start`` sends."""
+        return render_athena(name, QueryParams.of(params), self.table, self.database)
+
+    def start(self, name: str, params: Params) -> str:
+        sql, parameters = self.render(name, params)
+        kwargs: dict[str, Any] = {
+            "QueryString": sql,
+            "WorkGroup": self.workgroup,
+            "QueryExecutionContext": {"Database": self.database},
+            "ExecutionParameters": parameters,
+        }
+        if self.output_location:
+            kwargs["ResultConfiguration"] = {"OutputLocation": self.output_location}
+        try:
+            response = self.client.start_query_execution(**kwargs)
+        except ClientError as exc:
+            raise _client_error(exc, f"StartQueryExecution {name}") from exc
+        return str(response["QueryExecutionId"])
+
+    def status(self, query_id: str) -> QueryStatus:
+        try:
+            execution = self.client.get_query_execution(QueryExecutionId=query_id)["QueryExecution"]
+        except ClientError as exc:
+            raise _client_error(exc, f"GetQueryExecution {query_id}") from exc
+        status = execution.get("Status") or {}
+        reason = status.get("StateChangeReason") or (status.get("AthenaError") or {}).get("ErrorMessage")
+        state = _STATES.get(status.get("State", ""), "FAILED")
+        # Athena has no TIMED_OUT state: a query past the workgroup's limit FAILS saying so.
+        if state == "FAILED" and reason and "timeout" in reason.lower().replace(" ", ""):
+            state = "TIMED_OUT"
+        stats = execution.get("Statistics") or {}
+        return QueryStatus(
+            query_id=query_id,
+            state=state,
+            bytes_scanned=stats.get("DataScannedInBytes"),
+            elapsed_ms=stats.get("TotalExecutionTimeInMillis"),
+            error=reason,
+        )
+
+    def results(self, query_id: str) -> list[Row]:
+        """Every row of a FINISHED query, all pages (the first row of the first page is the header)."""
+        require_finished(self.status(query_id))
+        raw: list[dict[str, Any]] = []
+        token: str | None = None
+        first = True
+        while True:
+            kwargs: dict[str, Any] = {"QueryExecutionId": query_id, "MaxResults": self.page_size}
+            if token:
+                kwargs["NextToken"] = token
+            try:
+                page = self.client.get_query_results(**kwargs)
+            except ClientError as exc:
+                raise _client_error(exc, f"GetQueryResults {query_id}") from exc
+            result = page.get("ResultSet") or {}
+            columns = [c["Name"] for c in (result.get("ResultSetMetadata") or {}).get("ColumnInfo", [])]
+            rows = result.get("Rows") or []
+            if first and rows:
+                rows = rows[1:]  # the header
+            first = False
+            for row in rows:
+                values = [cell.get("VarCharValue") for cell in row.get("Data", [])]
+                raw.append(dict(zip(columns, values, strict=False)))
+            token = page.get("NextToken")
+            if not token:
+                return normalize_rows(raw)

@@ -1,0 +1,154 @@
+"""Rows to the row contract (docs/architecture.md), whatever engine produced them.
+
+Lower-case keys; values ``str``, ``int`` or ``None``; JSON documents as canonical JSON text (sorted keys,
+compact), so the same event reads the same from Lake, Athena and DuckDB; times ISO 8601 UTC ``...Z``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+Row = dict[str, str | int | None]
+
+JSON_COLUMNS = frozenset(
+    {"request_parameters", "response_elements", "resources", "additional_event_data", "user_agents"}
+)
+INT_COLUMNS = frozenset(
+    {"event_count", "error_count", "user_agent_count", "bytes_out", "bytes_in", "events_scanned"}
+)
+TIME_COLUMNS = frozenset({"event_time", "first_seen", "last_seen", "first_event", "last_event"})
+# Lake renders timestamps as '2024-03-12 00:00:00.000'; Athena and JSON as '2024-03-12T00:00:00Z'.
+_TIME_RE = re.compile(r"^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2})(?:\.\d+)?(?:Z|[+-]00:?00| UTC)?$")
+# CloudTrail's spelling of a resource's keys; Athena's struct cast lower-cases them.
+_RESOURCE_KEYS = {"arn": "ARN", "accountid": "accountId", "type": "type", "arnprefix": "ARNPrefix"}
+_RESOURCE_ORDER = ("ARN", "accountId", "type")  # the DDL's field order, for a ROW cast to a JSON array
+
+
+def parse_lake_map(text: str) -> dict[str, Any] | None:
+    """Parse Lake's rendering of a map column, ``{key=value, key2=value2}``, best effort.
+
+    Lake stores requestParameters, responseElements and additionalEventData as map<string,string>
+    (nested objects as JSON text) and GetQueryResults renders a map like Java's Map.toString. A value
+    holding ``, `` or ``=`` at top level makes that ambiguous, so the saved queries read those documents
+    from eventJson instead; this parser serves ad-hoc queries that select the raw map columns.
+    """
+    text = text.strip()
+    if not (text.startswith("{") and text.endswith("}")) or text.startswith('{"'):
+        return None
+    body = text[1:-1]
+    if not body.strip():
+        return {}
+    parts: list[str] = []
+    depth, start, in_str = 0, 0, False
+    for i, ch in enumerate(body):
+        if ch == '"' and (i == 0 or body[i - 1] != "\\"):
+            in_str = not in_str
+        elif not in_str and ch in "{[":
+            depth += 1
+        elif not in_str and ch in "}]":
+            depth -= 1
+        elif not in_str and depth == 0 and body.startswith(", ", i):
+            parts.append(body[start:i])
+            start = i + 2
+    parts.append(body[start:])
+    out: dict[str, Any] = {}
+    for part in parts:
+        key, sep, value = part.partition("=")
+        if not sep:
+            return None
+        try:
+            out[key.strip()] = json.loads(value) if value[:1] in "{[" else value
+        except ValueError:
+            out[key.strip()] = value
+    return out
+
+
+def _canonical_resources(doc: Any) -> Any:
+    if not isinstance(doc, list):
+        return doc
+    out = []
+    for entry in doc:
+        item = entry
+        if isinstance(item, list):  # a ROW cast to JSON as an array, in DDL order
+            item = dict(zip(_RESOURCE_ORDER, item, strict=False))
+        if isinstance(item, dict):
+            item = {_RESOURCE_KEYS.get(k.lower(), k): v for k, v in item.items() if v is not None}
+        out.append(item)
+    return out
+
+
+def json_text(value: Any, column: str = "") -> str | None:
+    """Canonical JSON text of a document given as text (JSON or Lake's map form) or as a value."""
+    if value is None:
+        return None
+    doc: Any = value
+    if isinstance(value, str):
+        if not value.strip():
+            return None
+        try:
+            doc = json.loads(value)
+        except ValueError:
+            parsed = parse_lake_map(value)
+            if parsed is None:
+                return value  # not JSON: keep the text rather than lose evidence
+            doc = parsed
+    if doc is None:
+        return None
+    if column == "resources":
+        doc = _canonical_resources(doc)
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def iso_time(value: Any) -> str | None:
+    """A time as ISO 8601 UTC with Z (second precision)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        tz = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return tz.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    text = str(value)
+    match = _TIME_RE.match(text)
+    return f"{match.group(1)}T{match.group(2)}Z" if match else text
+
+
+def _int(value: Any) -> int | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        return value
+    return int(float(value))
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = str(value)
+    return text if text != "" else None
+
+
+def normalize_row(raw: Mapping[str, Any]) -> Row:
+    """One engine row to the contract."""
+    row: Row = {}
+    for key, value in raw.items():
+        k = key.lower()
+        if k in JSON_COLUMNS:
+            row[k] = json_text(value, k)
+        elif k in INT_COLUMNS:
+            row[k] = _int(value)
+        elif k in TIME_COLUMNS:
+            row[k] = iso_time(value)
+        else:
+            row[k] = _text(value)
+    return row
+
+
+def normalize_rows(rows: Iterable[Mapping[str, Any]]) -> list[Row]:
+    return [normalize_row(r) for r in rows]
