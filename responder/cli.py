@@ -78,6 +78,29 @@ def _cmd_triage(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# -------------------------------------------------------------------------------------- demo
+
+
+def _args_demo(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", default="out/demo", help="where report.json, report.md and the logs go")
+    parser.add_argument("--scenario", default=None, help="a built-in incident scenario (see --list)")
+    parser.add_argument("--list", action="store_true", help="name the scenarios, one line each")
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from responder.demo.run import DEFAULT_SCENARIO, SCENARIOS, run_demo
+
+    if args.list:
+        for name, text in SCENARIOS.items():
+            print(f"{name:<22} {text}")
+        return EXIT_OK
+    scenario = args.scenario or DEFAULT_SCENARIO
+    if scenario not in SCENARIOS:
+        raise InvalidInput(f"unknown scenario {scenario!r}; `responder demo --list` names them")
+    result = run_demo(Path(args.out), scenario=scenario)
+    return EXIT_OK if result.status in ("SUCCEEDED", "IGNORED") else 1
+
+
 # ------------------------------------------------------------------------- the command table
 
 
@@ -92,6 +115,7 @@ class Command:
 # Register subcommands here, one row each (demo, investigate, recover, approve, ... go below triage).
 COMMANDS: tuple[Command, ...] = (
     Command("triage", "read one finding or event, print the incident JSON", _args_triage, _cmd_triage),
+    Command("demo", "run the real workflow on emulated AWS over a realistic incident", _args_demo, _cmd_demo),
 )
 
 

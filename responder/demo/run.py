@@ -66,6 +66,11 @@ class DemoResult:
     soc_messages: list[dict[str, str]] = field(default_factory=list)
     steps: list[str] = field(default_factory=list)
     ignored: bool = False
+    # The session tokens written into the demo's CloudTrail logs: none may reach any output.
+    planted_secrets: list[str] = field(default_factory=list, repr=False)
+    attacker_account_id: str = ""
+    backdoor_key_id: str = ""
+    session_key_id: str = ""
 
 
 def _narrator(narrate: Narrate) -> Callable[[Invocation], None]:
@@ -151,6 +156,9 @@ def run_demo(
             backdoor_key_id=backdoor_key,
         )
         logs = generate_logs(story, out_dir / "logs")
+        result.planted_secrets = list(logs.session_tokens)
+        result.attacker_account_id = story.attacker_account_id
+        result.backdoor_key_id, result.session_key_id = logs.backdoor_key_id, logs.session_key_id
         narrate(
             f"  emulated account {ACCOUNT_ID}: user {victim.user_name} with keys {victim.exposed_key_id} (exposed)"
             f" and {victim.innocent_key_id}; {logs.total_events} CloudTrail events in {len(logs.files)} files"
