@@ -5,6 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20,22
 export AWS_DEFAULT_REGION ?= us-east-1
 
 .PHONY: demo test lint typecheck unit synth cfn-lint bench clean setup

@@ -14,6 +14,10 @@ from typing import Any
 
 import pytest
 
+# jsii (the CDK's bridge to Node) prints a banner about Node 20's end of life on every synth.
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20,22")
+os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+
 REPO = Path(__file__).resolve().parent.parent
 SHARED_FIXTURES = Path(os.environ.get("RESPONDER_SHARED_FIXTURES", REPO.parent / "shared" / "fixtures"))
 EVENTS = Path(__file__).resolve().parent / "events"

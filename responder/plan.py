@@ -1,0 +1,127 @@
+"""Which queries to run next: the six saved queries for the exposed key, then a pivot to every
+credential it minted (and what those minted), bounded in depth and count.
+
+Pure logic over the results so far, so the workflow (a Plan -> Map -> Plan loop whose results
+live in evidence) and the offline ``responder investigate`` (a plain loop) follow one plan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from responder.query.sql import ACCESS_KEY_RE, QUERY_NAMES
+
+# What a derived credential gets: its activity, what it changed, what it read, what it minted.
+PIVOT_QUERIES: tuple[str, ...] = ("key_activity", "write_events", "s3_data_events", "minted_credentials")
+MAX_DEPTH = 3  # exposed key = 0; a session minted by it = 1; a key created by that session = 2 ...
+MAX_CREDENTIALS = 12
+MINTING_EVENTS = {
+    "GetSessionToken": "derived",
+    "GetFederationToken": "derived",
+    "AssumeRole": "derived",
+    "CreateAccessKey": "created",
+}
+
+
+@dataclass(frozen=True)
+class Credential:
+    access_key_id: str
+    relation: str  # exposed | derived | created
+    parent: str | None
+    via: str | None
+    depth: int
+    minted_at: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class QueryTask:
+    access_key_id: str
+    name: str
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.access_key_id, self.name)
+
+    def to_dict(self) -> dict[str, str]:
+        return {"access_key_id": self.access_key_id, "name": self.name}
+
+
+Results = Mapping[tuple[str, str], Sequence[Mapping[str, Any]]]
+
+
+def credentials(exposed_key: str, results: Results, *, max_depth: int = MAX_DEPTH) -> list[Credential]:
+    """The exposed key and every credential minted from it that the results show, breadth first."""
+    found = [Credential(exposed_key, "exposed", None, None, 0)]
+    known = {exposed_key}
+    frontier = [found[0]]
+    while frontier and len(found) < MAX_CREDENTIALS:
+        next_frontier: list[Credential] = []
+        for parent in frontier:
+            if parent.depth >= max_depth:
+                continue
+            for row in results.get((parent.access_key_id, "minted_credentials"), ()):
+                key = str(row.get("minted_access_key_id") or "")
+                event = str(row.get("event_name") or "")
+                # A malformed id in a log is data, never a query parameter.
+                if key in known or not ACCESS_KEY_RE.fullmatch(key) or event not in MINTING_EVENTS:
+                    continue
+                known.add(key)
+                child = Credential(
+                    key,
+                    MINTING_EVENTS[event],
+                    parent.access_key_id,
+                    event,
+                    parent.depth + 1,
+                    str(row.get("event_time") or "") or None,
+                )
+                found.append(child)
+                next_frontier.append(child)
+                if len(found) >= MAX_CREDENTIALS:
+                    break
+        frontier = next_frontier
+    return found
+
+
+def next_batch(exposed_key: str, results: Results, *, max_depth: int = MAX_DEPTH) -> list[QueryTask]:
+    """The queries not yet run: all six for the exposed key, the pivot set for each derived one."""
+    batch: list[QueryTask] = []
+    for cred in credentials(exposed_key, results, max_depth=max_depth):
+        names = QUERY_NAMES if cred.relation == "exposed" else PIVOT_QUERIES
+        batch += [QueryTask(cred.access_key_id, n) for n in names if (cred.access_key_id, n) not in results]
+    return batch
+
+
+def same_ip_credentials(exposed_key: str, results: Results, known: set[str]) -> list[dict[str, Any]]:
+    """Other keys seen from the exposed key's source IPs (report ``credentials`` with ``same_ip``)."""
+    out: dict[str, dict[str, Any]] = {}
+    for row in results.get((exposed_key, "same_ip_credentials"), ()):
+        key = str(row.get("access_key_id") or "")
+        if not key or key in known:
+            continue
+        entry = out.setdefault(
+            key,
+            {
+                "access_key_id": key,
+                "relation": "same_ip",
+                "parent": exposed_key,
+                "via": row.get("source_ip"),
+                "event_count": 0,
+            },
+        )
+        entry["event_count"] += int(row.get("event_count") or 0)
+    return list(out.values())
+
+
+def report_credentials(exposed_key: str, results: Results) -> list[dict[str, Any]]:
+    """The report's ``credentials``: exposed, derived/created (with parents), then same_ip."""
+    creds = credentials(exposed_key, results)
+    out = []
+    for cred in creds:
+        rows = results.get((cred.access_key_id, "key_activity"), ())
+        out.append({**cred.to_dict(), "event_count": len(rows)})
+    return out + same_ip_credentials(exposed_key, results, {c.access_key_id for c in creds})

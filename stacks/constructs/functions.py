@@ -1,0 +1,212 @@
+"""One Lambda function per workflow step, each with its own role granting what its handler declares.
+
+The permissions come from ``lambdas/<step>/handler.py``'s ``PERMISSIONS`` (see
+:mod:`responder.permissions`), imported at synth: ``{partition}``, ``{region}`` and ``{account}`` become
+the deployment's, ``@name`` references become the ARNs of this stack's resources. Besides those, a
+role may write to its own log group and send X-Ray traces, nothing else.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from aws_cdk import Aws, Duration, RemovalPolicy
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from lambdas.steps import STEPS, Step
+from responder.permissions import Permission
+from stacks.constructs.layers import ARCHITECTURE, REPO, SharedLayers, package_code
+from stacks.nag import acknowledge, wildcard_finding
+
+# Why a wildcard resource is as narrow as it can be, for permissions that give no reason of their own.
+WILDCARD_REASONS: Mapping[str, str] = {
+    "arn:{partition}:iam::{account}:user/*": "the exposed key's IAM user is known only from the finding at "
+    "run time; limited to IAM users of this account",
+    "arn:{partition}:s3:::*": "the buckets a finding names are known only at run time; read-only bucket "
+    "configuration actions",
+    "@evidence_bucket/*": "evidence object keys are created per incident at run time; limited to the "
+    "objects of the responder's own evidence bucket",
+    "@cloudtrail_bucket/*": "CloudTrail log objects are named by date and region; limited to the "
+    "configured trail bucket",
+    "@athena_results_bucket/*": "Athena names its result objects per query; limited to the results bucket",
+}
+XRAY_REASON = (
+    "xray:PutTraceSegments and xray:PutTelemetryRecords (added by active tracing) support no "
+    "resource-level permissions"
+)
+
+
+class StepCodeError(RuntimeError):
+    """A step's handler is missing or declares its permissions wrongly."""
+
+
+@dataclass(frozen=True)
+class References:
+    """What ``@name`` resolves to: ARNs of this stack's resources.
+
+    ``elsewhere`` names resources of the query engine not deployed: a permission that names only
+    those is dropped (a handler declares what either engine needs; the stack grants one engine's).
+    ``pending`` names resources the stack will create but does not yet, with where they will come from.
+    """
+
+    arns: Mapping[str, str]
+    elsewhere: frozenset[str] = field(default_factory=frozenset)
+    pending: Mapping[str, str] = field(default_factory=dict)
+
+
+def handler_permissions(step: Step) -> tuple[Permission, ...]:
+    """``PERMISSIONS`` of ``lambdas/<step>/handler.py``, imported the way the tests import it."""
+    module_name = f"lambdas.{step.name}.handler"
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name in (module_name, f"lambdas.{step.name}"):
+            raise StepCodeError(
+                f"lambdas/{step.name}/handler.py is missing: every step in lambdas.steps.STEPS needs a "
+                "handler module exporting PERMISSIONS"
+            ) from exc
+        raise
+    permissions = getattr(module, "PERMISSIONS", None)
+    if not isinstance(permissions, tuple) or not all(isinstance(p, Permission) for p in permissions):
+        raise StepCodeError(f"lambdas/{step.name}/handler.py must export PERMISSIONS: tuple[Permission, ...]")
+    return permissions
+
+
+def resolve_resource(template: str, references: References) -> str | None:
+    """The policy resource for a declared one, or None when it belongs to the engine not deployed."""
+    if template == "*":
+        return template
+    if template.startswith("@"):
+        name, slash, rest = template[1:].partition("/")
+        if name in references.arns:
+            return f"{references.arns[name]}{slash}{rest}"
+        if name in references.elsewhere:
+            return None
+        hint = f" yet ({references.pending[name]})" if name in references.pending else ""
+        raise StepCodeError(f"{template}: this stack creates no resource called {name!r}{hint}")
+    resolved = (
+        template.replace("{partition}", Aws.PARTITION)
+        .replace("{region}", Aws.REGION)
+        .replace("{account}", Aws.ACCOUNT_ID)
+    )
+    if "{" in template.replace("{partition}", "").replace("{region}", "").replace("{account}", ""):
+        raise StepCodeError(f"{template}: only {{partition}}, {{region}} and {{account}} are substituted")
+    return resolved
+
+
+class StepFunction(Construct):
+    """A step's function, its role and its log group."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        step: Step,
+        runtime: lambda_.Runtime,
+        code: lambda_.Code,
+        layers: SharedLayers,
+        references: References,
+        environment: Mapping[str, str],
+        log_retention: logs.RetentionDays,
+        log_key: kms.IKey,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.step = step
+        self.log_group = logs.LogGroup(
+            self, "Logs", retention=log_retention, encryption_key=log_key, removal_policy=RemovalPolicy.RETAIN
+        )
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"Incident responder step {step.name}: {step.description}",
+        )
+        self.log_group.grant_write(self.role)
+        reasons: dict[str, list[str]] = {}
+        for permission in handler_permissions(step):
+            resources = [r for r in permission.resources if resolve_resource(r, references) is not None]
+            if not resources:
+                continue
+            statement = iam.PolicyStatement(
+                actions=list(permission.actions),
+                resources=[resolve_resource(r, references) or "" for r in resources],
+            )
+            self.role.add_to_policy(statement)
+            for template, resource in zip(resources, statement.resources, strict=True):
+                finding = wildcard_finding(self, resource)
+                if finding:
+                    why = permission.reason or WILDCARD_REASONS.get(template)
+                    if not why:
+                        raise StepCodeError(
+                            f"lambdas/{step.name}/handler.py: {', '.join(permission.actions)} on {template} "
+                            "is a wildcard resource: give the Permission a reason"
+                        )
+                    reasons.setdefault(finding, []).append(
+                        f"{', '.join(permission.actions)} on {template}: {why}"
+                    )
+
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            description=step.description,
+            runtime=runtime,
+            architecture=ARCHITECTURE,
+            code=code,
+            handler=f"lambdas.{step.name}.handler.handler",
+            layers=[layers.powertools, layers.responder],
+            role=self.role,
+            log_group=self.log_group,
+            tracing=lambda_.Tracing.ACTIVE,
+            timeout=Duration.seconds(step.timeout_seconds),
+            memory_size=step.memory_mb,
+            environment=dict(environment),
+        )
+        reasons.setdefault("AwsSolutions-IAM5[Resource::*]", []).append(XRAY_REASON)
+        for finding, lines in reasons.items():
+            acknowledge(self, finding, f"Role of step {step.name}: " + "; ".join(lines))
+
+
+class StepFunctions(Construct):
+    """Every step in :data:`lambdas.steps.STEPS`, by name."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        references: References,
+        environment: Mapping[str, str],
+        log_retention: logs.RetentionDays,
+        log_key: kms.IKey,
+        runtime: lambda_.Runtime,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.layers = SharedLayers(self, "Layers", runtime=runtime)
+        code = package_code(REPO / "lambdas", runtime)
+        self.by_name: dict[str, StepFunction] = {
+            step.name: StepFunction(
+                self,
+                "".join(part.title() for part in step.name.split("_")),
+                step=step,
+                runtime=runtime,
+                code=code,
+                layers=self.layers,
+                references=references,
+                environment=environment,
+                log_retention=log_retention,
+                log_key=log_key,
+            )
+            for step in STEPS
+        }
+
+    @property
+    def arn_substitutions(self) -> dict[str, str]:
+        """``{placeholder: function ARN}`` for the ASL's ``${...}`` placeholders."""
+        return {f.step.placeholder: f.function.function_arn for f in self.by_name.values()}

@@ -1,0 +1,140 @@
+"""The responder stack: wires the constructs of stacks/constructs/, one concern each."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import Aws, CfnOutput, Stack
+from constructs import Construct
+
+from stacks.constructs.alarms import Alarms
+from stacks.constructs.detection import Detection
+from stacks.constructs.evidence import EvidenceStore
+from stacks.constructs.functions import References, StepFunctions
+from stacks.constructs.layers import newest_python_runtime
+from stacks.constructs.log_encryption import LogEncryption
+from stacks.constructs.notifications import Notifications
+from stacks.constructs.workflow import Workflow
+from stacks.settings import StackSettings
+
+# Resources only one query engine uses (see responder.permissions for the reference names).
+ENGINE_REFERENCES: dict[str, frozenset[str]] = {
+    "lake": frozenset({"lake_event_data_store"}),
+    "athena": frozenset(
+        {
+            "athena_workgroup",
+            "athena_results_bucket",
+            "glue_catalog",
+            "glue_database",
+            "glue_table",
+            "cloudtrail_bucket",
+        }
+    ),
+}
+POWERTOOLS_SERVICE_NAME = "responder"  # as responder.observability names it
+POWERTOOLS_METRICS_NAMESPACE = "IncidentResponder"
+
+
+class ResponderStack(Stack):
+    """GuardDuty finding -> Step Functions workflow of Lambda steps -> evidence, report, SOC notice."""
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, settings: StackSettings, **kwargs: Any
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.settings = settings
+        notifications = Notifications(self, "Notifications", emails=settings.soc_emails)
+        evidence = EvidenceStore(self, "Evidence", settings=settings)
+        log_encryption = LogEncryption(self, "LogEncryption", retention_days=settings.log_retention_days)
+        engine_arns, engine_environment, pending = self._query_engine(settings)
+        references = References(
+            arns={
+                "evidence_bucket": evidence.bucket.bucket_arn,
+                "incident_table": evidence.table.table_arn,
+                "soc_topic": notifications.topic.topic_arn,
+                "soc_key": notifications.key.key_arn,
+                **engine_arns,
+            },
+            elsewhere=frozenset().union(
+                *(r for e, r in ENGINE_REFERENCES.items() if e != settings.query_engine)
+            ),
+            pending=pending,
+        )
+        environment = {
+            "EVIDENCE_BUCKET": evidence.bucket.bucket_name,
+            "INCIDENT_TABLE": evidence.table.table_name,
+            "SOC_TOPIC_ARN": notifications.topic.topic_arn,
+            "QUERY_ENGINE": settings.query_engine,
+            **engine_environment,
+            "LOOKBACK_DAYS": str(settings.lookback_days),
+            "MAX_LOOKBACK_DAYS": str(settings.max_lookback_days),
+            "CONTAIN_MIN_SEVERITY": f"{settings.contain_min_severity:g}",
+            "OWNER_TAG_KEYS": ",".join(settings.owner_tag_keys),
+            "PROTECTED_PRINCIPALS": ",".join(settings.protected_principals),
+            "PROTECTED_TAG": settings.protected_tag,
+            "POLL_SECONDS": str(settings.poll_seconds),
+            "POWERTOOLS_SERVICE_NAME": POWERTOOLS_SERVICE_NAME,
+            "POWERTOOLS_METRICS_NAMESPACE": POWERTOOLS_METRICS_NAMESPACE,
+        }
+        functions = StepFunctions(
+            self,
+            "Steps",
+            references=references,
+            environment={k: v for k, v in environment.items() if v},
+            log_retention=log_encryption.retention,
+            log_key=log_encryption.key,
+            runtime=newest_python_runtime(),
+        )
+        workflow = Workflow(
+            self,
+            "Workflow",
+            substitutions=functions.arn_substitutions,
+            functions=[f.function for f in functions.by_name.values()],
+            log_retention=log_encryption.retention,
+            log_key=log_encryption.key,
+        )
+        detection = Detection(self, "Detection", settings=settings, state_machine=workflow.state_machine)
+        Alarms(
+            self,
+            "Alarms",
+            state_machine=workflow.state_machine,
+            dead_letter_queue=detection.dead_letter_queue,
+            topic=notifications.topic,
+        )
+        self.functions = functions
+        self.workflow = workflow
+        self.detection = detection
+
+        # The CLI finds the responder through these outputs.
+        CfnOutput(self, "StateMachineArn", value=workflow.state_machine.state_machine_arn)
+        CfnOutput(self, "EvidenceBucketName", value=evidence.bucket.bucket_name)
+        CfnOutput(self, "SocTopicArn", value=notifications.topic.topic_arn)
+        CfnOutput(self, "IncidentTableName", value=evidence.table.table_name)
+
+    def _query_engine(self, settings: StackSettings) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
+        """The seam for engine-specific resources: ``(references, environment, pending)``.
+
+        Only the chosen engine's resources are created. CloudTrail Lake needs nothing but the existing
+        event data store. Athena will get its Glue database and table, workgroup and results bucket
+        from stacks/constructs/query_engine.py (not written yet); until then only the trail bucket and
+        the account's Glue catalog are known.
+        """
+        if settings.query_engine == "lake":
+            store_id = settings.lake_event_data_store_id
+            arn = (
+                settings.lake_event_data_store
+                if settings.lake_event_data_store.startswith("arn:")
+                else f"arn:{Aws.PARTITION}:cloudtrail:{Aws.REGION}:{Aws.ACCOUNT_ID}:eventdatastore/{store_id}"
+            )
+            return {"lake_event_data_store": arn}, {"LAKE_EVENT_DATA_STORE": store_id}, {}
+        later = "created by stacks/constructs/query_engine.py for the athena engine, not written yet"
+        return (
+            {
+                "cloudtrail_bucket": f"arn:{Aws.PARTITION}:s3:::{settings.cloudtrail_bucket}",
+                "glue_catalog": f"arn:{Aws.PARTITION}:glue:{Aws.REGION}:{Aws.ACCOUNT_ID}:catalog",
+            },
+            {},
+            dict.fromkeys(
+                ("athena_workgroup", "athena_results_bucket", "glue_database", "glue_table"), later
+            ),
+        )

@@ -1,0 +1,181 @@
+"""Each step's function: newest Python, shared layers, its own log group, and exactly its declared permissions."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aws_cdk import aws_lambda as lambda_
+
+from lambdas.steps import STEPS
+from responder.permissions import Permission
+from stacks.constructs.layers import powertools_version
+from stacks.responder_stack import ENGINE_REFERENCES
+
+pytestmark = pytest.mark.synth
+
+REPO = Path(__file__).resolve().parents[2]
+BASICS = {"logs:CreateLogStream", "logs:PutLogEvents", "xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+NOT_IN_LAMBDA = {"duckdb", "sqlglot", "policyuniverse", "moto"}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _declared(step_name: str, engine: str) -> list[Permission]:
+    """The step's PERMISSIONS, less those naming only resources of the engine not deployed."""
+    elsewhere = set().union(*(refs for e, refs in ENGINE_REFERENCES.items() if e != engine))
+    permissions = importlib.import_module(f"lambdas.{step_name}.handler").PERMISSIONS
+    return [
+        p
+        for p in permissions
+        if not all(r.startswith("@") and r[1:].split("/")[0] in elsewhere for r in p.resources)
+    ]
+
+
+def _role_statements(synth, role_id: str) -> list[dict[str, Any]]:
+    return [
+        s
+        for policy in synth.of_type("AWS::IAM::Policy").values()
+        if {"Ref": role_id} in policy["Properties"]["Roles"]
+        for s in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+
+
+def _function(synth, step_name: str) -> tuple[dict[str, Any], str]:
+    construct = synth.stack.functions.by_name[step_name]
+    function_id = synth.stack.resolve(construct.function.function_arn)["Fn::GetAtt"][0]
+    role_id = synth.stack.resolve(construct.role.role_arn)["Fn::GetAtt"][0]
+    return synth.resources[function_id], role_id
+
+
+@pytest.mark.parametrize("step", STEPS, ids=lambda s: s.name)
+def test_role_grants_exactly_the_declared_actions_plus_logs_and_xray(synth, step):
+    function, role_id = _function(synth, step.name)
+    role = synth.resources[role_id]["Properties"]
+    assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {
+        "Service": "lambda.amazonaws.com"
+    }
+    assert "ManagedPolicyArns" not in role and "Policies" not in role
+    statements = _role_statements(synth, role_id)
+    granted = {a for s in statements for a in _list(s["Action"])}
+    declared = _declared(step.name, synth.stack.settings.query_engine)
+    assert granted == {a for p in declared for a in p.actions} | BASICS
+    assert all(s["Effect"] == "Allow" for s in statements)
+    star_ok = {a for p in declared if "*" in p.resources for a in p.actions} | {
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
+    }
+    for s in statements:
+        if "*" in _list(s["Resource"]):
+            assert set(_list(s["Action"])) <= star_ok, f"{step.name}: {s['Action']} granted on '*'"
+    log_group_id = function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+    (logs,) = [s for s in statements if "logs:PutLogEvents" in _list(s["Action"])]
+    assert logs["Resource"] == {"Fn::GetAtt": [log_group_id, "Arn"]}
+
+
+def test_no_policy_anywhere_grants_a_wildcard_action(synth):
+    for logical_id, policy in synth.of_type("AWS::IAM::Policy").items():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            for action in _list(statement["Action"]):
+                assert "*" not in action, f"{logical_id}: {action}"
+    assert not synth.of_type("AWS::IAM::ManagedPolicy")
+
+
+@pytest.mark.parametrize("step", STEPS, ids=lambda s: s.name)
+def test_function_runs_the_newest_python_traced_with_its_settings(synth, step):
+    function, _ = _function(synth, step.name)
+    props = function["Properties"]
+    newest = max(
+        (r for r in lambda_.Runtime.ALL if r.family == lambda_.RuntimeFamily.PYTHON),
+        key=lambda r: [int(p) for p in r.name.removeprefix("python").split(".")],
+    )
+    assert props["Runtime"] == newest.name
+    assert props["Architectures"] == ["arm64"]
+    assert props["Handler"] == f"lambdas.{step.name}.handler.handler"
+    assert props["TracingConfig"] == {"Mode": "Active"}
+    assert props["Timeout"] == step.timeout_seconds and props["MemorySize"] == step.memory_mb
+    env = props["Environment"]["Variables"]
+    assert env["QUERY_ENGINE"] == synth.stack.settings.query_engine
+    assert {"EVIDENCE_BUCKET", "INCIDENT_TABLE", "SOC_TOPIC_ARN", "LOOKBACK_DAYS", "POLL_SECONDS"} <= set(env)
+    assert env["POWERTOOLS_SERVICE_NAME"] and env["POWERTOOLS_METRICS_NAMESPACE"]
+    log_group = synth.resources[props["LoggingConfig"]["LogGroup"]["Ref"]]
+    assert log_group["Properties"]["RetentionInDays"] == synth.stack.settings.log_retention_days
+    assert "KmsKeyId" in log_group["Properties"]
+
+
+def test_every_function_has_the_pinned_public_powertools_layer_and_ours(synth):
+    parameters = synth.template.to_json()["Parameters"]
+    expected = f"/aws/service/powertools/python/arm64/python3.14/{powertools_version()}"
+    (powertools,) = [k for k, p in parameters.items() if p.get("Default") == expected]
+    assert parameters[powertools]["Type"] == "AWS::SSM::Parameter::Value<String>"
+    (layer_id,) = synth.of_type("AWS::Lambda::LayerVersion")
+    for function in synth.of_type("AWS::Lambda::Function").values():
+        assert function["Properties"]["Layers"] == [{"Ref": powertools}, {"Ref": layer_id}]
+
+
+def test_powertools_version_is_read_from_requirements():
+    pins = [
+        line
+        for line in (REPO / "requirements.txt").read_text().splitlines()
+        if "aws-lambda-powertools" in line
+    ]
+    assert any(f"=={powertools_version()}" in line for line in pins)
+
+
+def test_layer_ships_the_package_under_python_without_workstation_code(synth):
+    (layer,) = synth.of_type("AWS::Lambda::LayerVersion").values()
+    asset_hash = layer["Properties"]["Content"]["S3Key"].removesuffix(".zip")
+    package = synth.outdir / f"asset.{asset_hash}" / "python" / "responder"
+    assert (package / "__init__.py").is_file() and (package / "permissions.py").is_file()
+    assert not (package / "local").exists() and not (package / "demo").exists()
+    assert not list(package.rglob("__pycache__")) and not list(package.rglob("*.pyc"))
+
+
+def test_functions_ship_the_lambdas_package_importable_by_name(synth):
+    functions = synth.of_type("AWS::Lambda::Function").values()
+    (asset_key,) = {f["Properties"]["Code"]["S3Key"] for f in functions}
+    package = synth.outdir / f"asset.{asset_key.removesuffix('.zip')}" / "lambdas"
+    assert (package / "__init__.py").is_file()
+    for step in STEPS:
+        assert (package / step.name / "handler.py").is_file(), step.name
+    assert not list(package.rglob("__pycache__")) and not list(package.rglob("*.pyc"))
+
+
+def _module_level_imports(path: Path) -> set[str]:
+    """Top-level modules a file imports when it is imported (not inside functions)."""
+    tree = ast.parse(path.read_text())
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            names |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names |= {f"{node.module}.{a.name}" for a in node.names}  # submodules imported by name
+    return names
+
+
+@pytest.mark.parametrize("step", STEPS, ids=lambda s: s.name)
+def test_step_imports_nothing_lambda_lacks(step):
+    """duckdb, sqlglot, policyuniverse and moto are workstation-only: no step may import them on load."""
+    start = f"lambdas.{step.name}.handler"
+    parent: dict[str, str] = {start: ""}
+    queue = [start]
+    while queue:
+        module = queue.pop()
+        if module.split(".")[0] in NOT_IN_LAMBDA:
+            chain = [module]
+            while parent[chain[-1]]:
+                chain.append(parent[chain[-1]])
+            pytest.fail(f"{step.name} would fail to start in Lambda: {' <- '.join(chain)}")
+        if module.split(".")[0] in ("responder", "lambdas"):
+            path = REPO.joinpath(*module.split("."))
+            file = path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+            if file.is_file():
+                for imported in _module_level_imports(file) - parent.keys():
+                    parent[imported] = module
+                    queue.append(imported)
