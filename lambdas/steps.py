@@ -1,6 +1,7 @@
 """The workflow's Lambda steps: one folder each under ``lambdas/``, one ASL placeholder each.
 
-The stack builds a function per entry (code asset ``lambdas/<name>``, handler ``handler.handler``)
+The stack builds a function per entry (code: the whole ``lambdas`` package, handler
+``lambdas.<name>.handler.handler``, the module path tests and the local runner use too)
 and substitutes its ARN for ``${<placeholder>}`` in the ASL; the local runner does the same with
 in-process handlers. A test checks this table, the folders and the ASL agree.
 """
@@ -24,7 +25,8 @@ STEPS: tuple[Step, ...] = (
     Step("validate", "ValidateFunctionArn", "Confirm the key is ours and find its user and owner"),
     Step("disable", "DisableFunctionArn", "Set the exposed access key Inactive, once"),
     Step("snapshot", "SnapshotFunctionArn", "Save the finding and bucket policies to evidence"),
-    Step("query_start", "QueryStartFunctionArn", "Start the CloudTrail queries", 60, 512),
+    Step("query_plan", "QueryPlanFunctionArn", "Plan the next CloudTrail queries (pivot to minted keys)"),
+    Step("query_start", "QueryStartFunctionArn", "Start one CloudTrail query", 60, 512),
     Step("query_status", "QueryStatusFunctionArn", "Poll a CloudTrail query"),
     Step("query_results", "QueryResultsFunctionArn", "Save query results to evidence", 300, 1024),
     Step("report", "ReportFunctionArn", "Analyse results and write the report", 300, 1024),

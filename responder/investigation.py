@@ -16,7 +16,8 @@ from pydantic import BaseModel, Field
 
 from responder.errors import InvalidInput, QueryTimedOut
 from responder.evidence import incident_prefix, put_evidence, put_json_evidence, read_evidence
-from responder.models import Incident, iso, utc_now
+from responder.models import EvidenceRef, Incident, iso, utc_now
+from responder.plan import next_batch, report_credentials
 from responder.query import PollingEngine, QueryParams
 from responder.redact import redact
 from responder.report import build_report, render_markdown
@@ -24,22 +25,39 @@ from responder.state import QueryResult, ReportRef, WorkflowState
 
 PRIMARY_QUERY = "key_activity"
 MAX_POLLS = 180  # x poll interval: a query still running after this is TIMED_OUT for the workflow
+MAX_ROUNDS = 6  # plan rounds: the exposed key's six queries, then one round per pivot depth
 
 
-class QueryHandle(BaseModel):
-    """What the Wait/Choice loop carries between StartQuery, QueryStatus and QueryResults."""
+class QueryTask(BaseModel):
+    """One query of the plan, as the Map state hands it to StartQuery."""
 
     incident_id: str
     execution_id: str
     access_key_id: str
-    name: str = PRIMARY_QUERY
+    name: str
+    window: dict[str, str]
+    coverage: bool = False  # measured once, on the exposed key's activity query
+
+
+class QueryHandle(QueryTask):
+    """What the Wait/Choice loop carries between StartQuery, QueryStatus and QueryResults."""
+
     engine: str
     query_id: str
-    window: dict[str, str]
     state: str
     wait_seconds: int
     polls: int = 0
     stats: dict[str, Any] = Field(default_factory=dict)
+
+
+class PlanOutput(BaseModel):
+    """PlanQueries' answer: the next batch for the Map, or done."""
+
+    done: bool
+    round: int
+    window: dict[str, str]
+    batch: list[QueryTask] = Field(default_factory=list)
+    queries_run: int = 0
 
 
 def window_for(
@@ -59,24 +77,74 @@ def window_for(
     return QueryParams(incident.access_key_id, anchor - timedelta(days=days), now)
 
 
-def start_query(
-    engine: PollingEngine,
+def _query_prefix(incident_id: str, execution_id: str) -> str:
+    return f"{incident_prefix(incident_id, execution_id)}/queries/"
+
+
+def saved_results(
+    s3: Any, bucket: str, incident_id: str, execution_id: str
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """Every query result this execution saved: ``{(key, name): meta}`` from the .meta.json objects."""
+    prefix = _query_prefix(incident_id, execution_id)
+    metas: dict[tuple[str, str], dict[str, Any]] = {}
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for obj in page.get("Contents", []):
+            if obj["Key"].endswith(".meta.json"):
+                meta = json.loads(read_evidence(s3, f"s3://{bucket}/{obj['Key']}"))
+                metas[(meta["query"]["access_key_id"], meta["query"]["name"])] = meta
+    return metas
+
+
+def _planning_rows(s3: Any, metas: Mapping[tuple[str, str], Mapping[str, Any]]) -> dict[tuple[str, str], Any]:
+    """What the plan reads: the minting and same-IP answers; other results only count as done."""
+    results: dict[tuple[str, str], Any] = {}
+    for key, meta in metas.items():
+        needed = key[1] in ("minted_credentials", "same_ip_credentials")
+        results[key] = load_rows(s3, meta["rows"]) if needed else ()
+    return results
+
+
+def plan_queries(
+    s3: Any,
+    bucket: str,
     incident: Incident,
     *,
     execution_id: str,
-    poll_seconds: int,
-    now: datetime | None = None,
-) -> QueryHandle:
-    params = window_for(incident, now=now)
-    query_id = engine.start(PRIMARY_QUERY, params)
+    started_at: datetime,
+    round_: int = 0,
+) -> PlanOutput:
+    """The next batch: the exposed key's six queries, then each credential it minted, bounded."""
+    params = window_for(incident, now=started_at)
+    window = {"start": iso(params.window_start), "end": iso(params.window_end)}
+    metas = saved_results(s3, bucket, incident.incident_id, execution_id)
+    batch = [] if round_ >= MAX_ROUNDS else next_batch(params.access_key_id, _planning_rows(s3, metas))
+    return PlanOutput(
+        done=not batch,
+        round=round_ + 1,
+        window=window,
+        queries_run=len(metas),
+        batch=[
+            QueryTask(
+                incident_id=incident.incident_id,
+                execution_id=execution_id,
+                access_key_id=t.access_key_id,
+                name=t.name,
+                window=window,
+                coverage=t.access_key_id == params.access_key_id and t.name == PRIMARY_QUERY,
+            )
+            for t in batch
+        ],
+    )
+
+
+def start_query(engine: PollingEngine, task: QueryTask, *, poll_seconds: int) -> QueryHandle:
+    params = QueryParams.of({"access_key_id": task.access_key_id, **task.window})
+    query_id = engine.start(task.name, params)
     status = engine.status(query_id)
     return QueryHandle(
-        incident_id=incident.incident_id,
-        execution_id=execution_id,
-        access_key_id=params.access_key_id,
+        **task.model_dump(),
         engine=engine.name,
         query_id=query_id,
-        window={"start": iso(params.window_start), "end": iso(params.window_end)},
         state=status.state,
         wait_seconds=0 if status.done else poll_seconds,
         stats={k: v for k, v in status.to_dict().items() if v is not None and k not in ("query_id", "state")},
@@ -114,20 +182,24 @@ def save_results(s3: Any, evidence_bucket: str, engine: PollingEngine, handle: Q
     """Fetch every row (a bad end raises QueryFailed/Cancelled/TimedOut) and save them to evidence."""
     rows = engine.results(handle.query_id)
     params = QueryParams.of({"access_key_id": handle.access_key_id, **handle.window})
-    coverage = engine.coverage(params)
-    prefix = incident_prefix(handle.incident_id, handle.execution_id)
+    coverage = engine.coverage(params) if handle.coverage else {}
+    base = f"{_query_prefix(handle.incident_id, handle.execution_id)}{handle.access_key_id}/{handle.name}"
     rows_ref = put_evidence(
         s3,
         evidence_bucket,
-        f"{prefix}/queries/{handle.name}.jsonl",
+        f"{base}.jsonl",
         rows_to_jsonl(rows),
         content_type="application/x-ndjson",
         kind=f"query:{handle.name}",
     )
-    meta = {"query": handle.model_dump(), "row_count": len(rows), "coverage": coverage, "rows": rows_ref.uri}
-    meta_ref = put_json_evidence(
-        s3, evidence_bucket, f"{prefix}/queries/{handle.name}.meta.json", meta, kind="query-meta"
-    )
+    meta = {
+        "query": handle.model_dump(),
+        "row_count": len(rows),
+        "coverage": coverage,
+        "rows": rows_ref.uri,
+        "rows_sha256": rows_ref.sha256,
+    }
+    meta_ref = put_json_evidence(s3, evidence_bucket, f"{base}.meta.json", meta, kind="query-meta")
     return QueryResult(
         name=handle.name,
         engine=handle.engine,
@@ -183,33 +255,47 @@ def response_of(state: WorkflowState, workflow_status: str) -> dict[str, Any]:
 
 
 def write_report(s3: Any, evidence_bucket: str, state: WorkflowState, *, execution_id: str) -> ReportRef:
-    """Analyse the saved rows and write report.json and report.md to evidence."""
+    """Analyse every saved query result and write report.json and report.md to evidence."""
     inc = state.incident
-    query = state.query
-    if inc is None or query is None or not query.rows_uri:
-        raise ValueError("the report needs the incident and the saved query results")
-    rows = load_rows(s3, query.rows_uri)
-    for row in rows:
-        row.pop("_redacted", None)
+    if inc is None or not inc.access_key_id:
+        raise InvalidInput("the report needs the triaged incident with its access key")
+    metas = saved_results(s3, evidence_bucket, inc.incident_id, execution_id)
+    primary = metas.get((inc.access_key_id, PRIMARY_QUERY))
+    if primary is None:
+        raise InvalidInput(f"no saved {PRIMARY_QUERY} results for {inc.access_key_id} in this execution")
+    results = {k: [_unredacted_row(r) for r in load_rows(s3, m["rows"])] for k, m in metas.items()}
+    key = inc.access_key_id
+    query_evidence = [
+        EvidenceRef(uri=m["rows"], sha256=m["rows_sha256"], kind=f"query:{k[1]}")
+        for k, m in sorted(metas.items())
+    ]
     owner = state.owner
     principal = {
         **inc.principal.model_dump(mode="json"),
         **({"owner": owner.owner, "user_name": owner.user_name} if owner else {}),
     }
+    response = response_of(state, "SUCCEEDED")
+    response["evidence"] += [{"uri": e.uri, "sha256": e.sha256, "kind": e.kind} for e in query_evidence]
     report = build_report(
-        rows,
-        access_key_id=inc.access_key_id or "",
-        window_start=query.window["start"],
-        window_end=query.window["end"],
+        results[(key, PRIMARY_QUERY)],
+        access_key_id=key,
+        window_start=primary["query"]["window"]["start"],
+        window_end=primary["query"]["window"]["end"],
         principal=principal,
-        coverage=query.coverage or None,
+        coverage=primary.get("coverage") or None,
+        credentials=report_credentials(key, results),
+        derived_rows={k: rows for (k, name), rows in results.items() if name == PRIMARY_QUERY and k != key},
         remote_ip_details=_remote_ip_details(s3, state),
-        response=response_of(state, "SUCCEEDED"),
+        response=response,
         account_id=inc.account_id,
         current_bucket_policies=_bucket_policies(s3, state),
     )
     report["incident"] = inc.model_dump(mode="json")
     report["execution_id"] = execution_id
+    report["queries"] = [
+        {"access_key_id": k, "name": n, "rows": m["row_count"], "uri": m["rows"], "sha256": m["rows_sha256"]}
+        for (k, n), m in sorted(metas.items())
+    ]
     prefix = incident_prefix(inc.incident_id, execution_id)
     json_ref = put_json_evidence(s3, evidence_bucket, f"{prefix}/report.json", report, kind="report")
     md_ref = put_evidence(
@@ -228,7 +314,14 @@ def write_report(s3: Any, evidence_bucket: str, state: WorkflowState, *, executi
         markdown_uri=md_ref.uri,
         sha256=json_ref.sha256,
         headline=report.get("summary", {}).get("headline"),
+        coverage_status=report["coverage"]["status"],
         top_source_ips=[ip["ip"] for ip in sorted(report["source_ips"], key=lambda i: -i["event_count"])][:5],
         findings_by_tactic=by_tactic,
-        evidence=[json_ref, md_ref],
+        evidence=[*query_evidence, json_ref, md_ref],
     )
+
+
+def _unredacted_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A saved row minus its redaction record (the report redacts again on its own)."""
+    row.pop("_redacted", None)
+    return row

@@ -91,10 +91,9 @@ def success_message(state: WorkflowState, execution_id: str) -> Message:
                 "  Findings by tactic: "
                 + ", ".join(f"{t} {n}" for t, n in sorted(report.findings_by_tactic.items()))
             )
-    query = state.query
-    if query and query.coverage.get("status") in ("no_data", "partial"):
+    if report and report.coverage_status in ("no_data", "partial"):
         body.append(
-            f"  Log coverage of the window is {query.coverage['status']}: absence of activity is not proven."
+            f"  Log coverage of the window is {report.coverage_status}: absence of activity is not proven."
         )
     if inc and inc.decision.action == "await_approval":
         body += ["", "Approval needed: containment waits for a human decision."]

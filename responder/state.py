@@ -60,6 +60,7 @@ class QueryResult(StepResult):
 
 class ReportRef(StepResult):
     uri: str | None = None
+    coverage_status: str | None = None
     markdown_uri: str | None = None
     sha256: str | None = None
     headline: str | None = None
@@ -83,13 +84,14 @@ class WorkflowState(_Loose):
         return StepResult.model_validate(self.investigation[0])
 
     @property
-    def query(self) -> QueryResult | None:
+    def queries(self) -> dict[str, Any]:
+        """The query branch's last plan: rounds run and the window (rows live in evidence)."""
         if not self.investigation or len(self.investigation) < 2:
-            return None
-        return QueryResult.model_validate(self.investigation[1])
+            return {}
+        return dict(self.investigation[1])
 
     def steps(self) -> list[StepResult]:
-        return [s for s in (self.containment, self.snapshot, self.query, self.report) if s is not None]
+        return [s for s in (self.containment, self.snapshot, self.report) if s is not None]
 
     def actions(self) -> list[Action]:
         return [a for s in self.steps() for a in s.actions]

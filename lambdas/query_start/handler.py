@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.utilities.parser import BaseModel, parse
+from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas.query_engine import ENGINE_PERMISSIONS, engine
-from responder.investigation import start_query
-from responder.models import Incident
+from responder.investigation import QueryTask, start_query
 from responder.observability import logger, metrics, tracer
 from responder.permissions import Permission
 from responder.settings import get_settings
@@ -17,24 +16,20 @@ from responder.settings import get_settings
 PERMISSIONS: tuple[Permission, ...] = ENGINE_PERMISSIONS
 
 
-class StartInput(BaseModel):
-    incident: Incident
-    execution_id: str
-
-
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    request = parse(event=event, model=StartInput)
-    handle = start_query(
-        engine(),
-        request.incident,
-        execution_id=request.execution_id,
-        poll_seconds=get_settings().poll_seconds,
-    )
+    task = parse(event=event, model=QueryTask)
+    handle = start_query(engine(), task, poll_seconds=get_settings().poll_seconds)
     logger.info(
         "query started",
-        extra={"incident_id": handle.incident_id, "query_id": handle.query_id, "engine": handle.engine},
+        extra={
+            "incident_id": handle.incident_id,
+            "query": handle.name,
+            "access_key_id": handle.access_key_id,
+            "query_id": handle.query_id,
+            "engine": handle.engine,
+        },
     )
     return handle.model_dump(mode="json")

@@ -14,7 +14,10 @@ from responder.permissions import Permission
 from responder.settings import get_settings
 from responder.state import WorkflowState
 
-PERMISSIONS: tuple[Permission, ...] = (Permission(("s3:PutObject", "s3:GetObject"), ("@evidence_bucket/*",)),)
+PERMISSIONS: tuple[Permission, ...] = (
+    Permission(("s3:ListBucket",), ("@evidence_bucket",)),
+    Permission(("s3:PutObject", "s3:GetObject"), ("@evidence_bucket/*",)),
+)
 
 
 class ReportInput(BaseModel):

@@ -48,6 +48,12 @@ def test_report_validates_and_tells_the_story(demo: DemoResult) -> None:
     assert {("disable_access_key", "done"), ("snapshot_bucket_policy", "done"), ("notify_soc", "done")} <= done
     kinds = {e.get("kind") for e in report["response"]["evidence"]}
     assert {"finding", "bucket", "query:key_activity", "report"} <= kinds
+    # The pivot: the backdoor was put in place by the session the exposed key minted.
+    [change] = [c for c in report["bucket_policy_changes"] if c["grants_external"]]
+    assert change["access_key_id"] == demo.session_key_id
+    assert change["external_principals"] == [f"arn:aws:iam::{demo.attacker_account_id}:root"]
+    queried = {(q["access_key_id"], q["name"]) for q in report["queries"]}
+    assert (demo.session_key_id, "key_activity") in queried and len(queried) == 14
     # The snapshotted live policy still grants the attacker's account: flagged with the statement.
     [live] = report["current_bucket_policies"]
     assert live["grants_external"]

@@ -63,8 +63,9 @@ def test_notify_tells_what_was_done_and_where_evidence_is(account: Account) -> N
         },
         "investigation": [
             {"evidence": [{"uri": "s3://responder-evidence-test/incidents/i/f.json", "sha256": "a" * 64}]},
-            {"row_count": 0, "coverage": {"status": "no_data"}},
+            {"plan": {"done": True, "round": 2}},
         ],
+        "report": {"uri": "s3://responder-evidence-test/incidents/i/report.json", "coverage_status": "no_data"},
     }
     out = notify.handler({"state": state, "execution_id": EXECUTION}, context())
     assert len(out["subject"]) <= 100
