@@ -101,6 +101,50 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_OK if result.status in ("SUCCEEDED", "IGNORED") else 1
 
 
+# ------------------------------------------------------------------------------- investigate
+
+
+def _args_investigate(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--logs",
+        nargs="+",
+        required=True,
+        metavar="PATH",
+        help='CloudTrail log files or folders (.json, .json.gz; {"Records": [...]} or a bare list)',
+    )
+    parser.add_argument("--access-key", required=True, metavar="KEY", help="the exposed access key id")
+    parser.add_argument(
+        "--days", type=int, default=None, metavar="N", help="N days ending at the newest event (default 7)"
+    )
+    parser.add_argument(
+        "--start", default=None, metavar="ISO", help="window start, ISO 8601 with Z or offset"
+    )
+    parser.add_argument("--end", default=None, metavar="ISO", help="window end, ISO 8601 with Z or offset")
+    parser.add_argument("--out", required=True, metavar="DIR", help="where the report files and queries/ go")
+
+
+def _cmd_investigate(args: argparse.Namespace) -> int:
+    from responder.offline import ProgressLine, investigate, summary_lines
+
+    progress = ProgressLine(sys.stderr)
+    try:
+        report = investigate(
+            args.logs,
+            args.access_key,
+            start=args.start,
+            end=args.end,
+            days=args.days,
+            progress=progress,
+            out_dir=args.out,
+        )
+    finally:
+        progress.clear()
+    for line in summary_lines(report):
+        print(line)
+    print(f"report: {Path(args.out) / 'report.md'}")
+    return EXIT_OK
+
+
 # ------------------------------------------------------------------------- the command table
 
 
@@ -116,6 +160,12 @@ class Command:
 COMMANDS: tuple[Command, ...] = (
     Command("triage", "read one finding or event, print the incident JSON", _args_triage, _cmd_triage),
     Command("demo", "run the real workflow on emulated AWS over a realistic incident", _args_demo, _cmd_demo),
+    Command(
+        "investigate",
+        "investigate an exposed key in local CloudTrail logs, write the report",
+        _args_investigate,
+        _cmd_investigate,
+    ),
 )
 
 

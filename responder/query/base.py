@@ -13,6 +13,10 @@ from responder.query.rows import Row
 from responder.query.sql import QueryParams, iso
 
 QueryState = Literal["QUEUED", "RUNNING", "FINISHED", "FAILED", "CANCELLED", "TIMED_OUT"]
+# How far the first/last event may sit from the window's ends for the logs to count as covering it:
+# quiet accounts go hours without an event overnight, and CloudTrail delivers minutes late.
+COVERAGE_SLACK = timedelta(hours=6)
+
 DONE_STATES: frozenset[str] = frozenset({"FINISHED", "FAILED", "CANCELLED", "TIMED_OUT"})
 Params = QueryParams | Mapping[str, Any]
 
@@ -107,14 +111,14 @@ class PollingEngine:
         self.wait(query_id)
         return self.results(query_id)
 
-    def coverage(self, params: Params, slack: timedelta = timedelta(hours=1)) -> dict[str, Any]:
+    def coverage(self, params: Params, slack: timedelta = COVERAGE_SLACK) -> dict[str, Any]:
         """Whether the logs span the window (report.schema.json ``coverage``), from a count/min/max query."""
         p = QueryParams.of(params)
         return summarize_coverage(self.run("coverage", p), p, slack)
 
 
 def summarize_coverage(
-    rows: list[Row], params: Params, slack: timedelta = timedelta(hours=1)
+    rows: list[Row], params: Params, slack: timedelta = COVERAGE_SLACK
 ) -> dict[str, Any]:
     """The ``coverage`` object from the coverage query's row.
 

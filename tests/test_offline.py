@@ -1,0 +1,369 @@
+"""`responder investigate`: the whole investigation on local CloudTrail logs, per the CLI contract."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from responder.cli import main
+from responder.demo import LogSet, default_scenario, generate_logs
+from responder.offline import ProgressLine, investigate, newest_event
+from tests.conftest import REPO, shared_fixture_path
+
+SCHEMA = json.loads((REPO / "responder" / "schemas" / "report.schema.json").read_text())
+NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+STRATUS_KEY = "AKIA6V1GNZTT65XQH36M"
+STRATUS_MINTED = "ASIASTJKC5GCM7ZE6LUP"
+
+
+@dataclass(frozen=True)
+class Run:
+    code: int
+    out: str
+    err: str
+    dir: Path
+
+    @property
+    def report(self) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads((self.dir / "report.json").read_text())
+        return data
+
+
+def run_cli(out_dir: Path, *args: str) -> Run:
+    """`responder investigate ... --out out_dir`, with stdout and stderr captured."""
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("sys.stdout", out)
+        mp.setattr("sys.stderr", err)
+        code = main(["investigate", *args, "--out", str(out_dir)])
+    return Run(code, out.getvalue(), err.getvalue(), out_dir)
+
+
+def iso(ts: datetime) -> str:
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def records(path: Path) -> list[dict[str, Any]]:
+    opener = gzip.open if path.name.endswith(".gz") else open
+    with opener(path, "rt") as fh:
+        data = json.load(fh)
+    return list(data["Records"] if isinstance(data, dict) else data)
+
+
+@pytest.fixture(scope="module")
+def logset(tmp_path_factory: pytest.TempPathFactory) -> LogSet:
+    return generate_logs(default_scenario(NOW), tmp_path_factory.mktemp("logs"))
+
+
+@pytest.fixture(scope="module")
+def demo_run(logset: LogSet, tmp_path_factory: pytest.TempPathFactory) -> Run:
+    run = run_cli(
+        tmp_path_factory.mktemp("out") / "report",
+        "--logs",
+        str(logset.root),
+        "--access-key",
+        logset.exposed_key_id,
+    )
+    assert run.code == 0, run.err
+    return run
+
+
+# ------------------------------------------------------------------------------ the demo incident
+
+
+def test_the_minted_session_and_the_backdoor_key_are_followed(demo_run: Run, logset: LogSet) -> None:
+    creds = {c["access_key_id"]: c for c in demo_run.report["credentials"]}
+    session = creds[logset.session_key_id]
+    assert (session["relation"], session["parent"], session["via"]) == (
+        "derived",
+        logset.exposed_key_id,
+        "GetSessionToken",
+    )
+    assert session["event_count"] > 0
+    backdoor = creds[logset.backdoor_key_id]
+    assert (backdoor["relation"], backdoor["parent"]) == ("created", logset.exposed_key_id)
+    assert creds[logset.exposed_key_id]["relation"] == "exposed"
+    # Every credential the plan followed has its queries on disk.
+    for key in (logset.exposed_key_id, logset.session_key_id, logset.backdoor_key_id):
+        assert (demo_run.dir / "queries" / key / "key_activity.jsonl").is_file()
+    assert (demo_run.dir / "queries" / logset.exposed_key_id / "same_ip_credentials.jsonl").is_file()
+
+
+def test_the_bucket_policy_backdoor_made_by_the_session_is_reported(demo_run: Run, logset: LogSet) -> None:
+    scenario = default_scenario(NOW)
+    changes = [c for c in demo_run.report["bucket_policy_changes"] if c["bucket"] == scenario.victim_bucket]
+    backdoors = [c for c in changes if c["grants_external"]]
+    assert backdoors, changes
+    assert scenario.attacker_root_arn in backdoors[0]["external_principals"]
+    # The exposed key never calls PutBucketPolicy itself: only the pivot to its session finds it.
+    assert backdoors[0]["access_key_id"] == logset.session_key_id
+
+
+def test_data_access_lists_the_victim_reads_with_bytes(demo_run: Run, logset: LogSet) -> None:
+    victim = default_scenario(NOW).victim_bucket
+    reads = [
+        a for a in demo_run.report["data_access"] if a["bucket"] == victim and a["event_name"] == "GetObject"
+    ]
+    assert {a["object_key"] for a in reads} >= set(logset.objects_read)
+    ours = {logset.exposed_key_id, logset.session_key_id}
+    logged = sum(
+        int(r["additionalEventData"]["bytesTransferredOut"])
+        for f in logset.files
+        for r in records(f)
+        if r["eventName"] == "GetObject"
+        and r["userIdentity"].get("accessKeyId") in ours
+        and r["eventTime"] >= demo_run.report["window"]["start"]
+    )
+    assert sum(a["bytes_out"] for a in reads) == logged > 0
+    assert all(a["bytes_out"] > 0 for a in reads)
+
+
+def test_no_session_token_reaches_the_output_folder(demo_run: Run, logset: LogSet) -> None:
+    assert logset.session_tokens
+    files = [f for f in demo_run.dir.rglob("*") if f.is_file()]
+    assert len(files) >= 16
+    for f in files:
+        text = f.read_text(encoding="utf-8")
+        leaked = [t for t in logset.session_tokens if t in text]
+        assert not leaked, f"{f} holds a session token"
+    rows = (demo_run.dir / "queries" / logset.exposed_key_id / "key_activity.jsonl").read_text()
+    assert "<redacted sha256:" in rows  # the tokens were there and were replaced, not lost silently
+
+
+def test_report_validates_and_lists_its_query_files(demo_run: Run, logset: LogSet) -> None:
+    report = demo_run.report
+    jsonschema.validate(report, SCHEMA)
+    assert report["subject"]["access_key_id"] == logset.exposed_key_id
+    assert report["subject"]["principal"]["user_name"] == default_scenario(NOW).user_name
+    assert (demo_run.dir / "report.md").read_text().startswith(f"# Exposed key {logset.exposed_key_id}")
+    for entry in report["queries"]:
+        path = demo_run.dir / entry["path"]
+        assert path.is_file()
+        assert len(path.read_text().splitlines()) == entry["rows"]
+    # stdout says what was found and where; stderr only carried progress lines.
+    assert logset.exposed_key_id in demo_run.out
+    assert "report.md" in demo_run.out
+    assert "Traceback" not in demo_run.err
+    assert f"key_activity {logset.session_key_id}" in demo_run.err
+
+
+# ------------------------------------------------------------------------------------- the window
+
+
+def test_window_defaults_to_seven_days_ending_at_the_newest_event(demo_run: Run, logset: LogSet) -> None:
+    end = logset.last_event_time
+    assert demo_run.report["window"] == {"start": iso(end - timedelta(days=7)), "end": iso(end)}
+    assert demo_run.report["coverage"]["last_event"] == iso(end)
+
+
+def test_days_and_explicit_windows(tmp_path: Path) -> None:
+    fixture = shared_fixture_path(
+        "cloudtrail", "stratus-red-team", "aws.persistence.sts-federation-token.json"
+    )
+    newest = max(r["eventTime"] for r in records(fixture))
+    base = ["--logs", str(fixture), "--access-key", STRATUS_KEY]
+
+    days = run_cli(tmp_path / "days", *base, "--days", "2")
+    assert days.code == 0, days.err
+    end = datetime.fromisoformat(newest.replace("Z", "+00:00"))
+    assert days.report["window"] == {"start": iso(end - timedelta(days=2)), "end": newest}
+
+    explicit = run_cli(
+        tmp_path / "explicit", *base, "--start", "2024-11-30T10:00:00+02:00", "--end", "2024-11-30T09:00:00Z"
+    )
+    assert explicit.code == 0, explicit.err
+    assert explicit.report["window"] == {"start": "2024-11-30T08:00:00Z", "end": "2024-11-30T09:00:00Z"}
+
+
+def test_newest_event_reads_older_days_when_the_newest_folder_holds_late_logs(tmp_path: Path) -> None:
+    def put(day: str, event_time: str) -> None:
+        folder = tmp_path / "AWSLogs" / "111122223333" / "CloudTrail" / "us-east-1" / day
+        folder.mkdir(parents=True)
+        record = {"eventTime": event_time, "eventName": "ListBuckets", "eventID": event_time}
+        (folder / "f.json").write_text(json.dumps({"Records": [record]}))
+
+    put("2025/01/10", "2025-01-10T23:50:00Z")
+    # A file in the newest folder whose events are old (a late re-delivery) proves nothing alone.
+    put("2025/01/12", "2025-01-05T00:00:00Z")
+    files = sorted(tmp_path.rglob("*.json"))
+    assert newest_event(files, STRATUS_KEY) == datetime(2025, 1, 10, 23, 50, tzinfo=UTC)
+
+
+def test_no_data_in_the_window_is_not_no_activity(logset: LogSet, tmp_path: Path) -> None:
+    before = logset.first_event_time - timedelta(days=30)
+    run = run_cli(
+        tmp_path / "out",
+        "--logs",
+        str(logset.root),
+        "--access-key",
+        logset.exposed_key_id,
+        "--start",
+        iso(before - timedelta(days=1)),
+        "--end",
+        iso(before),
+    )
+    assert run.code == 0, run.err
+    report = run.report
+    assert report["coverage"]["status"] == "no_data"
+    assert report["coverage"]["events_scanned"] == 0
+    assert report["events"]["total"] == 0
+    markdown = (run.dir / "report.md").read_text()
+    assert "do not cover the window" in markdown
+    assert "No activity" not in markdown
+    assert "logs no_data" in run.out
+
+
+# ------------------------------------------------------------------------------ other log forms
+
+
+def test_stratus_federation_token_is_followed(tmp_path: Path) -> None:
+    fixture = shared_fixture_path(
+        "cloudtrail", "stratus-red-team", "aws.persistence.sts-federation-token.json"
+    )
+    run = run_cli(tmp_path / "out", "--logs", str(fixture), "--access-key", STRATUS_KEY)
+    assert run.code == 0, run.err
+    jsonschema.validate(run.report, SCHEMA)
+    creds = {c["access_key_id"]: c for c in run.report["credentials"]}
+    minted = creds[STRATUS_MINTED]
+    assert (minted["relation"], minted["parent"], minted["via"]) == (
+        "derived",
+        STRATUS_KEY,
+        "GetFederationToken",
+    )
+    assert run.report["events"]["by_credential"][STRATUS_MINTED] >= 1
+
+
+def test_a_bare_list_file_works(logset: LogSet, tmp_path: Path) -> None:
+    last_day = f"{logset.last_event_time:%Y/%m/%d}"
+    events = [r for f in logset.files if last_day in f.as_posix() for r in records(f)]
+    bare = tmp_path / "events.json"
+    bare.write_text(json.dumps(events))
+    report = investigate([bare], logset.exposed_key_id, out_dir=tmp_path / "out")
+    assert report["window"]["end"] == iso(logset.last_event_time)
+    relations = {c["access_key_id"]: c["relation"] for c in report["credentials"]}
+    assert relations[logset.session_key_id] == "derived"
+    assert (tmp_path / "out" / "report.json").is_file()
+
+
+# --------------------------------------------------------------------------------------- exit 2
+
+
+def _bad_logs(tmp: Path, kind: str) -> Path:
+    if kind == "not json":
+        (tmp / "bad.json").write_text("this is not a CloudTrail log\n")
+    elif kind == "broken json":
+        (tmp / "bad.json").write_text('{"Records": [{"eventTime": "2025-01-01T00:00:00Z", ')
+    elif kind == "broken gzip":
+        (tmp / "bad.json.gz").write_bytes(gzip.compress(b'{"Records": []}')[:12])
+    elif kind == "no logs":
+        (tmp / "notes.txt").write_text("nothing here")
+    elif kind == "missing":
+        return tmp / "nowhere"
+    return tmp
+
+
+@pytest.mark.parametrize("kind", ["not json", "broken json", "broken gzip", "no logs", "missing"])
+def test_unreadable_logs_exit_2(kind: str, logset: LogSet, tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    run = run_cli(
+        tmp_path / "out", "--logs", str(_bad_logs(logs, kind)), "--access-key", logset.exposed_key_id
+    )
+    assert_exit_2(run)
+    if kind == "no logs":
+        assert "no CloudTrail logs found" in run.err
+
+
+def test_an_unreadable_file_among_good_ones_exits_2(tmp_path: Path) -> None:
+    good = shared_fixture_path("cloudtrail", "stratus-red-team", "aws.persistence.sts-federation-token.json")
+    bad = _bad_logs(tmp_path, "broken json") / "bad.json"
+    run = run_cli(tmp_path / "out", "--logs", str(good), str(bad), "--access-key", STRATUS_KEY)
+    assert_exit_2(run)
+    assert "bad.json" in run.err
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--access-key", "AKIA-not-a-key"], "not an access key id"),
+        (["--access-key", "akiaabcdefghijklmnop"], "not an access key id"),
+        (["--start", "yesterday", "--end", "2025-03-01T00:00:00Z"], "not an ISO 8601 time"),
+        (["--start", "2025-02-01T00:00:00", "--end", "2025-03-01T00:00:00Z"], "no timezone"),
+        (["--start", "2025-03-01T00:00:00Z", "--end", "2025-03-01T00:00:00Z"], "must be after"),
+        (["--start", "2025-03-02T00:00:00Z", "--end", "2025-03-01T00:00:00Z"], "must be after"),
+        (["--start", "2025-03-01T00:00:00Z"], "needs --end"),
+        (["--end", "2025-03-01T00:00:00Z"], "needs --start"),
+        (["--days", "3", "--start", "2025-02-01T00:00:00Z", "--end", "2025-03-01T00:00:00Z"], "not both"),
+        (["--days", "0"], "from 1 to 3650"),
+        (["--days", "-2"], "from 1 to 3650"),
+        (["--days", "3651"], "from 1 to 3650"),
+        (["--days", "seven"], "invalid int"),
+        (["--start", "1900-01-01T00:00:00Z", "--end", "2025-03-01T00:00:00Z"], "longer than 3650 days"),
+    ],
+)
+def test_bad_arguments_exit_2(args: list[str], says: str, logset: LogSet, tmp_path: Path) -> None:
+    if "--access-key" not in args:
+        args = [*args, "--access-key", logset.exposed_key_id]
+    run = run_cli(tmp_path / "out", "--logs", str(logset.root), *args)
+    assert_exit_2(run)
+    assert says in run.err
+
+
+def test_missing_required_arguments_exit_2(tmp_path: Path) -> None:
+    run = run_cli(tmp_path / "out", "--access-key", STRATUS_KEY)
+    assert_exit_2(run)
+    assert "--logs" in run.err
+
+
+def test_an_out_folder_that_is_a_file_exits_2(tmp_path: Path) -> None:
+    fixture = shared_fixture_path(
+        "cloudtrail", "stratus-red-team", "aws.persistence.sts-federation-token.json"
+    )
+    taken = tmp_path / "taken"
+    taken.write_text("mine")
+    run = run_cli(taken, "--logs", str(fixture), "--access-key", STRATUS_KEY)
+    assert run.code == 2
+    assert len(run.err.strip().splitlines()) == 1 and "not a folder" in run.err
+    assert taken.read_text() == "mine"
+
+
+def assert_exit_2(run: Run) -> None:
+    assert run.code == 2, (run.out, run.err)
+    assert "Traceback" not in run.err
+    lines = run.err.strip().splitlines()
+    assert len(lines) == 1, run.err
+    assert lines[0].startswith("responder: ")
+    assert not run.dir.exists(), "nothing may be written on a failed run"
+
+
+# ------------------------------------------------------------------------------------- progress
+
+
+def test_progress_is_one_updating_line_on_a_terminal() -> None:
+    stream = io.StringIO()
+    line = ProgressLine(stream, tty=True, width=40)
+    line(1, 7, "coverage")
+    line(3, 10, "key_activity AKIAZPIBNMMVRQKPTKA6 and a label far too long for the terminal")
+    line.clear()
+    text = stream.getvalue()
+    assert "\n" not in text
+    assert "\r\x1b[K[3/10] key_activity AKIA" in text
+    assert all(len(part) <= 40 for part in text.split("\r\x1b[K"))
+    assert text.endswith("\r\x1b[K")
+
+
+def test_progress_is_plain_lines_elsewhere() -> None:
+    stream = io.StringIO()
+    line = ProgressLine(stream, tty=False)
+    line(1, 7, "coverage")
+    line(2, 7, "key_activity AKIAZPIBNMMVRQKPTKA6")
+    line.clear()
+    assert stream.getvalue() == "[1/7] coverage\n[2/7] key_activity AKIAZPIBNMMVRQKPTKA6\n"
