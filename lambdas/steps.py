@@ -24,6 +24,8 @@ STEPS: tuple[Step, ...] = (
     Step("triage", "TriageFunctionArn", "Normalize any GuardDuty form or manual input into an incident"),
     Step("validate", "ValidateFunctionArn", "Confirm the key is ours and find its user and owner"),
     Step("disable", "DisableFunctionArn", "Set the exposed access key Inactive, once"),
+    Step("revoke", "RevokeFunctionArn", "Revoke sessions minted before now; tag the principal"),
+    Step("request_approval", "RequestApprovalFunctionArn", "Ask the SOC to approve or deny containment"),
     Step("snapshot", "SnapshotFunctionArn", "Save the finding and bucket policies to evidence"),
     Step("query_plan", "QueryPlanFunctionArn", "Plan the next CloudTrail queries (pivot to minted keys)"),
     Step("query_start", "QueryStartFunctionArn", "Start one CloudTrail query", 60, 512),

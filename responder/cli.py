@@ -91,8 +91,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from responder.demo.run import DEFAULT_SCENARIO, SCENARIOS, run_demo
 
     if args.list:
-        for name, text in SCENARIOS.items():
-            print(f"{name:<22} {text}")
+        for name, spec in SCENARIOS.items():
+            print(f"{name:<22} {spec.summary}")
         return EXIT_OK
     scenario = args.scenario or DEFAULT_SCENARIO
     if scenario not in SCENARIOS:
@@ -145,6 +145,104 @@ def _cmd_investigate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --------------------------------------------------------------------------- approve / deny
+
+
+def _args_approve(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--token", required=True, metavar="TOKEN", help="the task token from the SOC message")
+    parser.add_argument("--reason", default=None, metavar="TEXT", help="why (kept in the execution history)")
+
+
+def _answer_approval(args: argparse.Namespace, *, approved: bool) -> int:
+    from botocore.exceptions import BotoCoreError
+
+    from responder.approval import approve, caller, check_token, deny
+    from responder.clients import client
+    from responder.errors import ResponderError
+
+    token = check_token(args.token)
+    try:
+        by = caller(client("sts"))
+        send = approve if approved else deny
+        answer = send(client("stepfunctions"), token, by=by, reason=args.reason)
+    except (ResponderError, BotoCoreError) as exc:
+        if isinstance(exc, InvalidInput):
+            raise
+        print(f"responder: {_one_line(str(exc))}", file=sys.stderr)
+        return 1
+    print(json.dumps(answer))
+    return EXIT_OK
+
+
+def _cmd_approve(args: argparse.Namespace) -> int:
+    return _answer_approval(args, approved=True)
+
+
+def _args_deny(parser: argparse.ArgumentParser) -> None:
+    _args_approve(parser)
+
+
+def _cmd_deny(args: argparse.Namespace) -> int:
+    return _answer_approval(args, approved=False)
+
+
+# ----------------------------------------------------------------------------------- recover
+
+
+def _args_recover(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--incident", required=True, metavar="ID", help="the incident whose changes to undo")
+    parser.add_argument(
+        "--table", default=None, metavar="NAME", help="the incident table (default $INCIDENT_TABLE)"
+    )
+    parser.add_argument("--dry-run", action="store_true", help="list what would be undone; change nothing")
+    parser.add_argument("--yes", action="store_true", help="undo without asking")
+
+
+def _cmd_recover(args: argparse.Namespace) -> int:
+    import os
+
+    from botocore.exceptions import BotoCoreError
+
+    from responder.clients import client
+    from responder.errors import ResponderError
+    from responder.recover import recover_incident, recover_summary
+
+    table = args.table or os.environ.get("INCIDENT_TABLE", "")
+    if not table:
+        raise InvalidInput("recover: name the incident table with --table or INCIDENT_TABLE")
+    iam, ddb = client("iam"), client("dynamodb")
+    try:
+        plan = recover_incident(iam, ddb, table, args.incident, dry_run=True)
+        for line in recover_summary(plan):
+            print(line)
+        pending = sum(a.status == "would_do" for a in plan)
+        if not pending:
+            print("nothing to undo")
+            return EXIT_OK
+        if args.dry_run:
+            print(f"dry run: {pending} change(s) would be undone; nothing changed")
+            return EXIT_OK
+        if not args.yes:
+            if not sys.stdin.isatty():
+                raise InvalidInput(f"recover: refusing to undo {pending} change(s) without a TTY; pass --yes")
+            try:
+                answer = input(f"Undo {pending} changes? [y/N] ")
+            except EOFError:
+                answer = ""
+            if answer.strip().lower() not in ("y", "yes"):
+                print("nothing undone", file=sys.stderr)
+                return 1
+        done = recover_incident(iam, ddb, table, args.incident)
+    except (ResponderError, BotoCoreError) as exc:
+        if isinstance(exc, InvalidInput):
+            raise
+        print(f"responder: {_one_line(str(exc))}", file=sys.stderr)
+        return 1
+    for line in recover_summary(done):
+        print(line)
+    return EXIT_OK
+
+
 # ------------------------------------------------------------------------- the command table
 
 
@@ -166,6 +264,14 @@ COMMANDS: tuple[Command, ...] = (
         _args_investigate,
         _cmd_investigate,
     ),
+    Command(
+        "approve",
+        "approve a workflow's pending approval request (its task token)",
+        _args_approve,
+        _cmd_approve,
+    ),
+    Command("deny", "deny a workflow's pending approval request (its task token)", _args_deny, _cmd_deny),
+    Command("recover", "undo an incident's containment, newest change first", _args_recover, _cmd_recover),
 )
 
 

@@ -165,9 +165,26 @@ def disable_key(
                 "disable_access_key",
                 key,
                 "skipped",
-                "temporary credentials cannot be set Inactive; their sessions must be revoked",
+                "temporary credentials cannot be set Inactive; their sessions are revoked instead",
             )
         ]
+    try:
+        keys = iam.list_access_keys(UserName=owner.user_name)["AccessKeyMetadata"]
+    except ClientError as exc:
+        if _code(exc) in THROTTLING_CODES:
+            raise Throttled(f"ListAccessKeys throttled for {owner.user_name}; nothing changed yet") from exc
+        raise
+    before = next((k["Status"] for k in keys if k["AccessKeyId"] == key), None)
+    if before is None:
+        raise AccessKeyNotFound(f"{key} is not a key of {owner.user_name} any more")
+    return _disable_claimed(iam, ddb, table, incident, owner, before, execution_id=execution_id)
+
+
+def _disable_claimed(
+    iam: Any, ddb: Any, table: str, incident: Incident, owner: Owner, before: str, *, execution_id: str
+) -> list[Action]:
+    """Claim the key in the incident table, then UpdateAccessKey; a lost claim is already_done."""
+    key = owner.access_key_id
     earlier = _claim(ddb, table, incident, execution_id)
     if earlier is not None:
         return [
@@ -179,21 +196,14 @@ def disable_key(
                 f" (execution {str(earlier.get('execution_id', '')).rsplit(':', 1)[-1]})",
             )
         ]
-    before: str | None = None
     try:
-        keys = iam.list_access_keys(UserName=owner.user_name)["AccessKeyMetadata"]
-        before = next((k["Status"] for k in keys if k["AccessKeyId"] == key), None)
-        if before is None:
-            raise AccessKeyNotFound(f"{key} is not a key of {owner.user_name} any more")
         iam.update_access_key(UserName=owner.user_name, AccessKeyId=key, Status="Inactive")
-    except (ClientError, AccessKeyNotFound) as exc:
-        _settle(ddb, table, key, "failed", {"error": type(exc).__name__})
-        if isinstance(exc, ClientError) and _code(exc) in THROTTLING_CODES:
+    except ClientError as exc:
+        _settle(ddb, table, key, "failed", {"error": _code(exc)})
+        if _code(exc) in THROTTLING_CODES:
             raise Throttled(f"UpdateAccessKey throttled for {key}; nothing changed yet") from exc
-        if isinstance(exc, AccessKeyNotFound):
-            raise
         raise ContainmentFailed(
-            f"could not set {key} of {owner.user_name} Inactive ({_code(exc)}); the key is still {before or 'unknown'}"
+            f"could not set {key} of {owner.user_name} Inactive ({_code(exc)}); the key is still {before}"
         ) from exc
     action = Action.now(
         "disable_access_key",
@@ -204,3 +214,77 @@ def disable_key(
     record_action(ddb, table, incident.incident_id, action, {"Status": before}, {"Status": "Inactive"})
     _settle(ddb, table, key, "done", {"done_at": action.at or ""})
     return [action]
+
+
+class FastContainment(BaseModel):
+    """What the first Lambda did before anything else: the key Inactive, or why not yet.
+
+    ``status``: ``done`` / ``already_done`` (contained, exactly once), ``needs_approval`` (the
+    user is protected by tag), or ``deferred`` (the finding does not name a user that holds the
+    key here: the Validate state finds out whether it is foreign, deleted or a role's).
+    """
+
+    status: str
+    reason: str
+    owner: Owner | None = None
+    actions: list[Action] = Field(default_factory=list)
+
+
+def contain_now(
+    iam: Any,
+    ddb: Any,
+    table: str,
+    incident: Incident,
+    *,
+    execution_id: str,
+    owner_tag_keys: tuple[str, ...],
+    protected_tag: str,
+) -> FastContainment:
+    """Disable the exposed IAM user key in at most four API calls, before any investigation.
+
+    ListUserTags (owner, protection), ListAccessKeys (the key is this user's, here, and its status
+    before), a conditional PutItem (exactly once per key), UpdateAccessKey. The record of the
+    change is written after the key is Inactive, off the critical path.
+    """
+    key, user = incident.access_key_id, incident.principal.user_name
+    if (
+        not key
+        or not key.startswith("AKIA")
+        or not user
+        or (incident.principal.type or "IAMUser") != "IAMUser"
+    ):
+        return FastContainment(
+            status="deferred", reason="not an IAM user's long-term key named in the finding"
+        )
+    try:
+        tags = {t["Key"]: t["Value"] for t in iam.list_user_tags(UserName=user).get("Tags", [])}
+        keys = iam.list_access_keys(UserName=user)["AccessKeyMetadata"]
+    except ClientError as exc:
+        if _code(exc) in THROTTLING_CODES:
+            raise Throttled(f"IAM throttled the lookup of {user}; nothing changed yet") from exc
+        if _code(exc) == "NoSuchEntity":
+            return FastContainment(status="deferred", reason=f"no user {user} here")
+        raise
+    owner_tag = next((k for k in owner_tag_keys if tags.get(k)), None)
+    owner = Owner(
+        access_key_id=key,
+        account_id=incident.account_id,
+        user_name=user,
+        owner=tags.get(owner_tag) if owner_tag else None,
+        owner_tag=owner_tag,
+        tags=tags,
+        protected=tags.get(protected_tag, "").lower() == "true",
+    )
+    before = next((k["Status"] for k in keys if k["AccessKeyId"] == key), None)
+    if before is None:
+        return FastContainment(status="deferred", reason=f"{key} is not a key of {user} here", owner=owner)
+    if owner.protected:
+        return FastContainment(
+            status="needs_approval",
+            reason=f"{user} is tagged {protected_tag}=true: a human decides",
+            owner=owner,
+        )
+    actions = _disable_claimed(iam, ddb, table, incident, owner, before, execution_id=execution_id)
+    return FastContainment(
+        status=actions[0].status, reason=actions[0].detail or "", owner=owner, actions=actions
+    )

@@ -73,3 +73,7 @@ class UnknownQuery(InvalidInput):
 
 class ReportInvalid(ResponderError):
     """Our own report failed report.schema.json: a bug in the responder, never in the input."""
+
+
+class IncidentNotFound(InvalidInput):
+    """The incident table holds no recorded action for that incident id: nothing to recover."""

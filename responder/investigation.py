@@ -14,13 +14,15 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from responder.analysis.ips import load_ip_intel
+from responder.bundle import write_report_bundle
 from responder.errors import InvalidInput, QueryTimedOut
 from responder.evidence import incident_prefix, put_evidence, put_json_evidence, read_evidence
 from responder.models import EvidenceRef, Incident, iso, utc_now
 from responder.plan import next_batch, report_credentials
 from responder.query import PollingEngine, QueryParams
 from responder.redact import redact
-from responder.report import build_report, render_markdown
+from responder.report import build_report
 from responder.state import QueryResult, ReportRef, WorkflowState
 
 PRIMARY_QUERY = "key_activity"
@@ -254,7 +256,9 @@ def response_of(state: WorkflowState, workflow_status: str) -> dict[str, Any]:
     }
 
 
-def write_report(s3: Any, evidence_bucket: str, state: WorkflowState, *, execution_id: str) -> ReportRef:
+def write_report(
+    s3: Any, evidence_bucket: str, state: WorkflowState, *, execution_id: str, started_at: str | None = None
+) -> ReportRef:
     """Analyse every saved query result and write report.json and report.md to evidence."""
     inc = state.incident
     if inc is None or not inc.access_key_id:
@@ -289,6 +293,9 @@ def write_report(s3: Any, evidence_bucket: str, state: WorkflowState, *, executi
         response=response,
         account_id=inc.account_id,
         current_bucket_policies=_bucket_policies(s3, state),
+        ip_intel=load_ip_intel(),
+        # A retried Report step must render the very same bytes: evidence is write-once.
+        generated_at=datetime.fromisoformat(started_at.replace("Z", "+00:00")) if started_at else None,
     )
     report["incident"] = inc.model_dump(mode="json")
     report["execution_id"] = execution_id
@@ -297,14 +304,9 @@ def write_report(s3: Any, evidence_bucket: str, state: WorkflowState, *, executi
         for (k, n), m in sorted(metas.items())
     ]
     prefix = incident_prefix(inc.incident_id, execution_id)
-    json_ref = put_json_evidence(s3, evidence_bucket, f"{prefix}/report.json", report, kind="report")
-    md_ref = put_evidence(
-        s3,
-        evidence_bucket,
-        f"{prefix}/report.md",
-        render_markdown(report).encode(),
-        content_type="text/markdown",
-        kind="report-md",
+    # manifest.json, report.json/.md/.html, then manifest.final.json: every artifact with its SHA-256.
+    manifest_ref, json_ref, md_ref, html_ref, root_ref = write_report_bundle(
+        s3, evidence_bucket, prefix, report
     )
     by_tactic: dict[str, int] = {}
     for finding in report["findings"]:
@@ -317,7 +319,9 @@ def write_report(s3: Any, evidence_bucket: str, state: WorkflowState, *, executi
         coverage_status=report["coverage"]["status"],
         top_source_ips=[ip["ip"] for ip in sorted(report["source_ips"], key=lambda i: -i["event_count"])][:5],
         findings_by_tactic=by_tactic,
-        evidence=[*query_evidence, json_ref, md_ref],
+        html_uri=html_ref.uri,
+        manifest_uri=root_ref.uri,
+        evidence=[*query_evidence, manifest_ref, json_ref, md_ref, html_ref, root_ref],
     )
 
 

@@ -1,12 +1,18 @@
 """The SOC notification: a subject that fits a phone screen and a plain-text body.
 
 Built only from chosen fields of the state (never whole findings or CloudTrail records, which may
-carry session tokens).
+carry session tokens). :func:`post_webhook` also sends it to a Slack or Chime channel whose webhook
+URL lives in Secrets Manager; a failed post is logged, never raised (SNS already carried the news).
 """
 
 from __future__ import annotations
 
+import json
+import logging
+import urllib.request
+from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote, urlparse
 
 from pydantic import BaseModel
 
@@ -14,6 +20,8 @@ from responder.models import Action
 from responder.state import WorkflowState
 
 SUBJECT_MAX = 100
+WEBHOOK_TEXT_MAX = 3900  # Chime rejects more than 4096 characters; Slack accepts more
+log = logging.getLogger(__name__)
 
 
 class Message(BaseModel):
@@ -26,11 +34,26 @@ def console_url(execution_id: str) -> str:
     return f"https://{region}.console.aws.amazon.com/states/home?region={region}#/v2/executions/details/{execution_id}"
 
 
-def _subject(*parts: str) -> str:
-    subject = " ".join(p for p in parts if p)
-    # SNS rejects subjects over 100 characters or with line breaks.
-    subject = " ".join(subject.split())
-    return subject if len(subject) <= SUBJECT_MAX else subject[: SUBJECT_MAX - 1] + "…"
+def s3_console_url(uri: str) -> str:
+    """The S3 console page of an ``s3://bucket/key`` object (the URI itself for anything else)."""
+    if not uri.startswith("s3://"):
+        return uri
+    bucket, _, key = uri[5:].partition("/")
+    return f"https://s3.console.aws.amazon.com/s3/object/{bucket}?prefix={quote(key, safe='/')}"
+
+
+def _ascii(text: str) -> str:
+    return " ".join(text.encode("ascii", "replace").decode().replace("?", " ").split()) if text else ""
+
+
+def _subject(*parts: str, keep: str = "") -> str:
+    """SNS subjects: ASCII, one line, at most 100 characters; ``keep`` (key, outcome) is never cut."""
+    subject = _ascii(" ".join(p for p in parts if p))
+    tail = f" {_ascii(keep)}" if keep else ""
+    room = SUBJECT_MAX - len(tail)
+    if len(subject) > room:
+        subject = subject[: room - 3].rstrip() + "..."
+    return (subject + tail)[:SUBJECT_MAX]
 
 
 def _outcome(actions: list[Action]) -> str:
@@ -70,16 +93,74 @@ def _incident_lines(state: WorkflowState) -> list[str]:
     return lines
 
 
-def success_message(state: WorkflowState, execution_id: str) -> Message:
+def human_steps(state: WorkflowState) -> list[str]:
+    """What a person must do now that the responder could not or would not do."""
+    inc = state.incident
+    if inc is None:
+        return []
+    err = state.validation_error.Error if state.validation_error else None
+    steps: list[str] = []
+    if (inc.principal.type or "") == "Root":
+        steps = [
+            "Sign in as the root user (with its MFA device) and delete the root access key:"
+            " IAM console > Security credentials > Access keys. No API can disable it.",
+            "Change the root password and check the MFA device; look for new IAM users, roles and keys.",
+            "Review the root user's CloudTrail activity in the report before closing the incident.",
+        ]
+    elif err == "ForeignAccessKey":
+        steps = [
+            "The key belongs to another AWS account: send the key ID to that account's security contact"
+            " (AWS Trust & Safety if it is not yours to reach). Nothing was changed here.",
+        ]
+    elif err == "AccessKeyNotFound":
+        steps = [
+            "The key no longer exists: nothing to disable. Review what it did while it existed (report)."
+        ]
+    elif any(a.action == "disable_access_key" and a.status == "done" for a in state.actions()):
+        steps = [
+            "Ask the owner to rotate: create a new key, deploy it, then `responder recover --incident "
+            f"{inc.incident_id}` re-enables nothing they no longer need (dry run first).",
+            "Review the backdoors and data access in the report; remove what the attacker added.",
+        ]
+    return ["", "What a human must do now", *[f"  - {s}" for s in steps]] if steps else []
+
+
+def approval_lines(state: WorkflowState, execution_id: str, task_token: str | None) -> list[str]:
+    """The approval section: the commands while a token is pending, else the answer or the console."""
+    if state.approval is not None:
+        return ["", f"Approval: approved by {state.approval.get('by') or 'unknown'}."]
+    if state.approval_error is not None:
+        return ["", f"Approval: not given ({state.approval_error.Error}): containment was not approved."]
+    lines = ["", "Approval needed: containment waits for a human decision."]
+    if task_token:
+        from responder.approval import approval_commands
+
+        lines += ["  " + line for line in approval_commands(task_token).splitlines()]
+    else:
+        lines.append(
+            f"  The approval request carries the commands; or decide in the console: {console_url(execution_id)}"
+        )
+    return lines
+
+
+def success_message(state: WorkflowState, execution_id: str, *, task_token: str | None = None) -> Message:
+    """What happened, what was done, the investigation, the approval command when pending, links.
+
+    ``task_token``: the Step Functions task token of a pending approval, to print its commands.
+    """
     inc = state.incident
     actions = state.actions()
     kind = inc.finding.type if inc and inc.finding else (inc.source if inc else "input")
     key = inc.access_key_id if inc else None
-    subject = _subject("[Responder]", kind, key or "", "-", _outcome(actions))
+    outcome = _outcome(actions)
+    if inc and inc.decision.action == "await_approval" and outcome == "no change made":
+        outcome = "APPROVAL NEEDED"
+    subject = _subject("[Responder]", kind, keep=f"{key} - {outcome}" if key else f"- {outcome}")
     body = ["What happened", *_incident_lines(state)]
     if state.validation_error:
         body += ["", f"Not contained: {state.validation_error.Error}: {state.validation_error.message}"]
     body += ["", "What was done", *(_action_lines(actions) or ["  - nothing changed"])]
+    body += human_steps(state)
     report = state.report
     if report:
         if report.headline:
@@ -96,12 +177,24 @@ def success_message(state: WorkflowState, execution_id: str) -> Message:
             f"  Log coverage of the window is {report.coverage_status}: absence of activity is not proven."
         )
     if inc and inc.decision.action == "await_approval":
-        body += ["", "Approval needed: containment waits for a human decision."]
+        body += approval_lines(state, execution_id, task_token)
     body += ["", "Evidence"]
-    body += [f"  {e.uri} sha256 {e.sha256}" for e in state.evidence()] or ["  none written"]
+    evidence = state.evidence()
+    headline = [e for e in evidence if not (e.kind or "").startswith("query")]
+    body += [f"  {e.uri} sha256 {e.sha256}" for e in headline] or ["  none written"]
+    if len(evidence) > len(headline):
+        body.append(f"  + {len(evidence) - len(headline)} query result files, each hashed in the manifest")
     body += ["", "Links", f"  Execution: {console_url(execution_id)}"]
     if report and report.uri:
         body.append(f"  Report: {report.uri}")
+        for label, uri in (
+            ("Report (HTML)", report.html_uri),
+            ("Report (Markdown)", report.markdown_uri),
+            ("Evidence manifest", report.manifest_uri),
+        ):
+            if uri:
+                body.append(f"  {label}: {uri}")
+        body.append(f"  Report in the S3 console: {s3_console_url(str(report.html_uri or report.uri))}")
     return Message(subject=subject, body="\n".join(body) + "\n")
 
 
@@ -110,7 +203,7 @@ def failure_message(state: WorkflowState, execution_id: str) -> Message:
     inc = state.incident
     name = err.Error if err else "Unknown"
     subject = _subject(
-        "[Responder] FAILED", name, "-", inc.access_key_id if inc and inc.access_key_id else ""
+        "[Responder] FAILED", name, keep=f"- {inc.access_key_id}" if inc and inc.access_key_id else ""
     )
     actions = state.actions()
     body = [
@@ -137,3 +230,111 @@ def publish(sns: Any, topic_arn: str, message: Message) -> str:
     """Send the message to the SOC topic; returns the SNS message id."""
     response = sns.publish(TopicArn=topic_arn, Subject=message.subject, Message=message.body)
     return str(response["MessageId"])
+
+
+HttpPost = Callable[[str, bytes, dict[str, str]], int]
+"""(url, body, headers) -> HTTP status; raises on a transport error."""
+
+
+def _http_post(url: str, body: bytes, headers: dict[str, str]) -> int:
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310 (https only)
+    with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
+        status: int = response.status
+    return status
+
+
+def webhook_payload(url: str, message: Message) -> dict[str, str]:
+    """The body a Slack or Chime incoming webhook expects (by the URL's host)."""
+    text = f"{message.subject}\n\n{message.body}"
+    if len(text) > WEBHOOK_TEXT_MAX:
+        text = text[: WEBHOOK_TEXT_MAX - 40] + "\n... (truncated; the e-mail has it all)"
+    host = (urlparse(url).hostname or "").lower()
+    if host.endswith("chime.aws") or "chime" in host:
+        return {"Content": text}
+    return {"text": text}
+
+
+def _webhook_url(secret: str) -> str:
+    """The secret holds the URL itself, or JSON with a ``url`` (or ``webhook_url``) field."""
+    secret = secret.strip()
+    if secret.startswith("{"):
+        doc = json.loads(secret)
+        return str(doc.get("url") or doc.get("webhook_url") or "")
+    return secret
+
+
+def post_webhook(
+    secrets_client: Any,
+    secret_id: str,
+    message: Message,
+    *,
+    http: HttpPost = _http_post,
+) -> bool:
+    """Post the message to the chat webhook named by ``secret_id``; True when it was accepted.
+
+    Never raises: a missing secret, a bad URL or an HTTP error is logged (without the URL, which
+    is a credential) and returns False.
+    """
+    try:
+        secret = secrets_client.get_secret_value(SecretId=secret_id)["SecretString"]
+        url = _webhook_url(secret)
+        if urlparse(url).scheme != "https" or not urlparse(url).hostname:
+            raise ValueError("the webhook secret holds no https URL")
+        body = json.dumps(webhook_payload(url, message)).encode()
+        status = http(url, body, {"Content-Type": "application/json"})
+        if not 200 <= status < 300:
+            raise RuntimeError(f"webhook answered HTTP {status}")
+    except Exception as exc:  # the SOC already has the SNS message; a chat outage must not fail the run
+        log.warning(
+            "chat webhook not posted: %s: %s",
+            type(exc).__name__,
+            str(exc)[:200],
+            extra={"secret_id": secret_id},
+        )
+        return False
+    return True
+
+
+def approval_message(state: WorkflowState, execution_id: str, commands: str) -> Message:
+    """The approval request: why a human must decide, and the exact commands to answer."""
+    inc = state.incident
+    key = inc.access_key_id if inc and inc.access_key_id else ""
+    kind = inc.finding.type if inc and inc.finding else (inc.source if inc else "input")
+    subject = _subject("[Responder] APPROVAL NEEDED", kind, key)
+    timeout = (inc.model_extra or {}).get("approval", {}) if inc else {}
+    body = [
+        "Containment waits for your decision.",
+        f"Why: {inc.decision.reason}" if inc else "",
+        "",
+        "What happened",
+        *_incident_lines(state),
+        "",
+        "Answer with one of these (the token is single-use; keep it out of tickets and chat):",
+        commands,
+        "",
+        f"Without an answer in {timeout.get('timeout_seconds', '?')} s the SOC is alerted and the default applies:"
+        f" {timeout.get('on_timeout', 'leave')} (a protected principal is never contained without a yes).",
+        "",
+        f"Execution: {console_url(execution_id)}",
+    ]
+    return Message(subject=subject, body="\n".join(line for line in body if line is not None) + "\n")
+
+
+def escalation_message(state: WorkflowState, execution_id: str) -> Message:
+    """Nobody answered the approval request in time."""
+    inc = state.incident
+    key = inc.access_key_id if inc and inc.access_key_id else ""
+    on_timeout = (inc.model_extra or {}).get("approval", {}).get("on_timeout", "leave") if inc else "leave"
+    protected = bool(state.owner and state.owner.protected)
+    outcome = "left as is" if on_timeout != "contain" or protected else "contained by the default"
+    subject = _subject("[Responder] ESCALATION no approval", key, "-", outcome)
+    body = [
+        "The approval request got no answer in time.",
+        f"Configured default: {on_timeout}; the credential will be {outcome}.",
+        *(["The principal is protected: it is never contained without a human's yes."] if protected else []),
+        "",
+        *_incident_lines(state),
+        "",
+        f"Execution: {console_url(execution_id)}",
+    ]
+    return Message(subject=subject, body="\n".join(body) + "\n")

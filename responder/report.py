@@ -1,9 +1,10 @@
-"""report.json (the contract in responder/schemas/report.schema.json) and report.md for the SOC.
+"""report.json (the contract in responder/schemas/report.schema.json), report.md and report.html.
 
 :func:`build_report` turns the key's activity rows into the report; every analysis lives in
 ``responder.analysis``. Everything that enters the report passes through :func:`responder.redact.redact`
 (CloudTrail rows carry session tokens); what was removed is listed by path and SHA-256 only.
-:func:`render_markdown` writes what an analyst reads first: a summary, then the detail.
+:func:`render_markdown` and :func:`responder.report_html.render_html` write what an analyst reads
+first: a summary, then the detail. Both redact again what they render.
 """
 
 from __future__ import annotations
@@ -23,12 +24,12 @@ from responder.analysis.buckets import analyse_current_policy, bucket_policy_cha
 from responder.analysis.credentials import complete_credentials, derive_credentials
 from responder.analysis.exfil import NOT_LOGGED_NOTE, data_access, data_events_logged, exfil_summary
 from responder.analysis.inventory import iam_changes, inventory
-from responder.analysis.ips import AwsIpRanges, load_ip_ranges, source_ips
+from responder.analysis.ips import AwsIpRanges, IpIntel, load_ip_intel, source_ips
 from responder.analysis.rows import Row, iso_time, parse_time, sort_rows, text
 from responder.analysis.tactics import SEVERITIES, findings
 from responder.errors import InvalidInput, ReportInvalid
 from responder.models import iso
-from responder.redact import redact
+from responder.redact import redact, redact_text, redacted
 
 REPORT_VERSION = 1
 _NOT_ROUTABLE = {"aws-service", "invalid", "private", "reserved"}
@@ -44,13 +45,28 @@ def report_schema() -> dict[str, Any]:
 
 def validate_report(report: Mapping[str, Any]) -> None:
     """Raise :class:`ReportInvalid` naming every place our output breaks the contract."""
-    from jsonschema import Draft202012Validator
+    try:
+        from jsonschema import Draft202012Validator
+    except ImportError:  # in Lambda: jsonschema needs a compiled wheel; Powertools ships fastjsonschema
+        _validate_with_powertools(report)
+        return
 
     validator = Draft202012Validator(report_schema())
     errors = sorted(validator.iter_errors(report), key=lambda e: list(e.absolute_path))
     if errors:
         lines = [f"{'/'.join(str(p) for p in e.absolute_path) or '(root)'}: {e.message}" for e in errors[:20]]
         raise ReportInvalid("report does not match report.schema.json: " + "; ".join(lines))
+
+
+def _validate_with_powertools(report: Mapping[str, Any]) -> None:
+    from aws_lambda_powertools.utilities.validation import SchemaValidationError, validate
+
+    # fastjsonschema knows drafts 4-7; the contract uses no 2020-12-only keyword.
+    schema = {k: v for k, v in report_schema().items() if k not in ("$schema", "$id")}
+    try:
+        validate(event=json.loads(json.dumps(report, default=str)), schema=schema)
+    except SchemaValidationError as exc:
+        raise ReportInvalid(f"report does not match report.schema.json: {exc}") from exc
 
 
 def _time(value: datetime | str, name: str) -> str:
@@ -131,7 +147,9 @@ def build_report(
     account_id: str | None = None,
     current_bucket_policies: Mapping[str, str | None] | None = None,
     ip_ranges: AwsIpRanges | None = None,
+    ip_intel: IpIntel | None = None,
     generated_at: datetime | None = None,
+    redaction_key: bytes | None = None,
 ) -> dict[str, Any]:
     """The investigation report for one exposed key, validated against the contract.
 
@@ -141,6 +159,9 @@ def build_report(
     ``remote_ip_details``: GuardDuty ``remoteIpDetails`` (a list, or keyed by IP) for enrichment.
     ``response``/``evidence``: what the workflow did and preserved. ``current_bucket_policies``:
     live policy text per bucket (None: no policy), analysed for statements still open to outsiders.
+    ``ip_intel``: the reputation sources (AWS ranges, Tor exits, threat list); the shipped snapshots
+    when omitted (``ip_ranges`` replaces just the AWS ranges). ``redaction_key``: HMAC key for the
+    digests of redacted secrets (plain SHA-256 without it).
     """
     all_rows: list[Row] = list(rows)
     for credential, extra in (derived_rows or {}).items():
@@ -148,10 +169,13 @@ def build_report(
     ordered = sort_rows(all_rows)
     start, end = _time(window_start, "window start"), _time(window_end, "window end")
     account = account_id or _account(ordered, principal)
-    ranges = ip_ranges if ip_ranges is not None else load_ip_ranges()
+    intel = ip_intel if ip_intel is not None else load_ip_intel()
+    if ip_ranges is not None:
+        intel = IpIntel(ranges=ip_ranges, tor=intel.tor, threat=intel.threat)
+    ranges = intel.ranges
     now = generated_at or datetime.now(UTC)
 
-    ips = source_ips(ordered, ranges, remote_ip_details)
+    ips = source_ips(ordered, ranges, remote_ip_details, intel=intel)
     access = data_access(ordered)
     logged = data_events_logged(ordered)
     report: dict[str, Any] = {
@@ -168,6 +192,8 @@ def build_report(
         ),
         "source_ips": ips,
         "ip_ranges": ranges.describe(now),
+        "ip_sources": intel.sources(now, guardduty=bool(remote_ip_details)),
+        "timeline": timeline(ordered, ips),
         "events": _events(ordered),
         "iam_changes": iam_changes(ordered),
         "inventory": inventory(ordered),
@@ -193,11 +219,59 @@ def build_report(
         ev = ev or [dict(e) for e in resp.get("evidence") or []]
     report["evidence"] = ev
     report["summary"] = summarize(report)
-    clean, removed = redact(report)
+    clean, removed = redact(report, key=redaction_key)
     clean["redactions"] = removed
     validate_report(clean)
     result: dict[str, Any] = clean
     return result
+
+
+_BUCKETS = (60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 7 * 86400)
+TIMELINE_MAX_BUCKETS = 150
+TIMELINE_MAX_SERIES = 20
+
+
+def timeline(rows: Sequence[Row], ips: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Calls per source IP per time bucket, for the report's chart.
+
+    The bucket is the smallest of 1 min ... 1 week that keeps the chart under
+    ``TIMELINE_MAX_BUCKETS`` columns; the busiest ``TIMELINE_MAX_SERIES`` addresses get a lane each
+    and the rest share one lane, ``(other)``. Points are ``[bucket index, calls, failed calls]``.
+    """
+    timed = [(t, r) for r in rows if (t := parse_time(iso_time(r))) is not None]
+    if not timed:
+        return {"start": None, "end": None, "bucket_seconds": None, "buckets": 0, "series": []}
+    first = min(t for t, _ in timed)
+    last = max(t for t, _ in timed)
+    span = (last - first).total_seconds()
+    size = next((b for b in _BUCKETS if span / b < TIMELINE_MAX_BUCKETS), _BUCKETS[-1])
+    start_epoch = int(first.timestamp()) // size * size
+    count = int((last.timestamp() - start_epoch) // size) + 1
+    lanes = [str(ip["ip"]) for ip in ips[:TIMELINE_MAX_SERIES]]
+    classes = {str(ip["ip"]): str(ip["classification"]) for ip in ips}
+    cells: dict[str, dict[int, list[int]]] = {}
+    for when, row in timed:
+        ip = text(row, "source_ip") or "(none)"
+        lane = ip if ip in lanes else "(other)"
+        cell = cells.setdefault(lane, {}).setdefault(int((when.timestamp() - start_epoch) // size), [0, 0])
+        cell[0] += 1
+        cell[1] += 1 if text(row, "error_code") else 0
+    series = [
+        {
+            "ip": lane,
+            "classification": classes.get(lane, "mixed"),
+            "points": [[index, calls, failed] for index, (calls, failed) in sorted(cells[lane].items())],
+        }
+        for lane in [*lanes, "(other)"]
+        if lane in cells
+    ]
+    return {
+        "start": iso(datetime.fromtimestamp(start_epoch, UTC)),
+        "end": iso(datetime.fromtimestamp(start_epoch + count * size, UTC)),
+        "bucket_seconds": size,
+        "buckets": count,
+        "series": series,
+    }
 
 
 # --- summary -------------------------------------------------------------------------------
@@ -565,31 +639,61 @@ def _md_response(report: Mapping[str, Any]) -> list[str]:
             f"{len(report['redactions'])} secret value(s) were redacted from this report (see report.json).",
             "",
         ]
-    ranges = report.get("ip_ranges") or {}
-    if ranges:
-        out += [
-            f"_AWS IP ranges: {ranges.get('source')} ({ranges.get('prefixes')} prefixes, "
-            f"{ranges.get('age_days')} days old{', sample only' if ranges.get('sample') else ''})._",
-            "",
-        ]
+    manifest = report.get("evidence_manifest")
+    if manifest:
+        out += [f"Evidence manifest: {manifest['uri']} sha256 {manifest['sha256']}", ""]
+    sources = report.get("ip_sources") or []
+    if sources:
+        out += ["## IP reputation sources", ""]
+        out += _table(
+            ["Source", "From", "As of", "Age (days)", "Note"],
+            ([s["name"], s["source"], s.get("as_of"), s.get("age_days"), s.get("note")] for s in sources),
+        )
+    else:
+        ranges = report.get("ip_ranges") or {}
+        if ranges:
+            out += [
+                f"_AWS IP ranges: {ranges.get('source')} ({ranges.get('prefixes')} prefixes, "
+                f"{ranges.get('age_days')} days old{', sample only' if ranges.get('sample') else ''})._",
+                "",
+            ]
     return out
 
 
-def render_markdown(report: Mapping[str, Any]) -> str:
+def render_markdown(report: Mapping[str, Any], *, redaction_key: bytes | None = None) -> str:
     """report.md: summary first, then IPs, findings, inventory, backdoors, data, attribution, response."""
+    clean: Mapping[str, Any] = redacted(report, key=redaction_key)
     out: list[str] = []
     for section in (_md_summary, _md_ips, _md_findings, _md_inventory, _md_backdoors, _md_data, _md_response):
-        out += section(report)
-    markdown, _ = redact("\n".join(out).rstrip() + "\n")
-    return str(markdown)
+        out += section(clean)
+    return redact_text("\n".join(out).rstrip() + "\n", key=redaction_key)
 
 
-def write_report(report: Mapping[str, Any], out_dir: str | Path) -> list[Path]:
-    """Write report.json (sorted keys, indent 2) and report.md into ``out_dir``; return both paths."""
+def report_json_bytes(report: Mapping[str, Any]) -> bytes:
+    """report.json as written everywhere (sorted keys, indent 2, trailing newline)."""
+    return (json.dumps(report, sort_keys=True, indent=2) + "\n").encode("utf-8")
+
+
+def render_report_files(report: Mapping[str, Any], *, redaction_key: bytes | None = None) -> dict[str, bytes]:
+    """The three report files by name: report.json, report.md, report.html."""
+    from responder.report_html import render_html
+
+    return {
+        "report.json": report_json_bytes(report),
+        "report.md": render_markdown(report, redaction_key=redaction_key).encode("utf-8"),
+        "report.html": render_html(report, redaction_key=redaction_key).encode("utf-8"),
+    }
+
+
+def write_report(
+    report: Mapping[str, Any], out_dir: str | Path, *, redaction_key: bytes | None = None
+) -> list[Path]:
+    """Write report.json (sorted keys, indent 2), report.md and report.html into ``out_dir``."""
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    json_path = folder / "report.json"
-    md_path = folder / "report.md"
-    json_path.write_text(json.dumps(report, sort_keys=True, indent=2) + "\n", encoding="utf-8")
-    md_path.write_text(render_markdown(report), encoding="utf-8")
-    return [json_path, md_path]
+    paths = []
+    for name, body in render_report_files(report, redaction_key=redaction_key).items():
+        path = folder / name
+        path.write_bytes(body)
+        paths.append(path)
+    return paths

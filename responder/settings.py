@@ -40,6 +40,8 @@ class Settings:
     protected_principals: tuple[str, ...] = ()
     protected_tag: str = "responder:protected"
     poll_seconds: int = 5
+    approval_timeout_seconds: int = 3600
+    approval_on_timeout: str = "leave"  # or "contain" (never for protected principals)
     console_region: str = "us-east-1"
     extra: Mapping[str, str] = field(default_factory=dict)
 
@@ -55,8 +57,14 @@ class Settings:
             max_lookback = int(env.get("MAX_LOOKBACK_DAYS", "3650"))
             severity = float(env.get("CONTAIN_MIN_SEVERITY", "7.0"))
             poll = int(env.get("POLL_SECONDS", "5"))
+            approval_timeout = int(env.get("APPROVAL_TIMEOUT_SECONDS", "3600"))
         except ValueError as exc:
             raise InvalidInput(f"bad numeric setting: {exc}") from exc
+        on_timeout = env.get("APPROVAL_ON_TIMEOUT", "leave")
+        if on_timeout not in ("leave", "contain"):
+            raise InvalidInput(f"APPROVAL_ON_TIMEOUT must be 'leave' or 'contain', not {on_timeout!r}")
+        if approval_timeout < 1:
+            raise InvalidInput("APPROVAL_TIMEOUT_SECONDS must be at least 1")
         return cls(
             evidence_bucket=env.get("EVIDENCE_BUCKET", ""),
             incident_table=env.get("INCIDENT_TABLE", ""),
@@ -74,6 +82,8 @@ class Settings:
             protected_principals=_csv(env.get("PROTECTED_PRINCIPALS")),
             protected_tag=env.get("PROTECTED_TAG", "responder:protected"),
             poll_seconds=poll,
+            approval_timeout_seconds=approval_timeout,
+            approval_on_timeout=on_timeout,
             console_region=env.get("AWS_REGION", env.get("AWS_DEFAULT_REGION", "us-east-1")),
         )
 

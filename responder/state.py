@@ -60,6 +60,8 @@ class QueryResult(StepResult):
 
 class ReportRef(StepResult):
     uri: str | None = None
+    html_uri: str | None = None
+    manifest_uri: str | None = None  # manifest.final.json: the root to verify every hash from
     coverage_status: str | None = None
     markdown_uri: str | None = None
     sha256: str | None = None
@@ -73,6 +75,10 @@ class WorkflowState(_Loose):
     owner: Owner | None = None
     validation_error: ErrorInfo | None = None
     containment: StepResult | None = None
+    revocation: StepResult | None = None
+    approval: dict[str, Any] | None = None  # what `responder approve` sent back
+    approval_error: ErrorInfo | None = None  # ApprovalDenied or States.Timeout
+    escalation: StepResult | None = None
     investigation: list[dict[str, Any]] | None = None
     report: ReportRef | None = None
     error: ErrorInfo | None = None
@@ -91,10 +97,40 @@ class WorkflowState(_Loose):
         return dict(self.investigation[1])
 
     def steps(self) -> list[StepResult]:
-        return [s for s in (self.containment, self.snapshot, self.report) if s is not None]
+        steps = (self.containment, self.revocation, self.escalation, self.snapshot, self.report)
+        return [s for s in steps if s is not None]
+
+    def approval_actions(self) -> list[Action]:
+        """The approval request's outcome, from what the approver (or the timeout) answered."""
+        if self.incident is None or (self.approval is None and self.approval_error is None):
+            return []
+        target = self.incident.access_key_id or self.incident.incident_id
+        if self.approval is not None:
+            by = self.approval.get("by") or "unknown"
+            return [Action.now("request_approval", target, "done", f"approved by {by}")]
+        assert self.approval_error is not None
+        if self.approval_error.Error == "States.Timeout":
+            on_timeout = (self.incident.model_extra or {}).get("approval", {}).get("on_timeout", "leave")
+            return [
+                Action.now("request_approval", target, "skipped", f"no answer in time; default: {on_timeout}")
+            ]
+        return [Action.now("request_approval", target, "skipped", f"denied: {self.approval_error.message}")]
+
+    def not_contained(self) -> list[Action]:
+        """Why the credential was left as it is, when it was (foreign, deleted, root, sample...)."""
+        inc = self.incident
+        if inc is None or self.containment is not None or self.approval_error is not None:
+            return []
+        target = inc.access_key_id or inc.incident_id
+        if self.validation_error is not None:
+            reason = f"{self.validation_error.Error}: {self.validation_error.message}; nothing changed"
+            return [Action.now("disable_access_key", target, "skipped", reason)]
+        if inc.decision.action == "notify_only":
+            return [Action.now("disable_access_key", target, "skipped", inc.decision.reason)]
+        return []
 
     def actions(self) -> list[Action]:
-        return [a for s in self.steps() for a in s.actions]
+        return self.approval_actions() + self.not_contained() + [a for s in self.steps() for a in s.actions]
 
     def evidence(self) -> list[EvidenceRef]:
         return [e for s in self.steps() for e in s.evidence]

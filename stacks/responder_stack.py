@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from aws_cdk import Aws, CfnOutput, Stack
+from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from responder.permissions import Permission
 from stacks.constructs.alarms import Alarms
 from stacks.constructs.detection import Detection
 from stacks.constructs.evidence import EvidenceStore
@@ -14,6 +16,7 @@ from stacks.constructs.functions import References, StepFunctions
 from stacks.constructs.layers import newest_python_runtime
 from stacks.constructs.log_encryption import LogEncryption
 from stacks.constructs.notifications import Notifications
+from stacks.constructs.query_engine import AthenaQueryEngine
 from stacks.constructs.workflow import Workflow
 from stacks.settings import StackSettings
 
@@ -46,7 +49,8 @@ class ResponderStack(Stack):
         notifications = Notifications(self, "Notifications", emails=settings.soc_emails)
         evidence = EvidenceStore(self, "Evidence", settings=settings)
         log_encryption = LogEncryption(self, "LogEncryption", retention_days=settings.log_retention_days)
-        engine_arns, engine_environment, pending = self._query_engine(settings)
+        self.query_engine: AthenaQueryEngine | None = None
+        engine_arns, engine_environment, implied = self._query_engine(settings, evidence.access_logs)
         references = References(
             arns={
                 "evidence_bucket": evidence.bucket.bucket_arn,
@@ -58,7 +62,7 @@ class ResponderStack(Stack):
             elsewhere=frozenset().union(
                 *(r for e, r in ENGINE_REFERENCES.items() if e != settings.query_engine)
             ),
-            pending=pending,
+            implied=implied,
         )
         environment = {
             "EVIDENCE_BUCKET": evidence.bucket.bucket_name,
@@ -111,13 +115,14 @@ class ResponderStack(Stack):
         CfnOutput(self, "SocTopicArn", value=notifications.topic.topic_arn)
         CfnOutput(self, "IncidentTableName", value=evidence.table.table_name)
 
-    def _query_engine(self, settings: StackSettings) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
-        """The seam for engine-specific resources: ``(references, environment, pending)``.
+    def _query_engine(
+        self, settings: StackSettings, access_logs: s3.IBucket
+    ) -> tuple[dict[str, str], dict[str, str], dict[str, tuple[Permission, ...]]]:
+        """Only the chosen engine's resources: ``(references, environment, implied permissions)``.
 
-        Only the chosen engine's resources are created. CloudTrail Lake needs nothing but the existing
-        event data store. Athena will get its Glue database and table, workgroup and results bucket
-        from stacks/constructs/query_engine.py (not written yet); until then only the trail bucket and
-        the account's Glue catalog are known.
+        CloudTrail Lake needs nothing but the existing event data store. Athena gets its Glue database
+        and table, workgroup and results bucket (stacks/constructs/query_engine.py) over the existing
+        trail bucket, and ``kms:Decrypt`` on the trail's key for whoever reads the bucket, if it has one.
         """
         if settings.query_engine == "lake":
             store_id = settings.lake_event_data_store_id
@@ -127,14 +132,22 @@ class ResponderStack(Stack):
                 else f"arn:{Aws.PARTITION}:cloudtrail:{Aws.REGION}:{Aws.ACCOUNT_ID}:eventdatastore/{store_id}"
             )
             return {"lake_event_data_store": arn}, {"LAKE_EVENT_DATA_STORE": store_id}, {}
-        later = "created by stacks/constructs/query_engine.py for the athena engine, not written yet"
+        engine = AthenaQueryEngine(self, "QueryEngine", settings=settings, access_logs=access_logs)
+        self.query_engine = engine
+        implied: dict[str, tuple[Permission, ...]] = {}
+        if settings.cloudtrail_kms_key_arn:
+            implied["cloudtrail_bucket"] = (
+                Permission(
+                    ("kms:Decrypt",),
+                    (settings.cloudtrail_kms_key_arn,),
+                    "the trail encrypts its log files with this key (SSE-KMS)",
+                ),
+            )
         return (
             {
+                **engine.references,
                 "cloudtrail_bucket": f"arn:{Aws.PARTITION}:s3:::{settings.cloudtrail_bucket}",
-                "glue_catalog": f"arn:{Aws.PARTITION}:glue:{Aws.REGION}:{Aws.ACCOUNT_ID}:catalog",
             },
-            {},
-            dict.fromkeys(
-                ("athena_workgroup", "athena_results_bucket", "glue_database", "glue_table"), later
-            ),
+            engine.environment,
+            implied,
         )

@@ -27,6 +27,22 @@ a JSON array or as comma-separated text.
 ``responder:pollSeconds``            wait between CloudTrail query status polls (5; 1-300).
 ``responder:logRetentionDays``       retention of the functions' and workflow's logs (365); one of
                                      CloudWatch Logs' allowed values.
+
+With ``athena`` only (ignored with ``lake``), the Glue table over the trail and the workgroup:
+
+``responder:athenaProjectionStart``  first day of the ``timestamp`` partition projection,
+                                     ``yyyy/MM/dd`` (``2020/01/01``); the range runs to ``NOW``.
+``responder:trailRegions``           regions the trail logs (the ``region`` partition's values);
+                                     default every commercial region (:data:`COMMERCIAL_REGIONS`).
+``responder:trailAccounts``          account ids whose logs the trail bucket holds (the ``account``
+                                     partition's values); default the deploying account.
+``responder:organizationId``         the organization id (``o-...``) of an organization trail, whose
+                                     logs sit under ``AWSLogs/<org-id>/<account>/``; default none.
+``responder:cloudTrailKmsKeyArn``    the KMS key ARN the trail encrypts its logs with (SSE-KMS); the
+                                     query roles get ``kms:Decrypt`` on it. Default none (SSE-S3).
+``responder:athenaBytesScannedCutoff``  most bytes one query may scan before Athena cancels it
+                                     (107374182400, 100 GiB; at least 10000000).
+``responder:athenaResultsRetentionDays``  days before Athena's result files expire (30).
 """
 
 from __future__ import annotations
@@ -35,6 +51,7 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
 
 PREFIX = "responder:"
@@ -80,7 +97,31 @@ _EDS_ARN = re.compile(r"^arn:aws[a-z-]*:cloudtrail:[a-z0-9-]+:\d{12}:eventdatast
 _EDS_ID = re.compile(r"^[A-Za-z0-9-]{1,128}$")
 _FINDING_PREFIX = re.compile(r"^[A-Za-z0-9]+(:[A-Za-z0-9]*(/[A-Za-z0-9!._:-]*)?)?$")
 _TAG_KEY = re.compile(r"^[\w.:/=+@ -]{1,128}$")
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
+_ACCOUNT = re.compile(r"^\d{12}$")
+_ORGANIZATION = re.compile(r"^o-[a-z0-9]{10,32}$")
+_KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]{1,128}$")
+_DAY = re.compile(r"^\d{4}/\d{2}/\d{2}$")
 _PRINCIPAL = re.compile(r"^(arn:aws[a-z-]*:(iam|sts)::\d{12}:[\w+=,.@/:-]+|[\w+=,.@-]{1,64})$")
+
+
+# Every commercial (``aws`` partition) region as of botocore 1.44: the trail's ``region`` partition values.
+# A region missing here is silently absent from every Athena query, so keep it current (or set the key).
+COMMERCIAL_REGIONS: tuple[str, ...] = (
+    "us-east-1", "us-east-2", "us-west-1", "us-west-2",
+    "af-south-1",
+    "ap-east-1", "ap-east-2", "ap-northeast-1", "ap-northeast-2", "ap-northeast-3", "ap-south-1",
+    "ap-south-2", "ap-southeast-1", "ap-southeast-2", "ap-southeast-3", "ap-southeast-4",
+    "ap-southeast-5", "ap-southeast-6", "ap-southeast-7",
+    "ca-central-1", "ca-west-1",
+    "eu-central-1", "eu-central-2", "eu-north-1", "eu-south-1", "eu-south-2", "eu-west-1", "eu-west-2",
+    "eu-west-3",
+    "il-central-1",
+    "me-central-1", "me-south-1",
+    "mx-central-1",
+    "sa-east-1",
+)  # fmt: skip
+ATHENA_MIN_BYTES_SCANNED_CUTOFF = 10_000_000  # Athena's own lower bound (10 MB)
 
 
 class SettingsError(ValueError):
@@ -107,6 +148,13 @@ class StackSettings:
     owner_tag_keys: tuple[str, ...] = ("owner", "custodian", "Owner", "Custodian")
     poll_seconds: int = 5
     log_retention_days: int = 365
+    athena_projection_start: str = "2020/01/01"
+    trail_regions: tuple[str, ...] = COMMERCIAL_REGIONS
+    trail_accounts: tuple[str, ...] = ()  # empty: the deploying account
+    organization_id: str = ""
+    cloudtrail_kms_key_arn: str = ""
+    athena_bytes_scanned_cutoff: int = 100 * 1024**3
+    athena_results_retention_days: int = 30
 
     @classmethod
     def from_context(cls, get: Callable[[str], Any]) -> StackSettings:
@@ -156,6 +204,26 @@ class StackSettings:
                 f"{PREFIX}logRetentionDays must be one of {', '.join(map(str, LOG_RETENTION_DAYS))}, "
                 f"not {retention_logs}"
             )
+        projection_start = c.matching(
+            "athenaProjectionStart", defaults.athena_projection_start, _DAY, "a day as yyyy/MM/dd"
+        )
+        try:
+            datetime.strptime(projection_start, "%Y/%m/%d")
+        except ValueError:
+            raise SettingsError(
+                f"{PREFIX}athenaProjectionStart must be a real day as yyyy/MM/dd, not {projection_start!r}"
+            ) from None
+        organization = c.text("organizationId", "")
+        if organization and not _ORGANIZATION.match(organization):
+            raise SettingsError(
+                f"{PREFIX}organizationId must be an organization id (o-...), not {organization!r}"
+            )
+        trail_key = c.text("cloudTrailKmsKeyArn", "")
+        if trail_key and not _KMS_KEY_ARN.match(trail_key):
+            raise SettingsError(
+                f"{PREFIX}cloudTrailKmsKeyArn must be a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID; "
+                f"not an alias), not {trail_key!r}"
+            )
         return cls(
             query_engine=engine,  # type: ignore[arg-type]
             lake_event_data_store=store,
@@ -190,6 +258,21 @@ class StackSettings:
             ),
             poll_seconds=c.integer("pollSeconds", defaults.poll_seconds, low=1, high=300),
             log_retention_days=retention_logs,
+            athena_projection_start=projection_start,
+            trail_regions=c.strings(
+                "trailRegions", defaults.trail_regions, _REGION, "an AWS region name", min_items=1
+            ),
+            trail_accounts=c.strings("trailAccounts", (), _ACCOUNT, "a 12-digit account id"),
+            organization_id=organization,
+            cloudtrail_kms_key_arn=trail_key,
+            athena_bytes_scanned_cutoff=c.integer(
+                "athenaBytesScannedCutoff",
+                defaults.athena_bytes_scanned_cutoff,
+                ATHENA_MIN_BYTES_SCANNED_CUTOFF,
+            ),
+            athena_results_retention_days=c.integer(
+                "athenaResultsRetentionDays", defaults.athena_results_retention_days, 1, 3650
+            ),
         )
 
     @property
@@ -215,6 +298,13 @@ _KEYS = (
     "ownerTagKeys",
     "pollSeconds",
     "logRetentionDays",
+    "athenaProjectionStart",
+    "trailRegions",
+    "trailAccounts",
+    "organizationId",
+    "cloudTrailKmsKeyArn",
+    "athenaBytesScannedCutoff",
+    "athenaResultsRetentionDays",
 )
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import jsonschema
 import pytest
+from moto import mock_aws
 
 from responder.errors import InvalidInput, UnsupportedFinding
 from responder.models import Incident, dump
@@ -476,19 +477,22 @@ def lambda_context() -> SimpleNamespace:
     )
 
 
-def test_handler_returns_the_incident_and_declares_no_permissions(aws_env: None) -> None:
+def test_handler_returns_the_incident_and_defers_unknown_users(aws_env: None) -> None:
     from lambdas.triage import handler as module
 
-    out = module.handler(exfil(), lambda_context())  # type: ignore[arg-type]
-    jsonschema.validate(out, SCHEMA)
-    assert out["incident_id"] == run(exfil()).incident_id
-    assert module.PERMISSIONS == ()
+    with mock_aws():  # the finding's user does not exist here: containment waits for Validate
+        out = module.handler(exfil(), lambda_context())  # type: ignore[arg-type]
+    jsonschema.validate(out["incident"], SCHEMA)
+    assert out["incident"]["incident_id"] == run(exfil()).incident_id
+    assert out["containment"]["status"] == "deferred"
+    assert out["owner"] is None
 
 
 def test_handler_takes_the_manual_default_account_from_its_own_arn(aws_env: None) -> None:
     from lambdas.triage import handler as module
 
-    out = module.handler(load_event("manual_input"), lambda_context())  # type: ignore[arg-type]
+    with mock_aws():
+        out = module.handler(load_event("manual_input"), lambda_context())["incident"]  # type: ignore[arg-type]
     assert out["account_id"] == ACCOUNT
     assert out["decision"]["action"] == "contain"
 
@@ -497,7 +501,8 @@ def test_handler_logs_chosen_keys_never_the_finding(aws_env: None, caplog: pytes
     from lambdas.triage import handler as module
 
     caplog.set_level("INFO")
-    out = module.handler(exfil(), lambda_context())  # type: ignore[arg-type]
+    with mock_aws():
+        out = module.handler(exfil(), lambda_context())["incident"]  # type: ignore[arg-type]
     (record,) = [r for r in caplog.records if r.getMessage() == "triaged"]
     assert record.incident_id == out["incident_id"]  # type: ignore[attr-defined]
     assert record.finding_id == "a6c7b0e1d2f34a5b8c9d0e1f2a3b4c5d"  # type: ignore[attr-defined]

@@ -23,6 +23,7 @@ PERMISSIONS: tuple[Permission, ...] = (
 class ReportInput(BaseModel):
     state: WorkflowState
     execution_id: str
+    started_at: str | None = None
 
 
 @logger.inject_lambda_context(log_event=False)

@@ -1,7 +1,9 @@
-"""Triage step: the execution input (any GuardDuty form or a manual input) -> one incident.
+"""Triage step: the execution input (any GuardDuty form or a manual input) -> one incident, and,
+on the automatic path, the exposed key Inactive before anything else happens.
 
-The ASL stores the returned dict at ``$.incident``. Errors propagate by name (``InvalidInput``,
-``UnsupportedFinding``) for the state machine's Catch.
+Returns ``{"incident", "owner", "containment"}``; the ASL routes on ``containment.status``.
+Errors propagate by name (``InvalidInput``, ``UnsupportedFinding``, ``Throttled``,
+``ContainmentFailed``) for the state machine's Retry and Catch.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from responder.models import dump
+from responder.clients import client
+from responder.containment import FastContainment, contain_now
+from responder.models import Decision, dump
 from responder.observability import logger, metrics, tracer
 from responder.permissions import Permission
 from responder.settings import get_settings
@@ -19,8 +23,15 @@ from responder.triage import triage
 
 __all__ = ["PERMISSIONS", "handler", "logger", "metrics", "tracer"]
 
-# Triage reads only its input: no AWS API call, so no permission beyond the basic execution role.
-PERMISSIONS: tuple[Permission, ...] = ()
+# The fast path: four calls at most before the key is Inactive (see contain_now), one record after.
+PERMISSIONS: tuple[Permission, ...] = (
+    Permission(
+        ("iam:ListUserTags", "iam:ListAccessKeys", "iam:UpdateAccessKey"),
+        ("arn:{partition}:iam::{account}:user/*",),
+        reason="the exposed key's user is only known from the finding at run time",
+    ),
+    Permission(("dynamodb:PutItem", "dynamodb:UpdateItem"), ("@incident_table",)),
+)
 
 
 def account_of(context: LambdaContext) -> str | None:
@@ -38,7 +49,25 @@ def account_of(context: LambdaContext) -> str | None:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    incident = triage(event, get_settings(), default_account_id=account_of(context))
+    # The state machine wraps the execution input with its execution id; a direct invoke does not.
+    wrapped = isinstance(event, dict) and set(event) == {"input", "execution_id"}
+    raw = event["input"] if wrapped else event
+    execution_id = str(event["execution_id"]) if wrapped else "direct-invoke"
+    settings = get_settings()
+    incident = triage(raw, settings, default_account_id=account_of(context))
+    fast = FastContainment(status="not_attempted", reason=f"decision is {incident.decision.action}")
+    if incident.decision.action == "contain" and not (incident.model_extra or {}).get("dry_run"):
+        fast = contain_now(
+            client("iam"),
+            client("dynamodb"),
+            settings.incident_table,
+            incident,
+            execution_id=execution_id,
+            owner_tag_keys=settings.owner_tag_keys,
+            protected_tag=settings.protected_tag,
+        )
+        if fast.status == "needs_approval":
+            incident.decision = Decision(action="await_approval", reason=fast.reason)
     logger.info(
         "triaged",
         extra={
@@ -46,8 +75,19 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             "finding_id": incident.finding.id if incident.finding else None,
             "access_key_id": incident.access_key_id,
             "decision": incident.decision.action,
+            "containment": fast.status,
         },
     )
     metrics.add_dimension(name="decision", value=incident.decision.action)
     metrics.add_metric(name="IncidentsTriaged", unit=MetricUnit.Count, value=1)
-    return dump(incident)
+    record = dump(incident)
+    # The approval policy travels with the incident: the ASL's TimeoutSecondsPath reads it.
+    record["approval"] = {
+        "timeout_seconds": settings.approval_timeout_seconds,
+        "on_timeout": settings.approval_on_timeout,
+    }
+    return {
+        "incident": record,
+        "owner": fast.owner.model_dump(mode="json") if fast.owner else None,
+        "containment": fast.model_dump(mode="json", exclude={"owner"}),
+    }

@@ -14,12 +14,15 @@ import contextlib
 import functools
 import json
 import logging
+import shlex
 import shutil
 import sys
 import threading
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +44,7 @@ from responder.demo.account import (
 from responder.demo.cloudtrail import generate_logs
 from responder.demo.finding import guardduty_event
 from responder.demo.scenario import default_scenario
+from responder.demo.scenarios import DEFAULT_SCENARIO, SCENARIOS, Setup
 from responder.evidence import read_evidence
 from responder.investigation import response_of
 from responder.local.events import matches_rule
@@ -48,16 +52,13 @@ from responder.local.lambdas import Invocation
 from responder.local.responder import asl_text, rule_pattern, step_functions
 from responder.local.runner import MOTO_CONFIG, ExecutionResult, LocalWorkflow
 from responder.models import Action, utc_now
-from responder.report import render_markdown, validate_report
+from responder.report import build_report, validate_report, write_report
 from responder.state import WorkflowState
 
 Narrate = Callable[[str], None]
 
-SCENARIOS: dict[str, str] = {
-    "iam-user-key": "an IAM user's key leaked: recon, a backdoor user, a bucket-policy backdoor, exfiltration",
-}
-DEFAULT_SCENARIO = "iam-user-key"
 _STATE_TEXT = {s.name: s.description for s in STEPS}
+ANSWER_WAIT_SECONDS = 60.0
 
 
 @dataclass
@@ -70,6 +71,8 @@ class DemoResult:
     soc_messages: list[dict[str, str]] = field(default_factory=list)
     steps: list[str] = field(default_factory=list)
     ignored: bool = False
+    executions: list[dict[str, Any]] = field(default_factory=list)  # status and actions of each run
+    facts: dict[str, str] = field(default_factory=dict)
     # The session tokens written into the demo's CloudTrail logs: none may reach any output.
     planted_secrets: list[str] = field(default_factory=list, repr=False)
     attacker_account_id: str = ""
@@ -111,17 +114,50 @@ def _narrator(narrate: Narrate) -> Callable[[Invocation], None]:
     return on_invoke
 
 
+def _last_state(result: ExecutionResult) -> dict[str, Any]:
+    """The workflow's state at its end: the output, or for a failed run the input of its last task."""
+    if isinstance(result.output, dict):
+        return result.output
+    for event in reversed(result.history):
+        details = event.get("stateEnteredEventDetails")
+        if details and details.get("input"):
+            state = json.loads(details["input"])
+            if isinstance(state, dict) and "incident" in state:
+                return state
+    return {}
+
+
 def _final_report(s3: Any, result: ExecutionResult) -> dict[str, Any] | None:
-    """The report the Report step wrote, completed with what happened after it (notify, status)."""
-    output = result.output if isinstance(result.output, dict) else {}
-    report_uri = (output.get("report") or {}).get("uri")
-    if not report_uri:
+    """The report the Report step wrote, completed with what happened after it (notify, status).
+
+    A run that failed before its report gets one built from what is known, so the SOC's record of
+    what was and was not done exists either way.
+    """
+    output = _last_state(result)
+    known = {k: output[k] for k in WorkflowState.model_fields if k in output}
+    state = WorkflowState.model_validate(known) if known.get("incident") else None
+    if state is None or state.incident is None:
         return None
-    report: dict[str, Any] = json.loads(read_evidence(s3, report_uri))
-    state = WorkflowState.model_validate({k: output[k] for k in WorkflowState.model_fields if k in output})
+    report_uri = (output.get("report") or {}).get("uri")
+    if report_uri:
+        report: dict[str, Any] = json.loads(read_evidence(s3, report_uri))
+    else:
+        window_end = result.stopped_at or utc_now()
+        report = build_report(
+            [],
+            access_key_id=state.incident.access_key_id or "",
+            window_start=window_end - timedelta(days=state.incident.lookback_days),
+            window_end=window_end,
+            principal=state.incident.principal.model_dump(mode="json"),
+            account_id=state.incident.account_id,
+        )
+        report["incident"] = state.incident.model_dump(mode="json")
+        report["note"] = "the investigation did not run to its end; see response.actions for what was done"
     notified = [Action.model_validate(a) for a in (output.get("notification") or {}).get("actions", [])]
     response = response_of(state, result.status)
     response["actions"] += [a.model_dump(mode="json") for a in notified]
+    if state.error:
+        response["error"] = {"name": state.error.Error, "message": state.error.message}
     report["response"] = response
     report["execution_arn"] = result.execution_arn
     validate_report(report)
@@ -151,24 +187,40 @@ def _lambda_logs(path: Path) -> Iterator[None]:
                 handler.setStream(previous)
 
 
-@dataclass(frozen=True)
+@dataclass
 class _World:
     """The emulated account of one demo run."""
 
-    iam: Any
-    s3: Any
-    sqs: Any
+    clients: dict[str, Any]
+    account_id: str
     victim: VictimUser
     resources: ResponderResources
     event: dict[str, Any]
     log_root: Path
+    inbox: list[dict[str, str]] = field(default_factory=list)
+
+    def client_as(self, service: str, credentials: dict[str, Any]) -> Any:
+        """A client acting with other credentials (another account, a role session)."""
+        return boto3.client(
+            service,
+            region_name=REGION,
+            aws_access_key_id=credentials["AccessKeyId"],
+            aws_secret_access_key=credentials["SecretAccessKey"],
+            aws_session_token=credentials.get("SessionToken"),
+        )
+
+    def read_inbox(self) -> list[dict[str, str]]:
+        """SOC messages delivered since the last read (all are kept in ``inbox``)."""
+        new = soc_inbox(self.clients["sqs"], self.resources)
+        self.inbox += new
+        return new
 
 
 def _build_world(out_dir: Path, result: DemoResult, narrate: Narrate) -> _World:
     """The victim account as the attacker left it, the responder's resources, and the finding."""
-    iam, s3, ddb, sns, sqs = (
-        boto3.client(n, region_name=REGION) for n in ("iam", "s3", "dynamodb", "sns", "sqs")
-    )
+    names = ("iam", "s3", "dynamodb", "sns", "sqs", "sts", "stepfunctions")
+    clients = {n: boto3.client(n, region_name=REGION) for n in names}
+    iam, s3 = clients["iam"], clients["s3"]
     victim = create_victim_user(iam, "dana.reyes", owner="dana.reyes@example.com")
     iam.create_user(UserName="svc-backup-sync")
     backdoor_key = iam.create_access_key(UserName="svc-backup-sync")["AccessKey"]["AccessKeyId"]
@@ -194,68 +246,123 @@ def _build_world(out_dir: Path, result: DemoResult, narrate: Narrate) -> _World:
     create_victim_bucket(
         s3, story.victim_bucket, policy=logs.bucket_policy_after, objects=list(logs.objects_read)
     )
-    resources = deploy_responder_resources(s3, ddb, sns, sqs)
+    resources = deploy_responder_resources(s3, clients["dynamodb"], clients["sns"], clients["sqs"])
     event = guardduty_event(story, logs)
-    return _World(iam, s3, sqs, victim, resources, event, logs.root)
+    return _World(clients, ACCOUNT_ID, victim, resources, event, logs.root)
 
 
-def _report_outcome(
-    world: _World, result: DemoResult, final: dict[str, Any] | None, narrate: Narrate
-) -> None:
-    victim = world.victim
+def _answer_approval(world: _World, answer: str, narrate: Narrate) -> None:
+    """Play the analyst: read the approval request from the SOC inbox and run its command."""
+    from responder.cli import main as responder_cli
+
+    deadline = time.monotonic() + ANSWER_WAIT_SECONDS
+    while time.monotonic() < deadline:
+        for message in world.read_inbox():
+            for line in message["Message"].splitlines():
+                words = shlex.split(line.strip()) if line.strip().startswith("responder approve") else []
+                if len(words) >= 4 and words[2] == "--token":
+                    narrate(f"  the analyst runs: responder {answer} --token <token from the SOC message>")
+                    code = responder_cli([answer, "--token", words[3], "--reason", "demo analyst decision"])
+                    if code != 0:
+                        raise RuntimeError(f"responder {answer} exited {code}")
+                    return
+        time.sleep(0.05)
+    raise RuntimeError("no approval request reached the SOC inbox")
+
+
+def _run_executions(
+    flow: LocalWorkflow, world: _World, setup: Setup, narrate: Narrate
+) -> list[ExecutionResult]:
+    if setup.concurrent:
+        arns = [flow.start(event) for event in setup.inputs]
+        return flow.wait_all(arns, timeout=300)
+    results = []
+    for event in setup.inputs:
+        arn = flow.start(event)
+        if setup.answer:
+            _answer_approval(world, setup.answer, narrate)
+        results.append(flow.wait(arn, timeout=300))
+    return results
+
+
+def _outcome_lines(world: _World, setup: Setup, result: DemoResult) -> list[str]:
+    """What the account looks like now, for the parts this scenario is about."""
+    iam, victim = world.clients["iam"], world.victim
     result.key_status = {
-        victim.exposed_key_id: key_status(world.iam, victim.user_name, victim.exposed_key_id),
-        victim.innocent_key_id: key_status(world.iam, victim.user_name, victim.innocent_key_id),
+        victim.exposed_key_id: key_status(iam, victim.user_name, victim.exposed_key_id),
+        victim.innocent_key_id: key_status(iam, victim.user_name, victim.innocent_key_id),
     }
-    narrate(
+    lines = [
         f"  exposed key {victim.exposed_key_id}: {result.key_status[victim.exposed_key_id]}; "
         f"the user's other key {victim.innocent_key_id}: {result.key_status[victim.innocent_key_id]}"
-    )
-    result.soc_messages = soc_inbox(world.sqs, world.resources)
-    for message in result.soc_messages:
-        narrate("\n--- SOC notification " + "-" * 50)
-        narrate(f"Subject: {message['Subject']}\n\n{message['Message']}")
-    (result.out_dir / "soc-message.txt").write_text(
+    ]
+    user_policies = iam.list_user_policies(UserName=victim.user_name)["PolicyNames"]
+    if user_policies:
+        lines.append(f"  inline policies on {victim.user_name}: {', '.join(user_policies)}")
+    role = setup.facts.get("role")
+    if role:
+        role_policies = iam.list_role_policies(RoleName=role)["PolicyNames"]
+        lines.append(
+            f"  role {role}: inline policies {', '.join(role_policies) or 'none'}; the role stays assumable"
+        )
+    return lines
+
+
+def _write_outputs(result: DemoResult, reports: list[dict[str, Any] | None], narrate: Narrate) -> None:
+    out = result.out_dir
+    (out / "soc-message.txt").write_text(
         "\n\n".join(f"Subject: {m['Subject']}\n\n{m['Message']}" for m in result.soc_messages)
     )
-    if final is not None:
-        result.report_path = result.out_dir / "report.json"
-        result.report_path.write_text(json.dumps(final, indent=2, sort_keys=True) + "\n")
-        (result.out_dir / "report.md").write_text(render_markdown(final))
-        narrate(f"\nReport: {result.report_path} and {result.out_dir / 'report.md'}")
-        headline = final.get("summary", {}).get("headline")
-        if headline:
-            narrate(f"  {headline}")
+    for n, report in enumerate(reports, start=1):
+        if report is None:
+            continue
+        # With several executions, report.json is the last one's; each is also kept by number.
+        names = ["report.json"] if len(reports) == 1 else [f"report.{n}.json", "report.json"]
+        for name in names if n == len(reports) else names[:1]:
+            (out / name).write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+        result.report_path = out / "report.json"
+        write_report(report, out)
+    if result.report_path:
+        narrate(f"\nReport: {result.report_path} (and report.md, report.html)")
 
 
 def run_demo(
     out_dir: Path, *, scenario: str = DEFAULT_SCENARIO, narrate: Narrate | None = None
 ) -> DemoResult:
-    """Build the incident, run the workflow, write ``report.json``/``report.md``; narrate as it goes."""
+    """Build the incident, run the workflow, write the report; narrate as it goes."""
     if narrate is None:
         narrate = functools.partial(print, file=sys.stdout, flush=True)
     if scenario not in SCENARIOS:
         raise ValueError(f"unknown scenario {scenario!r}; known: {', '.join(SCENARIOS)}")
+    spec = SCENARIOS[scenario]
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "lambda-logs.jsonl").unlink(missing_ok=True)
     result = DemoResult(scenario=scenario, status="NOT_STARTED", out_dir=out_dir)
     with mock_aws(config=MOTO_CONFIG):
-        narrate(f"Scenario {scenario}: {SCENARIOS[scenario]}")
+        narrate(f"Scenario {scenario}: {spec.summary}")
         world = _build_world(out_dir, result, narrate)
-        narrate(
-            f"GuardDuty finding {world.event['detail']['type']} (severity {world.event['detail']['severity']})"
-        )
-        if not matches_rule(rule_pattern(), world.event):
-            narrate("  the detection rule's pattern does not match this event: ignored")
-            result.ignored, result.status = True, "IGNORED"
-            return result
-        narrate("  matched the detection rule's event pattern; starting the workflow")
+        setup = spec.prepare(world)
+        result.facts = setup.facts
+        pattern = rule_pattern()
+        for event in setup.inputs:
+            if "detail" in event:
+                matched = matches_rule(pattern, event)
+                narrate(
+                    f"GuardDuty finding {event['detail']['type']} (severity {event['detail']['severity']}): "
+                    + ("matches the detection rule" if matched else "the detection rule ignores it")
+                )
+                if not matched:
+                    result.ignored, result.status = True, "IGNORED"
+                    return result
+            else:
+                narrate(f"Manual run from the console: {json.dumps(event)}")
         environment = {
             **world.resources.environment(),
             "QUERY_ENGINE": "duckdb",
             "LOCAL_LOG_PATHS": str(world.log_root),
             "POLL_SECONDS": "1",
             "AWS_DEFAULT_REGION": REGION,
+            **setup.environment,
         }
         with (
             _lambda_logs(out_dir / "lambda-logs.jsonl"),
@@ -263,12 +370,21 @@ def run_demo(
                 asl_text(), step_functions(), environment=environment, on_invoke=_narrator(narrate)
             ) as flow,
         ):
-            execution = flow.run(world.event, timeout=300)
-            result.steps = execution.states_entered()
-            final = _final_report(world.s3, execution)
-        result.status = execution.status
-        narrate(f"Workflow {execution.status}")
-        if execution.error:
-            narrate(f"  {execution.error}: {execution.cause}")
-        _report_outcome(world, result, final, narrate)
+            executions = _run_executions(flow, world, setup, narrate)
+            reports = [_final_report(world.clients["s3"], e) for e in executions]
+        result.steps = executions[-1].states_entered()
+        result.status = "SUCCEEDED" if all(e.succeeded for e in executions) else executions[-1].status
+        for execution, report in zip(executions, reports, strict=True):
+            actions = (report or {}).get("response", {}).get("actions", [])
+            result.executions.append({"status": execution.status, "actions": actions})
+            summary = ", ".join(f"{a['action']} {a['status']}" for a in actions)
+            narrate(f"Workflow {execution.status}: {summary}")
+        for line in _outcome_lines(world, setup, result):
+            narrate(line)
+        world.read_inbox()
+        result.soc_messages = world.inbox
+        for message in result.soc_messages:
+            narrate("\n--- SOC notification " + "-" * 50)
+            narrate(f"Subject: {message['Subject']}\n\n{message['Message']}")
+        _write_outputs(result, reports, narrate)
     return result

@@ -23,7 +23,6 @@ from responder.query.base import (
     require_finished,
     summarize_coverage,
 )
-from responder.query.duckdb_engine import DuckDBEngine
 from responder.query.lake import LakeEngine
 from responder.query.rows import Row, normalize_row, normalize_rows
 from responder.query.sql import ALL_QUERIES, QUERY_NAMES, QueryParams, query_text
@@ -51,6 +50,15 @@ __all__ = [
 ]
 
 
+def __getattr__(name: str) -> Any:
+    # DuckDB is the local engine only: Lambda (Lake, Athena) must not import it.
+    if name == "DuckDBEngine":
+        from responder.query.duckdb_engine import DuckDBEngine
+
+        return DuckDBEngine
+    raise AttributeError(name)
+
+
 def engine_from_settings(settings: Settings, *, cloudtrail: Any = None, athena: Any = None) -> PollingEngine:
     """The engine ``settings.query_engine`` names, built from its settings and the client it needs."""
     if settings.query_engine == "lake":
@@ -70,6 +78,8 @@ def engine_from_settings(settings: Settings, *, cloudtrail: Any = None, athena: 
         )
     if not settings.local_log_paths:
         raise InvalidInput("the duckdb engine needs LOCAL_LOG_PATHS")
+    from responder.query.duckdb_engine import DuckDBEngine
+
     return DuckDBEngine(list(settings.local_log_paths))
 
 

@@ -117,9 +117,7 @@ class PollingEngine:
         return summarize_coverage(self.run("coverage", p), p, slack)
 
 
-def summarize_coverage(
-    rows: list[Row], params: Params, slack: timedelta = COVERAGE_SLACK
-) -> dict[str, Any]:
+def summarize_coverage(rows: list[Row], params: Params, slack: timedelta = COVERAGE_SLACK) -> dict[str, Any]:
     """The ``coverage`` object from the coverage query's row.
 
     ``covered``: events within ``slack`` of both ends of the window; ``partial``: events, but an end is

@@ -1,12 +1,10 @@
 """What starts the workflow: GuardDuty findings about IAM credentials and S3, above a severity.
 
-:func:`event_pattern` is the one definition of the pattern: the rule uses it, and tests and the local
-runner check events against it.
+The pattern is :func:`stacks.patterns.event_pattern`, the one definition: the rule uses it, and tests
+and the local runner check events against it (that module is plain data, free of the CDK's jsii).
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from aws_cdk import Duration
 from aws_cdk import aws_events as events
@@ -16,19 +14,8 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from stacks.nag import acknowledge
+from stacks.patterns import event_pattern
 from stacks.settings import StackSettings
-
-
-def event_pattern(settings: StackSettings) -> dict[str, Any]:
-    """The EventBridge pattern (as EventBridge's JSON) of the findings the responder acts on."""
-    return {
-        "source": ["aws.guardduty"],
-        "detail-type": ["GuardDuty Finding"],
-        "detail": {
-            "type": [{"prefix": prefix} for prefix in settings.finding_type_prefixes],
-            "severity": [{"numeric": [">=", settings.min_severity]}],
-        },
-    }
 
 
 class Detection(Construct):

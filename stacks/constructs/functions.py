@@ -12,7 +12,7 @@ import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from aws_cdk import Aws, Duration, RemovalPolicy
+from aws_cdk import Aws, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -28,6 +28,8 @@ from stacks.nag import acknowledge, wildcard_finding
 WILDCARD_REASONS: Mapping[str, str] = {
     "arn:{partition}:iam::{account}:user/*": "the exposed key's IAM user is known only from the finding at "
     "run time; limited to IAM users of this account",
+    "arn:{partition}:iam::{account}:role/*": "the exposed session's role is known only from the finding at "
+    "run time; limited to roles of this account, and an explicit Deny keeps the responder's own roles out",
     "arn:{partition}:s3:::*": "the buckets a finding names are known only at run time; read-only bucket "
     "configuration actions",
     "@evidence_bucket/*": "evidence object keys are created per incident at run time; limited to the "
@@ -53,11 +55,20 @@ class References:
     ``elsewhere`` names resources of the query engine not deployed: a permission that names only
     those is dropped (a handler declares what either engine needs; the stack grants one engine's).
     ``pending`` names resources the stack will create but does not yet, with where they will come from.
+    ``implied`` adds permissions that come with using a resource as deployed, which its code cannot
+    know: a role that reads ``@cloudtrail_bucket`` also needs ``kms:Decrypt`` on the trail's key when
+    the trail encrypts with SSE-KMS (a deployment fact, from ``responder:cloudTrailKmsKeyArn``).
     """
 
     arns: Mapping[str, str]
     elsewhere: frozenset[str] = field(default_factory=frozenset)
     pending: Mapping[str, str] = field(default_factory=dict)
+    implied: Mapping[str, tuple[Permission, ...]] = field(default_factory=dict)
+
+    def implied_by(self, permissions: tuple[Permission, ...]) -> tuple[Permission, ...]:
+        """The implied permissions of every resource ``permissions`` name (that this stack deploys)."""
+        named = {r[1:].partition("/")[0] for p in permissions for r in p.resources if r.startswith("@")}
+        return tuple(p for name in sorted(named & set(self.arns)) for p in self.implied.get(name, ()))
 
 
 def handler_permissions(step: Step) -> tuple[Permission, ...]:
@@ -130,7 +141,8 @@ class StepFunction(Construct):
         )
         self.log_group.grant_write(self.role)
         reasons: dict[str, list[str]] = {}
-        for permission in handler_permissions(step):
+        declared = handler_permissions(step)
+        for permission in (*declared, *references.implied_by(declared)):
             resources = [r for r in permission.resources if resolve_resource(r, references) is not None]
             if not resources:
                 continue
@@ -151,6 +163,19 @@ class StepFunction(Construct):
                     reasons.setdefault(finding, []).append(
                         f"{', '.join(permission.actions)} on {template}: {why}"
                     )
+
+        writes_iam = sorted(a for p in declared for a in p.actions if a.startswith(("iam:Put", "iam:Tag")))
+        if writes_iam:
+            # A step that writes IAM policies could grant itself more: never on the responder's roles.
+            self.role.add_to_policy(
+                iam.PolicyStatement(
+                    effect=iam.Effect.DENY,
+                    actions=writes_iam,
+                    resources=[
+                        f"arn:{Aws.PARTITION}:iam::{Aws.ACCOUNT_ID}:role/{Stack.of(self).stack_name}-*"
+                    ],
+                )
+            )
 
         self.function = lambda_.Function(
             self,

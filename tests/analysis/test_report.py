@@ -144,9 +144,9 @@ def test_session_tokens_never_reach_the_report_or_the_markdown(tmp_path):
     assert TOKEN not in json.dumps(report)
     assert TOKEN not in markdown
     paths = write_report(report, tmp_path / "out")
-    assert [p.name for p in paths] == ["report.json", "report.md"]
+    assert [p.name for p in paths] == ["report.json", "report.md", "report.html"]
     written = paths[0].read_text()
-    assert TOKEN not in written and TOKEN not in paths[1].read_text()
+    assert TOKEN not in written and TOKEN not in paths[1].read_text() and TOKEN not in paths[2].read_text()
     assert json.loads(written) == report
     assert written == json.dumps(report, sort_keys=True, indent=2) + "\n"
 

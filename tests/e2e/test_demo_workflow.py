@@ -25,9 +25,19 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> DemoResult:
 
 def test_workflow_succeeds_through_every_step(demo: DemoResult) -> None:
     assert demo.status == "SUCCEEDED"
-    for state in ("Triage", "Route", "Validate", "Disable", "Investigate", "Snapshot", "StartQuery"):
+    for state in (
+        "Triage",
+        "Route",
+        "RevokeSessions",
+        "Investigate",
+        "Snapshot",
+        "PlanQueries",
+        "StartQuery",
+    ):
         assert state in demo.steps
-    assert demo.steps.index("Disable") < demo.steps.index("Investigate") < demo.steps.index("Report")
+    # The automatic path: the key is Inactive when Triage ends; no Validate/Disable detour.
+    assert "Disable" not in demo.steps
+    assert demo.steps.index("RevokeSessions") < demo.steps.index("Investigate") < demo.steps.index("Report")
     assert demo.steps[-2:] == ["Notify", "Done"]
 
 
@@ -45,7 +55,12 @@ def test_report_validates_and_tells_the_story(demo: DemoResult) -> None:
     assert report["response"]["workflow_status"] == "SUCCEEDED"
     assert report["response"]["decision"] == "contain"
     done = {(a["action"], a["status"]) for a in report["response"]["actions"]}
-    assert {("disable_access_key", "done"), ("snapshot_bucket_policy", "done"), ("notify_soc", "done")} <= done
+    assert {
+        ("disable_access_key", "done"),
+        ("revoke_sessions", "done"),
+        ("snapshot_bucket_policy", "done"),
+        ("notify_soc", "done"),
+    } <= done
     kinds = {e.get("kind") for e in report["response"]["evidence"]}
     assert {"finding", "bucket", "query:key_activity", "report"} <= kinds
     # The pivot: the backdoor was put in place by the session the exposed key minted.

@@ -41,7 +41,9 @@ class Account:
     def soc_messages(self) -> list[dict[str, Any]]:
         out = []
         while True:
-            got = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get("Messages", [])
+            got = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get(
+                "Messages", []
+            )
             if not got:
                 return out
             out += [json.loads(m["Body"]) for m in got]
@@ -65,7 +67,9 @@ def account(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Account]
         ddb = boto3.client("dynamodb", region_name=REGION)
         sns = boto3.client("sns", region_name=REGION)
         sqs = boto3.client("sqs", region_name=REGION)
-        acct = Account(iam=iam, s3=s3, ddb=ddb, sns=sns, sqs=sqs, queue_url="", exposed_key="", innocent_key="")
+        acct = Account(
+            iam=iam, s3=s3, ddb=ddb, sns=sns, sqs=sqs, queue_url="", exposed_key="", innocent_key=""
+        )
         iam.create_user(UserName=acct.user, Tags=[{"Key": "owner", "Value": "data-platform@example.com"}])
         acct.exposed_key = iam.create_access_key(UserName=acct.user)["AccessKey"]["AccessKeyId"]
         acct.innocent_key = iam.create_access_key(UserName=acct.user)["AccessKey"]["AccessKeyId"]
@@ -74,7 +78,10 @@ def account(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Account]
         s3.put_bucket_policy(Bucket=acct.bucket, Policy=json.dumps(BACKDOORED_POLICY))
         ddb.create_table(
             TableName=acct.table,
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            KeySchema=[
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ],
             AttributeDefinitions=[
                 {"AttributeName": "pk", "AttributeType": "S"},
                 {"AttributeName": "sk", "AttributeType": "S"},
@@ -83,9 +90,9 @@ def account(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Account]
         )
         topic = sns.create_topic(Name="soc")["TopicArn"]
         acct.queue_url = sqs.create_queue(QueueName="soc-inbox")["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=acct.queue_url, AttributeNames=["QueueArn"])["Attributes"][
-            "QueueArn"
-        ]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=acct.queue_url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
         sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
         for key, value in {
             "EVIDENCE_BUCKET": acct.evidence_bucket,

@@ -48,7 +48,9 @@ def test_validate_foreign_key_with_real_sts_shape(account: Account) -> None:
     sts = client("sts")
     incident = Incident.model_validate(incident_for(account.exposed_key))
     with Stubber(sts) as stub:
-        stub.add_response("get_access_key_info", {"Account": "999988887777"}, {"AccessKeyId": account.exposed_key})
+        stub.add_response(
+            "get_access_key_info", {"Account": "999988887777"}, {"AccessKeyId": account.exposed_key}
+        )
         with pytest.raises(ForeignAccessKey, match="999988887777"):
             validate_key(sts, client("iam"), incident, owner_tag_keys=("owner",))
 

@@ -19,7 +19,11 @@ FINDING = {"detail-type": "GuardDuty Finding", "source": "aws.guardduty", "detai
 
 def test_snapshot_saves_finding_and_policy_with_hashes(account: Account) -> None:
     result = snapshot.handler(
-        {"incident": incident_for(account.exposed_key), "execution_input": FINDING, "execution_id": EXECUTION},
+        {
+            "incident": incident_for(account.exposed_key),
+            "execution_input": FINDING,
+            "execution_id": EXECUTION,
+        },
         context(),
     )
     kinds = {e["kind"]: e for e in result["evidence"]}
@@ -42,7 +46,9 @@ def test_snapshot_saves_finding_and_policy_with_hashes(account: Account) -> None
 def test_snapshot_of_bucket_without_policy_says_so(account: Account) -> None:
     account.s3.create_bucket(Bucket="no-policy-bucket")
     incident = incident_for(account.exposed_key, buckets=["no-policy-bucket"])
-    result = snapshot.handler({"incident": incident, "execution_input": {}, "execution_id": EXECUTION}, context())
+    result = snapshot.handler(
+        {"incident": incident, "execution_input": {}, "execution_id": EXECUTION}, context()
+    )
     assert "no bucket policy" in result["actions"][0]["detail"]
 
 
@@ -57,7 +63,9 @@ def test_evidence_is_never_overwritten(account: Account) -> None:
 
 def test_notify_tells_what_was_done_and_where_evidence_is(account: Account) -> None:
     state = {
-        "incident": incident_for(account.exposed_key, finding={"id": "f1", "type": "Policy:S3/X", "severity": 8}),
+        "incident": incident_for(
+            account.exposed_key, finding={"id": "f1", "type": "Policy:S3/X", "severity": 8}
+        ),
         "containment": {
             "actions": [{"action": "disable_access_key", "target": account.exposed_key, "status": "done"}]
         },
@@ -65,7 +73,10 @@ def test_notify_tells_what_was_done_and_where_evidence_is(account: Account) -> N
             {"evidence": [{"uri": "s3://responder-evidence-test/incidents/i/f.json", "sha256": "a" * 64}]},
             {"plan": {"done": True, "round": 2}},
         ],
-        "report": {"uri": "s3://responder-evidence-test/incidents/i/report.json", "coverage_status": "no_data"},
+        "report": {
+            "uri": "s3://responder-evidence-test/incidents/i/report.json",
+            "coverage_status": "no_data",
+        },
     }
     out = notify.handler({"state": state, "execution_id": EXECUTION}, context())
     assert len(out["subject"]) <= 100
@@ -82,7 +93,9 @@ def test_failure_notice_carries_what_is_known(account: Account) -> None:
         "incident": incident_for(account.exposed_key),
         "error": {
             "Error": "ContainmentFailed",
-            "Cause": json.dumps({"errorMessage": "could not set key Inactive (AccessDenied)", "errorType": "X"}),
+            "Cause": json.dumps(
+                {"errorMessage": "could not set key Inactive (AccessDenied)", "errorType": "X"}
+            ),
         },
     }
     out = notify_failure.handler({"state": state, "execution_id": EXECUTION}, context())
@@ -93,6 +106,9 @@ def test_failure_notice_carries_what_is_known(account: Account) -> None:
 
 
 def test_failure_notice_for_untriaged_input(account: Account) -> None:
-    state = {"garbage": True, "error": {"Error": "InvalidInput", "Cause": '{"errorMessage": "not a finding"}'}}
+    state = {
+        "garbage": True,
+        "error": {"Error": "InvalidInput", "Cause": '{"errorMessage": "not a finding"}'},
+    }
     out = notify_failure.handler({"state": state, "execution_id": EXECUTION}, context())
     assert "not established" in out["body"]

@@ -30,11 +30,40 @@ class Synth:
         return {k: r for k, r in self.resources.items() if r["Type"] == kind}
 
 
-@pytest.fixture(scope="session")
-def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
-    outdir = tmp_path_factory.mktemp("cdk.out")
-    app = App(outdir=str(outdir), context=cli_context())
+def synthesize(outdir: Path, **overrides: Any) -> Synth:
+    """The stack synthesized into ``outdir`` with cdk.json's context and ``responder:*`` overrides."""
+    context = {**cli_context(), **{f"responder:{k}": v for k, v in overrides.items()}}
+    app = App(outdir=str(outdir), context=context)
     stack = build(app)
     assembly = app.synth()
     template = json.loads(Path(assembly.get_stack_artifact(stack.artifact_id).template_full_path).read_text())
     return Synth(app, stack, Template.from_json(template), outdir)
+
+
+@pytest.fixture(scope="session")
+def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    return synthesize(tmp_path_factory.mktemp("cdk.out"))
+
+
+ATHENA = {"queryEngine": "athena", "cloudTrailBucket": "my-trail-bucket"}
+ORGANIZATION_TRAIL = {
+    **ATHENA,
+    "organizationId": "o-a1b2c3d4e5",
+    "trailAccounts": ["111122223333", "444455556666"],
+    "trailRegions": ["us-east-1", "eu-west-1"],
+    "athenaProjectionStart": "2023/06/01",
+    "cloudTrailKmsKeyArn": "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+    "athenaBytesScannedCutoff": "50000000000",
+}
+
+
+@pytest.fixture(scope="session")
+def athena_synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    """Athena over a single-account trail, every default."""
+    return synthesize(tmp_path_factory.mktemp("cdk.out.athena"), **ATHENA)
+
+
+@pytest.fixture(scope="session")
+def org_synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    """Athena over an organization trail encrypted with KMS, with explicit accounts and regions."""
+    return synthesize(tmp_path_factory.mktemp("cdk.out.org"), **ORGANIZATION_TRAIL)

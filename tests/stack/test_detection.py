@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from moto.events.models import EventPattern
 
-from stacks.constructs.detection import event_pattern
+from stacks.constructs import detection
+from stacks.patterns import event_pattern
 from tests.conftest import shared_fixture_path
 
 pytestmark = pytest.mark.synth
@@ -60,6 +61,7 @@ def _foxsec_events() -> list[dict[str, Any]]:
 
 
 def test_rule_uses_the_pattern_event_pattern_builds(synth):
+    assert detection.event_pattern is event_pattern, "one definition, in stacks.patterns"
     assert _rule(synth)["EventPattern"] == event_pattern(synth.stack.settings)
 
 

@@ -6,11 +6,13 @@ import pytest
 from aws_cdk import App
 
 from app import build, cli_context
-from stacks.settings import DEFAULT_FINDING_TYPE_PREFIXES, SettingsError, StackSettings
+from stacks.settings import COMMERCIAL_REGIONS, DEFAULT_FINDING_TYPE_PREFIXES, SettingsError, StackSettings
 
 LAKE = {
     "lakeEventDataStore": "arn:aws:cloudtrail:us-east-1:123456789012:eventdatastore/EXAMPLE-f852-4e8f-8bd1"
 }
+
+ATHENA = {"queryEngine": "athena", "cloudTrailBucket": "org-trail-logs"}
 
 
 def test_defaults_with_a_lake_data_store():
@@ -37,6 +39,30 @@ def test_command_line_strings_are_parsed():
     assert StackSettings.from_mapping({**LAKE, "socEmails": '["a@example.com"]'}).soc_emails == (
         "a@example.com",
     )
+
+
+def test_athena_defaults_cover_every_commercial_region_and_the_deploying_account():
+    settings = StackSettings.from_mapping(ATHENA)
+    assert settings.trail_regions == COMMERCIAL_REGIONS and len(COMMERCIAL_REGIONS) >= 34
+    assert settings.trail_accounts == () and settings.organization_id == ""
+    assert settings.athena_projection_start == "2020/01/01"
+    assert settings.cloudtrail_kms_key_arn == ""
+
+
+def test_athena_keys_from_the_command_line_are_parsed():
+    settings = StackSettings.from_mapping(
+        {
+            **ATHENA,
+            "trailRegions": "us-east-1,eu-west-1",
+            "trailAccounts": '["111122223333"]',
+            "organizationId": "o-a1b2c3d4e5",
+            "athenaBytesScannedCutoff": "10000000",
+        }
+    )
+    assert settings.trail_regions == ("us-east-1", "eu-west-1")
+    assert settings.trail_accounts == ("111122223333",)
+    assert settings.organization_id == "o-a1b2c3d4e5"
+    assert settings.athena_bytes_scanned_cutoff == 10_000_000
 
 
 def test_athena_needs_the_trail_bucket_not_a_data_store():
@@ -67,6 +93,18 @@ def test_athena_needs_the_trail_bucket_not_a_data_store():
         ({**LAKE, "ownerTagKeys": []}, "responder:ownerTagKeys"),
         ({**LAKE, "protectedPrincipals": ["arn:aws:s3:::bucket"]}, "responder:protectedPrincipals"),
         ({**LAKE, "minSeverty": 5}, "responder:minSeverty"),
+        ({**ATHENA, "athenaProjectionStart": "2020-01-01"}, "responder:athenaProjectionStart"),
+        ({**ATHENA, "athenaProjectionStart": "2023/02/30"}, "responder:athenaProjectionStart"),
+        ({**ATHENA, "trailRegions": ["us-east-1", "Mars"]}, "responder:trailRegions"),
+        ({**ATHENA, "trailRegions": []}, "responder:trailRegions"),
+        ({**ATHENA, "trailAccounts": "12345"}, "responder:trailAccounts"),
+        ({**ATHENA, "organizationId": "r-abcd"}, "responder:organizationId"),
+        (
+            {**ATHENA, "cloudTrailKmsKeyArn": "arn:aws:kms:us-east-1:111122223333:alias/trail"},
+            "responder:cloudTrailKmsKeyArn",
+        ),
+        ({**ATHENA, "athenaBytesScannedCutoff": 1000}, "responder:athenaBytesScannedCutoff"),
+        ({**ATHENA, "athenaResultsRetentionDays": 0}, "responder:athenaResultsRetentionDays"),
     ],
 )
 def test_wrong_value_names_its_key(context, key):

@@ -1,0 +1,92 @@
+"""RevokeSessions: credentials minted before now stop working (deny on aws:TokenIssueTime), and the
+principal is tagged with the incident. Runs after the key is Inactive."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.parser import BaseModel, parse
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from responder.clients import client
+from responder.containment import Owner
+from responder.models import Action, Incident, utc_now
+from responder.observability import logger, metrics, tracer
+from responder.permissions import Permission
+from responder.revoke import PERMISSIONS_REVOKE, revoke_role_sessions, revoke_user_sessions, tag_principal
+from responder.settings import get_settings
+from responder.state import StepResult
+
+PERMISSIONS: tuple[Permission, ...] = PERMISSIONS_REVOKE
+
+
+class RevokeInput(BaseModel):
+    incident: Incident
+    owner: Owner | None = None
+    containment: dict[str, Any] | None = None
+    execution_id: str
+
+
+def _contained_elsewhere(containment: dict[str, Any] | None) -> str | None:
+    """The other run's word when this run lost the claim on the key: it revokes, not us."""
+    for action in (containment or {}).get("actions", []):
+        if action.get("action") == "disable_access_key" and action.get("status") == "already_done":
+            return str(action.get("detail") or "contained by another run")
+    return None
+
+
+def revoke(
+    iam: Any,
+    ddb: Any,
+    table: str,
+    incident: Incident,
+    owner: Owner | None,
+    containment: dict[str, Any] | None = None,
+) -> list[Action]:
+    """Revoke what the exposed credential could still use, by principal type (once per key)."""
+    now = utc_now()
+    elsewhere = _contained_elsewhere(containment)
+    if elsewhere:
+        target = incident.access_key_id or incident.incident_id
+        return [Action.now("revoke_sessions", target, "already_done", elsewhere)]
+    principal_type = (owner.principal_type if owner else None) or incident.principal.type or "IAMUser"
+    name = (owner.user_name if owner else None) or incident.principal.user_name
+    target = incident.access_key_id or incident.incident_id
+    if not name:
+        return [Action.now("revoke_sessions", target, "skipped", "the principal's name is not known")]
+    if principal_type == "AssumedRole":
+        return [
+            revoke_role_sessions(iam, ddb, table, incident.incident_id, name, now=now),
+            tag_principal(iam, ddb, table, incident.incident_id, role_name=name),
+        ]
+    if principal_type == "IAMUser":
+        return [
+            revoke_user_sessions(iam, ddb, table, incident.incident_id, name, now=now),
+            tag_principal(iam, ddb, table, incident.incident_id, user_name=name),
+        ]
+    return [
+        Action.now(
+            "revoke_sessions", target, "skipped", f"{principal_type} sessions cannot be revoked by policy"
+        )
+    ]
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    request = parse(event=event, model=RevokeInput)
+    logger.append_keys(incident_id=request.incident.incident_id, access_key_id=request.incident.access_key_id)
+    actions = revoke(
+        client("iam"),
+        client("dynamodb"),
+        get_settings().incident_table,
+        request.incident,
+        request.owner,
+        request.containment,
+    )
+    for action in actions:
+        logger.info(
+            "revocation", extra={"action": action.action, "target": action.target, "status": action.status}
+        )
+    return StepResult(actions=actions).model_dump(mode="json")

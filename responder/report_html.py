@@ -1,0 +1,474 @@
+"""report.html: one self-contained page for the SOC, readable offline and safe to open.
+
+No scripts, fonts, images or stylesheets from elsewhere: CSS is inline, the timeline is inline SVG,
+and a Content-Security-Policy forbids anything else (``default-src 'none'``), so even a string that
+slipped through escaping could not run. Every value is escaped with :func:`html.escape`: user agents,
+bucket names, object keys and policy documents are chosen by the attacker. The report is redacted
+again before rendering, and the finished page once more for secret-looking text.
+
+Order: summary (what happened, what was done, what to do now), timeline of calls by source IP,
+source IPs, findings by tactic, inventory, backdoors with the offending statements, data accessed,
+attribution, response and evidence.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from html import escape
+from typing import Any
+
+from responder.redact import redact_text, redacted
+
+CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
+
+# Colour per classification: reds for the hostile, blues for AWS, greens for internal.
+CLASS_COLOURS = {
+    "threat-list": "#67001f",
+    "tor": "#b2182b",
+    "vpn": "#d6604d",
+    "hosting": "#f4a582",
+    "public": "#737373",
+    "aws": "#2166ac",
+    "aws-service": "#92c5de",
+    "private": "#1a9850",
+    "reserved": "#66bd63",
+    "invalid": "#bababa",
+    "mixed": "#999999",
+}
+_SEVERITY_COLOURS = {"critical": "#67001f", "high": "#b2182b", "medium": "#e08214", "low": "#4d4d4d"}
+
+_STYLE = """
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#1a1a1a;background:#fafafa}
+main{max-width:1100px;margin:0 auto;padding:16px 24px 48px}
+h1{font-size:22px;margin:8px 0}h2{font-size:18px;margin:28px 0 8px;border-bottom:1px solid #ddd}
+h3{font-size:15px;margin:16px 0 6px}
+table{border-collapse:collapse;width:100%;margin:8px 0;font-size:13px;background:#fff}
+th,td{border:1px solid #ddd;padding:4px 6px;text-align:left;vertical-align:top;overflow-wrap:anywhere}
+th{background:#f0f0f0}
+pre{background:#fff;border:1px solid #ddd;padding:8px;overflow-x:auto;font-size:12px;white-space:pre-wrap}
+code,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12px}
+.badge{display:inline-block;padding:1px 8px;border-radius:10px;color:#fff;font-size:12px;font-weight:600}
+.summary{background:#fff;border:1px solid #ccc;border-left:6px solid #b2182b;padding:8px 16px}
+.todo li{margin:4px 0}.muted{color:#666}.note{background:#fff8e1;border-left:4px solid #e08214;padding:6px 10px}
+#ips td:nth-child(-n+2){white-space:nowrap}ul.ua{margin:0;padding-left:16px}svg{background:#fff;border:1px solid #ddd;max-width:100%;height:auto}
+"""
+
+
+def _e(value: Any) -> str:
+    """Escaped text of any value ('' for None); lists are joined with commas."""
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple | set):
+        return escape(", ".join(str(v) for v in value), quote=True)
+    return escape(str(value), quote=True)
+
+
+def _table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, raw: Collection[int] = ()) -> str:
+    """A table; cells are escaped except the column indexes in ``raw`` (already built HTML)."""
+    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{v if i in raw else _e(v)}</td>" for i, v in enumerate(row)) + "</tr>"
+        for row in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _badge(text: str, colour: str) -> str:
+    return f'<span class="badge" style="background:{colour}">{_e(text)}</span>'
+
+
+def _class_badge(cls: str) -> str:
+    return _badge(cls, CLASS_COLOURS.get(cls, "#737373"))
+
+
+def _section(anchor: str, title: str, body: str) -> str:
+    return f'<section id="{anchor}"><h2>{_e(title)}</h2>{body}</section>'
+
+
+# --- sections --------------------------------------------------------------------------------
+
+
+def _summary(report: Mapping[str, Any]) -> str:
+    summary = report.get("summary") or {}
+    cov = report["coverage"]
+    done = "".join(f"<li>{_e(line)}</li>" for line in summary.get("what_was_done") or [])
+    steps = "".join(f"<li>{_e(line)}</li>" for line in summary.get("next_steps") or [])
+    severity = str(summary.get("severity") or "low")
+    return (
+        '<section id="summary" class="summary">'
+        f"<p><strong>{_e(summary.get('headline'))}</strong> "
+        f"{_badge(severity, _SEVERITY_COLOURS.get(severity, '#4d4d4d'))}</p>"
+        f'<p class="muted">Window {_e(report["window"]["start"])} to {_e(report["window"]["end"])}; '
+        f"logs: {_e(cov['status'])} ({_e(cov['events_scanned'])} events scanned).</p>"
+        f'<h2 id="what-happened">What happened</h2><p>{_e(summary.get("what_happened"))}</p>'
+        f'<h2 id="what-was-done">What was done</h2><ul>{done}</ul>'
+        f'<h2 id="what-to-do">What you must do now</h2><ol class="todo">{steps}</ol>'
+        "</section>"
+    )
+
+
+def _parse(value: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).astimezone(UTC)
+    except ValueError:
+        return None
+
+
+def _tick_label(when: datetime, span_seconds: float) -> str:
+    return when.strftime("%H:%M" if span_seconds <= 86400 else "%m-%d %H:%M")
+
+
+def timeline_svg(report: Mapping[str, Any]) -> str:
+    """Inline SVG: one lane per source IP, a dot per time bucket sized by calls, actions as lines."""
+    tl = report.get("timeline") or {}
+    series = tl.get("series") or []
+    if not series or not tl.get("bucket_seconds"):
+        return '<p id="timeline-empty">No timed events in the window: nothing to chart.</p>'
+    start = _parse(tl["start"])
+    end = _parse(tl["end"])
+    if start is None or end is None:
+        return '<p id="timeline-empty">The timeline has no valid times.</p>'
+    # Stretch the axis to show containment that came after the last call (within a week).
+    acted = [
+        t
+        for a in (report.get("response") or {}).get("actions") or []
+        if a.get("status") in {"done", "already_done"} and (t := _parse(a.get("at") or "")) is not None
+    ]
+    later = [t for t in acted if end < t <= end + timedelta(days=7)]
+    if later:
+        end = max(later) + (max(later) - start) / 40
+    size = int(tl["bucket_seconds"])
+    left, right, top, lane_h, axis_h = 250, 20, 24, 30, 40
+    width = 1040
+    plot_w = width - left - right
+    height = top + lane_h * len(series) + axis_h
+    span = (end - start).total_seconds() or 1.0
+    peak = max((p[1] for s in series for p in s["points"]), default=1) or 1
+
+    def x_of(when: datetime) -> float:
+        return left + plot_w * (when - start).total_seconds() / span
+
+    out = [
+        f'<svg id="timeline-chart" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="API calls over time by source IP ({len(series)} lanes, {size // 60} minute buckets)">',
+        f'<text x="{left}" y="14" font-size="11" fill="#666">dot area = calls per {_e(_bucket_name(size))}; '
+        f"ringed = some calls failed; peak {peak} calls</text>",
+    ]
+    for lane, item in enumerate(series):
+        y = top + lane_h * lane + lane_h / 2
+        colour = CLASS_COLOURS.get(str(item.get("classification")), "#737373")
+        out.append(
+            f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" stroke="#eee"/>'
+            f'<text class="lane" x="{left - 8}" y="{y + 4:.1f}" text-anchor="end" font-size="12" '
+            f'font-family="monospace">{_e(item["ip"])} ({_e(item.get("classification"))})</text>'
+        )
+        for index, calls, failed in item["points"]:
+            when = start + timedelta(seconds=size * (index + 0.5))
+            radius = 2.5 + 9.5 * math.sqrt(calls / peak)
+            ring = ' stroke="#000" stroke-width="1.5"' if failed else ""
+            title = f"{item['ip']}: {calls} call(s), {failed} failed, from {_tick_label(when, 0)}"
+            out.append(
+                f'<circle class="point" cx="{x_of(when):.1f}" cy="{y:.1f}" r="{radius:.1f}" '
+                f'fill="{colour}" fill-opacity="0.8"{ring}><title>{_e(title)} UTC</title></circle>'
+            )
+    axis_y = top + lane_h * len(series) + 4
+    out.append(f'<line x1="{left}" x2="{width - right}" y1="{axis_y}" y2="{axis_y}" stroke="#333"/>')
+    for i in range(7):
+        when = start + (end - start) * i / 6
+        x = x_of(when)
+        anchor = "start" if i == 0 else "end" if i == 6 else "middle"
+        out.append(
+            f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{axis_y}" y2="{axis_y + 5}" stroke="#333"/>'
+            f'<text x="{x:.1f}" y="{axis_y + 18}" text-anchor="{anchor}" font-size="11">'
+            f"{_e(_tick_label(when, span))}</text>"
+        )
+    out.append(
+        f'<text x="{left}" y="{axis_y + 34}" font-size="11" fill="#666">UTC, {_e(tl["start"])} to '
+        f"{_e(_iso(end))}</text>"
+    )
+    markers: dict[int, list[Mapping[str, Any]]] = {}
+    for action in (report.get("response") or {}).get("actions") or []:
+        at = _parse(action.get("at")) if action.get("at") else None
+        if at is None or not start <= at <= end or action.get("status") not in {"done", "already_done"}:
+            continue
+        # Actions a few pixels apart share one line and one label.
+        markers.setdefault(round(x_of(at) / 8), []).append(action)
+    for group in markers.values():
+        x = x_of(_parse(group[0]["at"]) or start)
+        what = "; ".join(f"{a['action']} {a['target']} at {a['at']}" for a in group)
+        label = " + ".join(dict.fromkeys(str(a["action"]) for a in group))
+        out.append(
+            f'<line class="action" x1="{x:.1f}" x2="{x:.1f}" y1="{top - 6}" y2="{axis_y}" stroke="#1a9850" '
+            f'stroke-dasharray="4 3" stroke-width="2"><title>{_e(what)}</title></line>'
+            f'<text x="{x - 3:.1f}" y="{top - 8}" text-anchor="end" font-size="11" fill="#1a9850">'
+            f"{_e(label)}</text>"
+        )
+    out.append("</svg>")
+    legend = " ".join(_class_badge(c) for c in dict.fromkeys(str(s.get("classification")) for s in series))
+    return "".join(out) + f'<p class="legend">{legend}</p>'
+
+
+def _iso(when: datetime) -> str:
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _bucket_name(seconds: int) -> str:
+    if seconds % 86400 == 0:
+        return f"{seconds // 86400} day(s)"
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600} hour(s)"
+    return f"{seconds // 60} minute(s)"
+
+
+def _ips(report: Mapping[str, Any]) -> str:
+    ips = report.get("source_ips") or []
+    if not ips:
+        return "<p>None.</p>"
+    rows = []
+    for ip in ips:
+        where = " / ".join(
+            str(v)
+            for v in (ip.get("org"), f"AS{ip['asn']}" if ip.get("asn") else None, ip.get("country"))
+            if v
+        )
+        if ip.get("aws_service"):
+            where = " ".join(p for p in (where, f"AWS {ip['aws_service']} {ip.get('aws_region') or ''}") if p)
+        if ip.get("threat_list"):
+            where = " ".join(p for p in (where, f"threat list: {ip['threat_list']}") if p)
+        agents = "".join(f"<li>{_e(ua)}</li>" for ua in ip.get("user_agents") or [])
+        rows.append(
+            [
+                f'<span class="mono">{_e(ip["ip"])}</span>',
+                _class_badge(str(ip["classification"])),
+                ip["event_count"],
+                ip.get("errors"),
+                ip["first_seen"],
+                ip["last_seen"],
+                where,
+                f'<ul class="ua">{agents}</ul>',
+            ]
+        )
+    out = _table(
+        ["IP", "Class", "Events", "Failed", "First seen", "Last seen", "Org / ASN / country", "User agents"],
+        rows,
+        raw=(0, 1, 7),
+    )
+    sources = report.get("ip_sources") or []
+    if sources:
+        out += '<h3 id="ip-sources">Reputation sources and their age</h3>' + _table(
+            ["Source", "From", "As of", "Age (days)", "Entries", "Note"],
+            (
+                [s["name"], s["source"], s.get("as_of"), s.get("age_days"), s.get("entries"), s.get("note")]
+                for s in sources
+            ),
+        )
+    return out
+
+
+def _findings(report: Mapping[str, Any]) -> str:
+    findings = report.get("findings") or []
+    if not findings:
+        return "<p>None.</p>"
+    out, tactic = [], None
+    for finding in findings:
+        if finding["tactic"] != tactic:
+            if tactic is not None:
+                out.append("</ul>")
+            tactic = finding["tactic"]
+            out.append(f"<h3>{_e(tactic)}</h3><ul>")
+        ids = finding["event_ids"]
+        shown = ", ".join(ids[:5]) + (f" (+{len(ids) - 5} more)" if len(ids) > 5 else "")
+        severity = str(finding["severity"])
+        out.append(
+            f"<li>{_badge(severity, _SEVERITY_COLOURS.get(severity, '#4d4d4d'))} {_e(finding['title'])} "
+            f'<span class="muted">({_e(finding.get("technique") or "no technique")}; {len(ids)} event(s): '
+            f'<span class="mono">{_e(shown)}</span>)</span></li>'
+        )
+    out.append("</ul>")
+    return "".join(out)
+
+
+def _inventory(report: Mapping[str, Any]) -> str:
+    inv = report.get("inventory") or {}
+    changes = [(kind, e) for kind in ("created", "modified", "deleted") for e in inv.get(kind, [])]
+    out = ""
+    if changes:
+        out += _table(
+            ["Change", "Event", "Time", "Target", "Detail", "Result"],
+            (
+                [
+                    kind,
+                    e["event_name"],
+                    e["event_time"],
+                    e["target"],
+                    e.get("detail"),
+                    "ok" if e["succeeded"] else f"failed ({e.get('error_code')})",
+                ]
+                for kind, e in changes
+            ),
+        )
+    else:
+        out += "<p>No resources created, modified or deleted.</p>"
+    reads = inv.get("read") or []
+    if reads:
+        out += f"<details><summary>Reads ({len(reads)} kinds, counted)</summary>" + _table(
+            ["Event", "Target", "Count", "Failed"],
+            ([r["event_name"], r["target"], r["count"], r["failed"]] for r in reads[:200]),
+        )
+        out += "</details>"
+    return out
+
+
+def _pretty(statement: Any) -> str:
+    try:
+        return json.dumps(
+            json.loads(statement) if isinstance(statement, str) else statement, indent=2, sort_keys=True
+        )
+    except (TypeError, ValueError):
+        return str(statement)
+
+
+def _backdoors(report: Mapping[str, Any]) -> str:
+    found: list[Mapping[str, Any]] = [
+        b for b in report.get("bucket_policy_changes") or [] if b["grants_external"]
+    ]
+    found += [
+        {**r, "bucket": f"role {r['role']}"}
+        for r in report.get("role_trust_changes") or []
+        if r["grants_external"]
+    ]
+    found += [
+        {**c, "event_name": "current policy", "event_time": "now"}
+        for c in report.get("current_bucket_policies") or []
+        if c["grants_external"]
+    ]
+    if not found:
+        reviewed = len(report.get("bucket_policy_changes") or [])
+        return f"<p>None found ({reviewed} bucket policy change(s) reviewed).</p>"
+    out = []
+    for change in found:
+        state = "" if change.get("succeeded", True) else " (attempt failed)"
+        out.append(
+            f'<div class="backdoor"><h3>{_e(change["bucket"])}: {_e(change["event_name"])} at '
+            f"{_e(change['event_time'])}{_e(state)}</h3>"
+            f"<p>Grants: {_e(change.get('external_principals'))}</p>"
+        )
+        for statement in change.get("offending_statements") or []:
+            out.append(
+                f"<p>Statement <code>{_e(statement.get('sid'))}</code>: {_e('; '.join(statement.get('reasons') or []))}</p>"
+                f'<pre class="statement">{_e(_pretty(statement.get("statement")))}</pre>'
+            )
+        out.append("</div>")
+    return "".join(out)
+
+
+def _data(report: Mapping[str, Any]) -> str:
+    access = report.get("data_access") or []
+    summary = report.get("data_access_summary") or {}
+    out = ""
+    if summary.get("read_calls"):
+        out += (
+            f"<p>{_e(summary.get('objects_read'))} object(s) read in {_e(summary.get('read_calls'))} call(s), "
+            f"{_e(_bytes(summary.get('bytes_out') or 0))} out.</p>"
+        )
+    if access:
+        out += _table(
+            ["Bucket", "Object", "Event", "Count", "Bytes out"],
+            (
+                [a["bucket"], a["object_key"], a["event_name"], a["count"], a.get("bytes_out")]
+                for a in access[:200]
+            ),
+        )
+        if len(access) > 200:
+            out += f"<p>... and {len(access) - 200} more in report.json.</p>"
+    else:
+        out += "<p>No S3 data events from the key in the logs.</p>"
+    out += "".join(f'<p class="note">{_e(note)}</p>' for note in report.get("data_access_notes") or [])
+    return out
+
+
+def _bytes(value: int) -> str:
+    size = float(value)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024:
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} TiB"
+
+
+def _attribution(report: Mapping[str, Any]) -> str:
+    att = report["attribution"]
+    reasons = "".join(f"<li>{_e(r)}</li>" for r in att.get("reasons") or [])
+    return f"<p>Assessment: <strong>{_e(att['assessment'])}</strong> (an estimate, not a verdict).</p><ul>{reasons}</ul>"
+
+
+def _response(report: Mapping[str, Any]) -> str:
+    response = report.get("response") or {}
+    out = ""
+    if response.get("actions"):
+        out += _table(
+            ["Action", "Target", "Status", "At", "Detail"],
+            (
+                [a["action"], a["target"], a["status"], a.get("at"), a.get("detail")]
+                for a in response["actions"]
+            ),
+        )
+    else:
+        out += "<p>No response actions recorded.</p>"
+    evidence = report.get("evidence") or response.get("evidence") or []
+    out += '<h3 id="evidence">Evidence</h3>'
+    if evidence:
+        out += _table(
+            ["Object", "SHA-256"],
+            (
+                [f'<span class="mono">{_e(e["uri"])}</span>', f'<span class="mono">{_e(e["sha256"])}</span>']
+                for e in evidence
+            ),
+            raw=(0, 1),
+        )
+    else:
+        out += "<p>None recorded.</p>"
+    manifest = report.get("evidence_manifest")
+    if manifest:
+        out += (
+            f'<p id="manifest">Evidence manifest: <span class="mono">{_e(manifest.get("uri"))}</span> '
+            f'sha256 <span class="mono">{_e(manifest.get("sha256"))}</span></p>'
+        )
+    if report.get("redactions"):
+        out += f"<p>{len(report['redactions'])} secret value(s) were redacted from this report (see report.json).</p>"
+    return out
+
+
+def render_html(report: Mapping[str, Any], *, redaction_key: bytes | None = None) -> str:
+    """The self-contained report.html of a report (from :func:`responder.report.build_report`)."""
+    data: Mapping[str, Any] = redacted(report, key=redaction_key)
+    key = data["subject"]["access_key_id"]
+    sections = [
+        _summary(data),
+        _section("timeline", "API calls over time, by source IP", timeline_svg(data)),
+        _section("ips", "Source IPs", _ips(data)),
+        _section("findings", "Findings by tactic", _findings(data)),
+        _section("inventory", "Resources created, modified, deleted", _inventory(data)),
+        _section("backdoors", "Backdoors (policies open to outsiders)", _backdoors(data)),
+        _section("data", "Data accessed", _data(data)),
+        _section("attribution", f"Attribution: {data['attribution']['assessment']}", _attribution(data)),
+        _section("response", "Response actions and evidence", _response(data)),
+    ]
+    page = (
+        "<!DOCTYPE html>\n"
+        '<html lang="en"><head><meta charset="utf-8">'
+        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
+        '<meta name="referrer" content="no-referrer">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>Exposed key {_e(key)}: incident report</title><style>{_STYLE}</style></head>"
+        f"<body><main><h1>Exposed key <code>{_e(key)}</code></h1>"
+        + "".join(sections)
+        + f'<footer class="muted"><p>Generated {_e(data.get("generated_at"))}, report version '
+        f"{_e(data.get('report_version'))}, account {_e(data.get('account_id'))}.</p></footer>"
+        "</main></body></html>\n"
+    )
+    return redact_text(page, key=redaction_key)

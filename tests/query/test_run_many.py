@@ -1,0 +1,93 @@
+"""One read of the window's files serves every query: ``run_many`` (and a second ``run`` on the same
+engine) give exactly the rows that a fresh engine gives for each query alone."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from responder import plan
+from responder.demo.cloudtrail import generate_logs
+from responder.demo.scenario import default_scenario
+from responder.errors import InvalidQueryParameter
+from responder.query import ALL_QUERIES, DuckDBEngine
+from tests.conftest import shared_fixture_path
+
+NOW = datetime(2024, 6, 1, 12, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def demo_logs(tmp_path_factory: pytest.TempPathFactory):
+    """The demo's two weeks of logs: an exposed key that mints a session and a backdoor user's key."""
+    return generate_logs(
+        default_scenario(NOW), tmp_path_factory.mktemp("demo"), days=6, background_per_day=60
+    )
+
+
+def _params(key: str, start: datetime, end: datetime) -> dict[str, object]:
+    return {"access_key_id": key, "start": start, "end": end}
+
+
+def test_the_whole_plan_in_one_read_gives_each_query_own_rows(demo_logs):
+    key = demo_logs.exposed_key_id
+    start, end = NOW - timedelta(days=3), NOW
+    engine = DuckDBEngine([demo_logs.root])
+    results: dict[tuple[str, str], list] = {}
+    while batch := plan.next_batch(key, results):
+        results.update(engine.run_many([(t.name, _params(t.access_key_id, start, end)) for t in batch]))
+    # the plan did pivot: the session and the backdoor key were investigated too
+    assert {k for k, _ in results} >= {key, demo_logs.session_key_id, demo_logs.backdoor_key_id}
+    assert sum(len(rows) for rows in results.values()) > 50
+    for (task_key, name), rows in results.items():
+        assert rows == DuckDBEngine([demo_logs.root]).run(name, _params(task_key, start, end)), name
+    assert engine.coverage(_params(key, start, end)) == DuckDBEngine([demo_logs.root]).coverage(
+        _params(key, start, end)
+    )
+
+
+@pytest.mark.fixtures
+def test_run_many_on_the_stratus_logs_matches_run():
+    logs = [shared_fixture_path("cloudtrail", "stratus-red-team")]
+    window = (datetime(2024, 7, 1, tzinfo=UTC), datetime(2024, 12, 31, tzinfo=UTC))
+    keys = ["AKIAOZUDECYXYM4ONAN4", "AKIA6V1GNZTT65XQH36M", "AKIAMJ2320ZAXACWCPJI"]
+    tasks = [(name, _params(k, *window)) for k in keys for name in ALL_QUERIES]
+    with DuckDBEngine(logs) as engine:
+        many = engine.run_many(tasks)
+    assert many == {(p["access_key_id"], n): DuckDBEngine(logs).run(n, p) for n, p in tasks}
+    assert any(many.values())
+
+
+def _events_file(path: Path, key: str, when: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    record = {
+        "eventID": f"id-{when}",
+        "eventTime": when,
+        "eventSource": "sts.amazonaws.com",
+        "eventName": "GetCallerIdentity",
+        "sourceIPAddress": "203.0.113.9",
+        "readOnly": True,
+        "userIdentity": {"type": "IAMUser", "accessKeyId": key},
+    }
+    path.write_bytes(gzip.compress(json.dumps({"Records": [record]}).encode()))
+
+
+def test_a_late_delivery_is_read_and_other_windows_are_their_own(tmp_path):
+    key = "AKIAABCDEFGHIJKLMNOP"
+    day = tmp_path / "AWSLogs" / "111122223333" / "CloudTrail" / "us-east-1" / "2024" / "03"
+    _events_file(day / "04" / "a.json.gz", key, "2024-03-04T10:00:00Z")
+    engine = DuckDBEngine([tmp_path])
+    week = _params(key, datetime(2024, 3, 1, tzinfo=UTC), datetime(2024, 3, 8, tzinfo=UTC))
+    assert len(engine.run("key_activity", week)) == 1
+    _events_file(day / "05" / "b.json.gz", key, "2024-03-05T10:00:00Z")  # delivered since
+    assert len(engine.run("key_activity", week)) == 2
+    one_day = _params(key, datetime(2024, 3, 5, tzinfo=UTC), datetime(2024, 3, 6, tzinfo=UTC))
+    assert [r["event_time"] for r in engine.run("key_activity", one_day)] == ["2024-03-05T10:00:00Z"]
+    assert len(engine.run("key_activity", week)) == 2
+    with pytest.raises(InvalidQueryParameter, match="twice"):
+        engine.run_many([("key_activity", week), ("key_activity", one_day)])
+    engine.close()
+    assert engine.run("coverage", week)[0]["events_scanned"] == 2

@@ -1,0 +1,183 @@
+"""report.html: summary first, an inline SVG timeline, every section, nothing executable."""
+
+from __future__ import annotations
+
+import json
+from html.parser import HTMLParser
+from pathlib import Path
+
+from responder.report import build_report, timeline, write_report
+from responder.report_html import CSP, render_html
+from tests.analysis.helpers import KEY, OTHER_ACCOUNT, bucket_policy, row
+
+XSS_AGENT = "<script>alert('ua')</script>"
+XSS_BUCKET = 'evil"><img src=x onerror=alert(1)>'
+TOKEN = "IQoJb3JpZ2luX2VjEXAMPLEtokenEXAMPLEtokenEXAMPLEtokenEXAMPLEtoken+/=="
+WINDOW = {"window_start": "2024-04-30T00:00:00Z", "window_end": "2024-05-01T12:00:00Z"}
+SECTIONS = [
+    "summary",
+    "timeline",
+    "ips",
+    "findings",
+    "inventory",
+    "backdoors",
+    "data",
+    "attribution",
+    "response",
+]
+
+
+def rows() -> list[dict]:
+    return [
+        row(
+            "GetCallerIdentity", source="sts.amazonaws.com", time="2024-05-01T10:00:00Z", ip="185.220.101.47"
+        ),
+        row("ListBuckets", time="2024-05-01T10:00:30Z", ip="185.220.101.47", agent=XSS_AGENT),
+        row(
+            "GetSessionToken",
+            source="sts.amazonaws.com",
+            time="2024-05-01T10:01:00Z",
+            ip="185.220.101.47",
+            response={"credentials": {"accessKeyId": "ASIADERIVED0000001", "sessionToken": TOKEN}},
+        ),
+        row(
+            "PutBucketPolicy",
+            time="2024-05-01T10:02:00Z",
+            ip="203.0.113.7",
+            params={
+                "bucketName": XSS_BUCKET,
+                "bucketPolicy": json.dumps(bucket_policy({"AWS": OTHER_ACCOUNT})),
+            },
+        ),
+        row(
+            "GetObject",
+            time="2024-05-01T10:05:00Z",
+            ip="203.0.113.7",
+            params={"bucketName": XSS_BUCKET, "key": "</pre><script>x()</script>.csv"},
+            extra={"bytesTransferredOut": 4096},
+            error="AccessDenied",
+        ),
+    ]
+
+
+def report() -> dict:
+    return build_report(
+        rows(),
+        access_key_id=KEY,
+        **WINDOW,
+        response={
+            "workflow_status": "SUCCEEDED",
+            "decision": "contain",
+            "actions": [
+                {
+                    "action": "disable_access_key",
+                    "target": KEY,
+                    "status": "done",
+                    "at": "2024-05-01T10:06:00Z",
+                }
+            ],
+            "evidence": [{"uri": "s3://evidence/inc-1/finding.json", "sha256": "b" * 64}],
+        },
+    )
+
+
+class Dom(HTMLParser):
+    """Element tags, ids in order, and the visible text of a page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[str] = []
+        self.ids: list[str] = []
+        self.attrs: list[tuple[str, str | None]] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        self.attrs += attrs
+        self.ids += [v for k, v in attrs if k == "id" and v]
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+    @property
+    def body_text(self) -> str:
+        return " ".join(" ".join(self.text).split())
+
+
+def parse(page: str) -> Dom:
+    dom = Dom()
+    dom.feed(page)
+    return dom
+
+
+def test_timeline_buckets_calls_per_ip_by_hand():
+    tl = timeline(
+        rows(),
+        [
+            {"ip": "185.220.101.47", "classification": "tor"},
+            {"ip": "203.0.113.7", "classification": "reserved"},
+        ],
+    )
+    # 10:00 to 10:05 is 300 s: one-minute buckets, six of them, starting on the minute.
+    assert (tl["start"], tl["bucket_seconds"], tl["buckets"]) == ("2024-05-01T10:00:00Z", 60, 6)
+    assert tl["series"] == [
+        {"ip": "185.220.101.47", "classification": "tor", "points": [[0, 2, 0], [1, 1, 0]]},
+        {"ip": "203.0.113.7", "classification": "reserved", "points": [[2, 1, 0], [5, 1, 1]]},
+    ]
+
+
+def test_page_has_summary_first_then_every_section_and_the_chart():
+    page = render_html(report())
+    dom = parse(page)
+    assert [i for i in dom.ids if i in SECTIONS] == SECTIONS  # summary first, then in this order
+    assert dom.tags.count("svg") == 1 and dom.tags.count("circle") == 4  # 2 + 2 points of the series above
+    text = dom.body_text
+    assert "What happened" in text and "What was done" in text and "What you must do now" in text
+    assert "disable_access_key" in text and "185.220.101.47 (tor)" in text
+    assert '"Sid": "Backdoor"' in text  # the offending statement, pretty-printed
+    assert "s3://evidence/inc-1/finding.json" in text and "b" * 64 in text
+    assert "tor-exits" in text and "aws-ip-ranges" in text  # the reputation sources and their age
+
+
+def test_page_is_self_contained_with_no_script_at_all():
+    page = render_html(report())
+    dom = parse(page)
+    assert "script" not in dom.tags and "img" not in dom.tags and "link" not in dom.tags
+    assert f'content="{CSP}"' in page and "default-src 'none'" in CSP
+    urls = [v for k, v in dom.attrs if k in {"src", "href", "action", "srcset"}]
+    assert urls == []
+    assert "url(" not in page and "@import" not in page
+
+
+def test_attacker_strings_are_escaped_and_secrets_redacted():
+    page = render_html(report())
+    assert XSS_AGENT not in page and XSS_BUCKET not in page and "<script>x()" not in page
+    assert "&lt;script&gt;alert(&#x27;ua&#x27;)&lt;/script&gt;" in page
+    dom = parse(page)
+    assert XSS_AGENT in dom.body_text  # shown, as text
+    assert TOKEN not in page
+
+
+def test_write_report_writes_the_html_too(tmp_path: Path):
+    paths = write_report(report(), tmp_path)
+    assert [p.name for p in paths] == ["report.json", "report.md", "report.html"]
+    assert paths[2].read_text().startswith("<!DOCTYPE html>")
+
+
+def test_empty_report_renders_without_a_chart():
+    page = render_html(build_report([], access_key_id=KEY, **WINDOW))
+    dom = parse(page)
+    assert "svg" not in dom.tags and "timeline-empty" in dom.ids
+    assert "not evidence of absence" in dom.body_text
+
+
+def test_chromium_renders_summary_chart_and_sections_with_the_script_inert(tmp_path: Path, dump_dom):
+    page = tmp_path / "report.html"
+    write_report(report(), tmp_path)
+    dom = parse(dump_dom(page))
+    assert [i for i in dom.ids if i in SECTIONS] == SECTIONS
+    assert "svg" in dom.tags and dom.tags.count("circle") == 4 and "title" in dom.tags
+    assert "script" not in dom.tags  # the user agent stayed text
+    text = dom.body_text
+    assert XSS_AGENT in text and XSS_BUCKET in text
+    assert "What you must do now" in text and "Backdoors (policies open to outsiders)" in text

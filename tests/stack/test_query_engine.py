@@ -1,0 +1,308 @@
+"""The query engine's resources: with Athena, a partition-projected table over the trail, an enforced
+workgroup and its results bucket, and query roles granted exactly those; with Lake, none of them."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+import sqlglot
+from sqlglot import exp
+
+from responder.query.sql import QUERY_NAMES, QueryParams, render_athena
+from stacks.settings import COMMERCIAL_REGIONS
+from tests.stack.conftest import ORGANIZATION_TRAIL, Synth
+
+pytestmark = pytest.mark.synth
+
+QUERY_STEPS = ("query_start", "query_status", "query_results")
+ENGINE_TYPES = ("AWS::Glue::", "AWS::Athena::")
+
+
+def _one(synth: Synth, kind: str) -> tuple[str, dict[str, Any]]:
+    ((logical_id, resource),) = synth.of_type(kind).items()
+    return logical_id, resource["Properties"]
+
+
+def _statements(synth: Synth, step: str) -> list[dict[str, Any]]:
+    role_id = synth.stack.resolve(synth.stack.functions.by_name[step].role.role_arn)["Fn::GetAtt"][0]
+    return [
+        s
+        for policy in synth.of_type("AWS::IAM::Policy").values()
+        if {"Ref": role_id} in policy["Properties"]["Roles"]
+        for s in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+
+
+def _grants(synth: Synth, step: str) -> dict[str, list[Any]]:
+    """``{action: [resources]}`` of a step's role."""
+    grants: dict[str, list[Any]] = {}
+    for statement in _statements(synth, step):
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        resources = (
+            statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        )
+        for action in actions:
+            grants.setdefault(action, []).extend(resources)
+    return grants
+
+
+def _each(actions: tuple[str, ...], resources: list[Any]) -> dict[str, list[Any]]:
+    return {action: list(resources) for action in actions}
+
+
+def _arn(*parts: Any) -> dict[str, Any]:
+    """The Fn::Join CDK renders for an f-string ARN of pseudo parameters and names."""
+    return {"Fn::Join": ["", list(parts)]}
+
+
+PARTITION, REGION, ACCOUNT = {"Ref": "AWS::Partition"}, {"Ref": "AWS::Region"}, {"Ref": "AWS::AccountId"}
+
+
+def _hive_fields(kind: str) -> dict[str, str]:
+    """The fields of a Hive ``struct<a:t,b:struct<...>>`` type string."""
+    assert kind.startswith("struct<") and kind.endswith(">"), kind
+    fields: dict[str, str] = {}
+    depth, start, body = 0, 0, kind[len("struct<") : -1]
+    for i, ch in enumerate(body + ","):
+        depth += {"<": 1, ">": -1}.get(ch, 0)
+        if ch == "," and depth == 0:
+            name, _, field_type = body[start:i].partition(":")
+            fields[name] = field_type
+            start = i + 1
+    return fields
+
+
+# --- Athena ---------------------------------------------------------------------------------------
+
+
+def test_athena_table_projects_every_day_region_and_the_account_over_the_trail(athena_synth):
+    database_id, database = _one(athena_synth, "AWS::Glue::Database")
+    table_id, table = _one(athena_synth, "AWS::Glue::Table")
+    table_input = table["TableInput"]
+    assert table["DatabaseName"] == database["DatabaseInput"]["Name"] == "incident_responder"
+    assert database_id in athena_synth.resources[table_id].get("DependsOn", [])
+    assert table_input["TableType"] == "EXTERNAL_TABLE"
+    assert [k["Name"] for k in table_input["PartitionKeys"]] == ["timestamp", "region", "account"]
+    params = table_input["Parameters"]
+    assert {k: v for k, v in params.items() if k.startswith("projection.timestamp")} == {
+        "projection.timestamp.type": "date",
+        "projection.timestamp.format": "yyyy/MM/dd",
+        "projection.timestamp.range": "2020/01/01,NOW",
+        "projection.timestamp.interval": "1",
+        "projection.timestamp.interval.unit": "DAYS",
+    }
+    assert params["projection.enabled"] == "true"
+    assert params["projection.region.type"] == "enum"
+    assert params["projection.region.values"].split(",") == list(COMMERCIAL_REGIONS)
+    assert {"us-east-1", "eu-west-1", "ap-southeast-7", "mx-central-1", "il-central-1"} <= set(
+        COMMERCIAL_REGIONS
+    )
+    assert not [r for r in COMMERCIAL_REGIONS if r.startswith(("cn-", "us-gov-", "us-iso", "eusc-"))]
+    assert params["projection.account.type"] == "enum"
+    assert params["projection.account.values"] == ACCOUNT, "default: the deploying account"
+    assert params["storage.location.template"] == (
+        "s3://my-trail-bucket/AWSLogs/${account}/CloudTrail/${region}/${timestamp}"
+    )
+    storage = table_input["StorageDescriptor"]
+    assert storage["Location"] == "s3://my-trail-bucket/AWSLogs/"
+    assert storage["InputFormat"] == "com.amazon.emr.cloudtrail.CloudTrailInputFormat"
+    assert storage["SerdeInfo"]["SerializationLibrary"] == "org.apache.hive.hcatalog.data.JsonSerDe"
+
+
+def test_organization_trail_table_reads_under_the_organization_id_with_the_given_accounts(org_synth):
+    _, table = _one(org_synth, "AWS::Glue::Table")
+    params = table["TableInput"]["Parameters"]
+    assert params["storage.location.template"] == (
+        "s3://my-trail-bucket/AWSLogs/o-a1b2c3d4e5/${account}/CloudTrail/${region}/${timestamp}"
+    )
+    assert (
+        table["TableInput"]["StorageDescriptor"]["Location"] == "s3://my-trail-bucket/AWSLogs/o-a1b2c3d4e5/"
+    )
+    assert params["projection.account.values"] == "111122223333,444455556666"
+    assert params["projection.region.values"] == "us-east-1,eu-west-1"
+    assert params["projection.timestamp.range"] == "2023/06/01,NOW"
+    _, workgroup = _one(org_synth, "AWS::Athena::WorkGroup")
+    assert workgroup["WorkGroupConfiguration"]["BytesScannedCutoffPerQuery"] == 50_000_000_000
+
+
+@pytest.mark.parametrize("name", QUERY_NAMES)
+def test_every_column_the_athena_rendering_reads_is_in_the_table(athena_synth, name):
+    _, table = _one(athena_synth, "AWS::Glue::Table")
+    columns = {c["Name"]: c["Type"] for c in table["TableInput"]["StorageDescriptor"]["Columns"]}
+    columns |= {k["Name"]: k["Type"] for k in table["TableInput"]["PartitionKeys"]}
+    env = _environment(athena_synth, "query_start")
+    params = QueryParams(
+        "AKIAIOSFODNN7EXAMPLE", datetime(2024, 3, 1, tzinfo=UTC), datetime(2024, 3, 8, tzinfo=UTC)
+    )
+    sql, _ = render_athena(name, params, env["ATHENA_TABLE"], env["ATHENA_DATABASE"])
+    tree = sqlglot.parse_one(sql, read="trino")
+    (source,) = [cte.this for cte in tree.find_all(exp.CTE) if cte.alias == "events"]
+    assert {t.name for t in source.find_all(exp.Table)} == {env["ATHENA_TABLE"]}
+    paths: set[tuple[str, ...]] = set()
+    for column in source.find_all(exp.Column):
+        parts = [p.name.lower() for p in column.parts]
+        node = column.parent
+        while isinstance(node, exp.Dot):
+            parts.append(node.expression.name.lower())
+            node = node.parent
+        paths.add(tuple(parts))
+    assert {
+        ("useridentity", "sessioncontext", "sessionissuer", "username"),
+        ("timestamp",),
+        ("resources",),
+    } <= paths
+    assert len(paths) >= 22, sorted(paths)
+    for path in paths:
+        kind = columns.get(path[0])
+        assert kind is not None, f"{name}: column {path[0]} is not in the table"
+        for field in path[1:]:
+            kind = _hive_fields(kind).get(field)
+            assert kind is not None, f"{name}: {'.'.join(path)} is not in the table"
+
+
+def _environment(synth: Synth, step: str) -> dict[str, Any]:
+    function = synth.stack.functions.by_name[step].function
+    function_id = synth.stack.resolve(function.function_arn)["Fn::GetAtt"][0]
+    return synth.resources[function_id]["Properties"]["Environment"]["Variables"]
+
+
+def test_functions_know_the_workgroup_database_and_table(athena_synth):
+    _, workgroup = _one(athena_synth, "AWS::Athena::WorkGroup")
+    _, table = _one(athena_synth, "AWS::Glue::Table")
+    for step in QUERY_STEPS:
+        env = _environment(athena_synth, step)
+        assert env["QUERY_ENGINE"] == "athena" and "LAKE_EVENT_DATA_STORE" not in env
+        assert env["ATHENA_WORKGROUP"] == workgroup["Name"]
+        assert (env["ATHENA_DATABASE"], env["ATHENA_TABLE"]) == (
+            table["DatabaseName"],
+            table["TableInput"]["Name"],
+        )
+
+
+def test_workgroup_enforces_encrypted_results_in_its_bucket_and_a_scan_cutoff(athena_synth):
+    _, workgroup = _one(athena_synth, "AWS::Athena::WorkGroup")
+    config = workgroup["WorkGroupConfiguration"]
+    assert config["EnforceWorkGroupConfiguration"] is True
+    assert config["BytesScannedCutoffPerQuery"] == 100 * 1024**3
+    assert config["EngineVersion"]["SelectedEngineVersion"] == "Athena engine version 3"
+    results = config["ResultConfiguration"]
+    assert results["EncryptionConfiguration"] == {"EncryptionOption": "SSE_S3"}
+    assert results["ExpectedBucketOwner"] == ACCOUNT
+    results_id = athena_synth.stack.resolve(athena_synth.stack.query_engine.results_bucket.bucket_name)["Ref"]
+    assert results["OutputLocation"] == _arn("s3://", {"Ref": results_id}, "/results/")
+
+
+def test_results_bucket_is_private_tls_only_expiring_and_access_logged(athena_synth):
+    stack = athena_synth.stack
+    results_id = stack.resolve(stack.query_engine.results_bucket.bucket_name)["Ref"]
+    bucket = athena_synth.resources[results_id]["Properties"]
+    assert all(bucket["PublicAccessBlockConfiguration"].values())
+    (encryption,) = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert encryption["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    (rule,) = bucket["LifecycleConfiguration"]["Rules"]
+    assert rule["ExpirationInDays"] == 30 and rule["Status"] == "Enabled"
+    logs_id = bucket["LoggingConfiguration"]["DestinationBucketName"]["Ref"]
+    assert "AccessLogs" in logs_id, "the evidence store's access-log bucket"
+    (policy,) = [
+        p["Properties"]
+        for p in athena_synth.of_type("AWS::S3::BucketPolicy").values()
+        if p["Properties"]["Bucket"] == {"Ref": results_id}
+    ]
+    assert any(
+        s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+        for s in policy["PolicyDocument"]["Statement"]
+    )
+
+
+@pytest.mark.parametrize("step", QUERY_STEPS)
+def test_query_roles_are_granted_exactly_the_athena_resources(athena_synth, step):
+    stack = athena_synth.stack
+    workgroup_id, _ = _one(athena_synth, "AWS::Athena::WorkGroup")
+    results = stack.resolve(stack.query_engine.results_bucket.bucket_arn)
+    glue = ("arn:", PARTITION, ":glue:", REGION, ":", ACCOUNT)
+    workgroup = _arn(
+        "arn:", PARTITION, ":athena:", REGION, ":", ACCOUNT, ":workgroup/", {"Ref": workgroup_id}
+    )
+    trail = _arn("arn:", PARTITION, ":s3:::my-trail-bucket")
+    trail_objects = _arn("arn:", PARTITION, ":s3:::my-trail-bucket/*")
+    grants = _grants(athena_synth, step)
+    athena = {a: r for a, r in grants.items() if a.startswith(("athena:", "glue:", "s3:", "kms:"))}
+    expected = {
+        **_each(
+            ("athena:StartQueryExecution", "athena:GetQueryExecution", "athena:GetQueryResults"), [workgroup]
+        ),
+        **_each(
+            ("glue:GetTable", "glue:GetDatabase", "glue:GetPartitions"),
+            [
+                _arn(*glue, ":catalog"),
+                _arn(*glue, ":database/incident_responder"),
+                _arn(*glue, ":table/incident_responder/cloudtrail"),
+            ],
+        ),
+    }
+    for action, resources in athena.items():
+        if action.startswith(("athena:", "glue:")):
+            assert resources == expected.pop(action), action
+        elif action.startswith("s3:"):
+            allowed = [trail, trail_objects, results, _arn(results, "/*")]
+            assert all(r in allowed or "Evidence" in json.dumps(r) for r in resources), (action, resources)
+    assert not expected, f"{step}: missing {sorted(expected)}"
+    assert "kms:Decrypt" not in grants, "the trail is not KMS-encrypted unless cloudTrailKmsKeyArn says so"
+    assert (
+        trail_objects in grants["s3:GetObject"]
+        and results in grants["s3:PutObject"] + grants["s3:ListBucket"]
+    )
+
+
+def test_only_the_roles_that_read_the_trail_may_decrypt_it_with_its_key(org_synth):
+    key = ORGANIZATION_TRAIL["cloudTrailKmsKeyArn"]
+    for step in org_synth.stack.functions.by_name:
+        decrypt = _grants(org_synth, step).get("kms:Decrypt", [])
+        if step in QUERY_STEPS:
+            assert decrypt == [key], step
+        else:
+            assert key not in decrypt, step
+
+
+@pytest.mark.parametrize("fixture", ["athena_synth", "org_synth"])
+def test_athena_stacks_pass_cdk_nag(request, fixture):
+    synth = request.getfixturevalue(fixture)
+    report = json.loads((synth.outdir / "validation-report.json").read_text())
+    failures = [r for r in report["pluginReports"] if r.get("conclusion") != "success"]
+    assert not failures, json.dumps(failures, indent=1)[:4000]
+
+
+# --- CloudTrail Lake ------------------------------------------------------------------------------
+
+
+def test_lake_creates_no_glue_or_athena_resource_and_grants_no_athena_or_glue_action(synth):
+    assert synth.stack.settings.query_engine == "lake"
+    assert not [r["Type"] for r in synth.resources.values() if r["Type"].startswith(ENGINE_TYPES)]
+    assert synth.stack.query_engine is None
+    for logical_id, policy in synth.of_type("AWS::IAM::Policy").items():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            assert not [a for a in actions if a.startswith(("athena:", "glue:"))], logical_id
+            assert "my-trail-bucket" not in json.dumps(statement["Resource"])
+
+
+@pytest.mark.parametrize("step", QUERY_STEPS)
+def test_lake_query_roles_reach_only_the_event_data_store(synth, step):
+    store = synth.stack.settings.lake_event_data_store
+    grants = _grants(synth, step)
+    lake = {a: r for a, r in grants.items() if a.startswith("cloudtrail:")}
+    expected_arn = (
+        store
+        if store.startswith("arn:")
+        else _arn("arn:", PARTITION, ":cloudtrail:", REGION, ":", ACCOUNT, f":eventdatastore/{store}")
+    )
+    assert lake == _each(
+        ("cloudtrail:StartQuery", "cloudtrail:DescribeQuery", "cloudtrail:GetQueryResults"), [expected_arn]
+    )
+    assert "kms:Decrypt" not in grants
+    environment = _environment(synth, step)
+    assert environment["LAKE_EVENT_DATA_STORE"] == synth.stack.settings.lake_event_data_store_id
+    assert not {k for k in environment if k.startswith("ATHENA_")}
