@@ -188,8 +188,34 @@ def main(argv: list[str] | None = None) -> int:
         ],
         "",
         f"**Aims** (whole range, best runs): {verdict}. Small runs (`--events 100000`) are dominated by "
-        "fixed costs (rendering the saved queries with sqlglot, about 0.3 s), not by the scan.",
+        "fixed costs (process start-up, reading the file list), not by the scan; rendering the saved "
+        "queries with sqlglot costs about 0.06 CPU-s, once per process.",
         "",
+        "**How the engine reads** (`responder/query/duckdb_engine.py`): one `read_json` pass over the "
+        "window's files fills two tables: `base`, five columns of every event (all that coverage and "
+        "same_ip_credentials read), and `wide`, every column of the events of the keys asked about (the "
+        "other queries filter on their key; `classify` proves it from each query's SQL). A pivot key "
+        "(a credential the exposed key minted) is added by reading again only the files that hold its "
+        "events (a day or two here), not the whole window.",
+        "",
+        *(
+            []
+            if c / a >= AIM_PLAIN
+            else [
+                "**Why 5x is not met** (CPU-seconds at 1M events, one process each, on this shared machine): "
+                "DuckDB's decompression plus JSON parse alone (`read_json_objects`, nothing converted) costs "
+                "about 3.5; converting every record to a struct of five fields about 5.5; of every "
+                "row-contract field about 7.4; the single-table load this replaced about 8-9, the two-table "
+                "load about 7.2. The conversion is per field per record inside DuckDB's JSON reader (it cannot "
+                "convert some records' fields and skip others'), so the exposed key's full rows cost a pass "
+                "converting every record's fields; a second, narrower pass costs another decompression and "
+                "parse (3.5+). The plain scan is about 5x a zcat pass and takes one core; the engine needs "
+                "two cores busy for about one zcat pass to reach 5x, which the shared machine does not give. "
+                "Left to try: a per-record text prefilter before conversion (DuckDB has no way to split a "
+                "Records file into record texts without parsing it), or a different JSON reader.",
+                "",
+            ]
+        ),
         f"**Files opened**: a {args.window_days}-day window over the {args.days} days opens "
         f"**{len(week_files)} of {len(data.files)}** files (its days plus one day of margin each side "
         "for late delivery); the whole-range investigation opens all of them.",

@@ -32,6 +32,10 @@ STEPS: tuple[Step, ...] = (
     Step("query_status", "QueryStatusFunctionArn", "Poll a CloudTrail query"),
     Step("query_results", "QueryResultsFunctionArn", "Save query results to evidence", 300, 1024),
     Step("report", "ReportFunctionArn", "Analyse results and write the report", 300, 1024),
+    Step("remediate", "RemediateFunctionArn", "Contain backdoored buckets and rogue IAM resources", 120, 512),
+    Step(
+        "eradicate", "EradicateFunctionArn", "Plan, then with approval delete, the rogue resources", 120, 512
+    ),
     Step("notify", "NotifyFunctionArn", "Tell the SOC what happened and where the evidence is"),
     Step("notify_failure", "NotifyFailureFunctionArn", "Tell the SOC what is known when a step fails"),
 )

@@ -243,6 +243,162 @@ def _cmd_recover(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# ------------------------------------------------------------------------------------- start
+
+
+def _args_start(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--access-key", required=True, metavar="KEY", help="the exposed access key id")
+    parser.add_argument(
+        "--lookback-days",
+        type=int,
+        default=None,
+        metavar="N",
+        help="CloudTrail window in days, 1-3650 (default: the stack's responder:lookbackDays)",
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="investigate and report only; without it the key is disabled"
+    )
+    parser.add_argument(
+        "--stack", default=None, metavar="NAME", help="the responder stack (default IncidentResponder)"
+    )
+    parser.add_argument(
+        "--state-machine", default=None, metavar="ARN", help="start this state machine; skip the stack lookup"
+    )
+    parser.add_argument(
+        "--no-wait", action="store_true", help="print the execution ARN and console URL, then exit"
+    )
+    parser.add_argument(
+        "--poll-seconds",
+        type=float,
+        default=2.0,
+        metavar="S",
+        help="how often to read the history (default 2)",
+    )
+
+
+def _cmd_start(args: argparse.Namespace) -> int:
+    from botocore.exceptions import BotoCoreError
+
+    from responder.clients import client
+    from responder.errors import ResponderError
+    from responder.start import (
+        DEFAULT_STACK,
+        ProgressDisplay,
+        console_url,
+        follow,
+        manual_input,
+        start_run,
+        state_machine_arn,
+    )
+
+    execution_input = manual_input(args.access_key, args.lookback_days, dry_run=args.dry_run)
+    if args.poll_seconds <= 0:
+        raise InvalidInput("start: --poll-seconds must be positive")
+    progress = ProgressDisplay(sys.stderr)
+    arn = ""
+    try:
+        machine = args.state_machine or state_machine_arn(
+            client("cloudformation"), args.stack or DEFAULT_STACK
+        )
+        sfn = client("stepfunctions")
+        arn = start_run(sfn, machine, execution_input)
+        print(f"started: {arn}")
+        print(f"console: {console_url(arn)}")
+        if not args.dry_run:
+            print(
+                f"note: not a dry run: the workflow disables {args.access_key} before it investigates",
+                file=sys.stderr,
+            )
+        if args.no_wait:
+            return EXIT_OK
+        result = follow(sfn, arn, progress, poll_seconds=args.poll_seconds)
+    except KeyboardInterrupt:
+        progress.clear()
+        print(
+            f"responder: stopped following; the execution goes on: {arn or '(not started)'}", file=sys.stderr
+        )
+        return 130
+    except (ResponderError, BotoCoreError) as exc:
+        progress.clear()
+        if isinstance(exc, InvalidInput):
+            raise
+        print(f"responder: {_one_line(str(exc))}", file=sys.stderr)
+        return 1
+    progress.clear()
+    reason = f": {result.error}: {_one_line(result.cause or '', 200)}" if result.error else ""
+    print(f"{result.status}{reason}")
+    return EXIT_OK if result.status == "SUCCEEDED" else 1
+
+
+# ----------------------------------------------------------------------------- audit-buckets
+
+
+def _args_audit_buckets(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--org-id", default=None, metavar="o-...", help="the organization (default: DescribeOrganization)"
+    )
+    parser.add_argument(
+        "--trusted-account",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="an account outside the organization that may be granted access (repeatable)",
+    )
+    parser.add_argument("--out", default="out/audit-buckets", metavar="DIR", help="where the report goes")
+    parser.add_argument(
+        "--fail-on",
+        choices=("high", "medium", "low"),
+        default=None,
+        help="exit 1 when a finding of this severity or worse exists (for CI)",
+    )
+
+
+def _cmd_audit_buckets(args: argparse.Namespace) -> int:
+    import re
+
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from responder.audit import at_or_above, audit_account, render_markdown
+    from responder.clients import client
+
+    if args.org_id and not re.fullmatch(r"o-[a-z0-9]{10,32}", args.org_id):
+        raise InvalidInput(f"audit-buckets: --org-id must look like o-abcd123456, not {args.org_id!r}")
+    for account in args.trusted_account:
+        if not re.fullmatch(r"\d{12}", account):
+            raise InvalidInput(
+                f"audit-buckets: --trusted-account must be a 12-digit account id, not {account!r}"
+            )
+    try:
+        report = audit_account(
+            client("s3"),
+            client("s3control"),
+            client("sts"),
+            client("organizations"),
+            org_id=args.org_id,
+            trusted_accounts=args.trusted_account,
+        )
+    except (ClientError, BotoCoreError) as exc:
+        print(f"responder: {_one_line(str(exc))}", file=sys.stderr)
+        return 1
+    out = Path(args.out)
+    (out / "suggested-policies").mkdir(parents=True, exist_ok=True)
+    (out / "bucket-audit.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+    (out / "bucket-audit.md").write_text(render_markdown(report))
+    for bucket in report["buckets"]:
+        if bucket["suggested_policy"]:
+            path = out / "suggested-policies" / f"{bucket['bucket']}.json"
+            path.write_text(json.dumps(bucket["suggested_policy"], indent=2) + "\n")
+    counts = report["counts"]
+    print(
+        f"{len(report['buckets'])} buckets reviewed: "
+        f"{counts['high']} high, {counts['medium']} medium, {counts['low']} low"
+    )
+    print(f"report: {out / 'bucket-audit.md'}")
+    if args.fail_on and at_or_above(report, args.fail_on):
+        return 1
+    return EXIT_OK
+
+
 # ------------------------------------------------------------------------- the command table
 
 
@@ -272,6 +428,13 @@ COMMANDS: tuple[Command, ...] = (
     ),
     Command("deny", "deny a workflow's pending approval request (its task token)", _args_deny, _cmd_deny),
     Command("recover", "undo an incident's containment, newest change first", _args_recover, _cmd_recover),
+    Command("start", "start the deployed workflow for a key and follow it", _args_start, _cmd_start),
+    Command(
+        "audit-buckets",
+        "review every bucket policy, ACL and Block Public Access; write a report",
+        _args_audit_buckets,
+        _cmd_audit_buckets,
+    ),
 )
 
 

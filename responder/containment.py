@@ -107,10 +107,11 @@ def _claim(ddb: Any, table: str, incident: Incident, execution_id: str) -> dict[
                 "execution_id": {"S": execution_id},
                 "claimed_at": {"S": now},
             },
-            # A failed earlier attempt may be taken over; a done or running one may not.
-            ConditionExpression="attribute_not_exists(pk) OR #s = :failed",
+            # A failed attempt may be taken over, and so may a containment `responder recover` undid
+            # (the key leaked again); a done or running one may not.
+            ConditionExpression="attribute_not_exists(pk) OR #s IN (:failed, :recovered)",
             ExpressionAttributeNames={"#s": "status"},
-            ExpressionAttributeValues={":failed": {"S": "failed"}},
+            ExpressionAttributeValues={":failed": {"S": "failed"}, ":recovered": {"S": "recovered"}},
             ReturnValuesOnConditionCheckFailure="ALL_OLD",
         )
     except ClientError as exc:
@@ -185,6 +186,15 @@ def _disable_claimed(
 ) -> list[Action]:
     """Claim the key in the incident table, then UpdateAccessKey; a lost claim is already_done."""
     key = owner.access_key_id
+    if incident.dry_run:
+        return [
+            Action.now(
+                "disable_access_key",
+                key,
+                "would_do",
+                f"{owner.user_name}'s key {key}: {before} -> Inactive (dry run)",
+            )
+        ]
     earlier = _claim(ddb, table, incident, execution_id)
     if earlier is not None:
         return [

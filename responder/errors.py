@@ -77,3 +77,14 @@ class ReportInvalid(ResponderError):
 
 class IncidentNotFound(InvalidInput):
     """The incident table holds no recorded action for that incident id: nothing to recover."""
+
+
+class EradicationNotApproved(ResponderError):
+    """Eradication (deleting rogue resources) was asked for without a matching approval. Nothing deleted.
+
+    The message lists the plan, what an approved run would delete; ``plan`` carries it as data.
+    """
+
+    def __init__(self, message: str, plan: object = None) -> None:
+        super().__init__(message)
+        self.plan = plan

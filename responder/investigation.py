@@ -18,12 +18,12 @@ from responder.analysis.ips import load_ip_intel
 from responder.bundle import write_report_bundle
 from responder.errors import InvalidInput, QueryTimedOut
 from responder.evidence import incident_prefix, put_evidence, put_json_evidence, read_evidence
-from responder.models import EvidenceRef, Incident, iso, utc_now
+from responder.models import Action, EvidenceRef, Incident, iso, utc_now
 from responder.plan import next_batch, report_credentials
 from responder.query import PollingEngine, QueryParams
 from responder.redact import redact
 from responder.report import build_report
-from responder.state import QueryResult, ReportRef, WorkflowState
+from responder.state import QueryResult, ReportRef, StepResult, WorkflowState
 
 PRIMARY_QUERY = "key_activity"
 MAX_POLLS = 180  # x poll interval: a query still running after this is TIMED_OUT for the workflow
@@ -329,3 +329,160 @@ def _unredacted_row(row: dict[str, Any]) -> dict[str, Any]:
     """A saved row minus its redaction record (the report redacts again on its own)."""
     row.pop("_redacted", None)
     return row
+
+
+def _policies_put(results: Mapping[tuple[str, str], Sequence[Mapping[str, Any]]]) -> dict[str, str | None]:
+    """event id -> the bucket policy text a PutBucketPolicy put (None for DeleteBucketPolicy)."""
+    put: dict[str, str | None] = {}
+    for (_, name), rows in results.items():
+        if name != PRIMARY_QUERY:
+            continue
+        for row in rows:
+            event = row.get("event_name")
+            if event not in ("PutBucketPolicy", "DeleteBucketPolicy") or not row.get("event_id"):
+                continue
+            policy: Any = None
+            if event == "PutBucketPolicy":
+                params = json.loads(str(row.get("request_parameters") or "{}"))
+                policy = params.get("bucketPolicy")
+                policy = policy if isinstance(policy, str) or policy is None else json.dumps(policy)
+            put[str(row["event_id"])] = policy
+    return put
+
+
+def remediation_allowed(state: WorkflowState) -> tuple[bool, str]:
+    """Rogue resources are contained under the key's approval policy: automatic, approved, or not."""
+    inc = state.incident
+    if inc is None:
+        return False, "no incident"
+    if state.approval is not None:
+        return True, f"approved by {state.approval.get('by') or 'unknown'}"
+    if inc.decision.action == "contain" and (state.owner is None or not state.owner.protected):
+        acted = [a for a in state.actions() if a.action == "disable_access_key"]
+        if state.validation_error is None and acted:
+            return True, "automatic: the same policy that contained the key"
+    return False, f"not approved ({inc.decision.action}): the plan is reported, nothing changes"
+
+
+def remediate(
+    s3: Any,
+    iam: Any,
+    ddb: Any,
+    table: str,
+    evidence_bucket: str,
+    state: WorkflowState,
+    *,
+    execution_id: str,
+) -> StepResult:
+    """Playbook step 8: contain the backdoored buckets and the IAM persistence the key created."""
+    from responder.remediate import apply_bucket_fix, contain_persistence, plan_bucket_fixes, plan_persistence
+    from responder.snapshot import bucket_state
+
+    inc = state.incident
+    if inc is None or state.report is None or not state.report.uri:
+        return StepResult()
+    report = json.loads(read_evidence(s3, state.report.uri))
+    metas = saved_results(s3, evidence_bucket, inc.incident_id, execution_id)
+    results = {k: load_rows(s3, m["rows"]) for k, m in metas.items() if k[1] == PRIMARY_QUERY}
+    flagged = {c["bucket"] for c in report.get("bucket_policy_changes", []) if c.get("grants_external")}
+    flagged |= {c["bucket"] for c in report.get("current_bucket_policies", []) if c.get("grants_external")}
+    buckets = sorted(flagged | set(inc.buckets))
+    live = {b: bucket_state(s3, b) for b in buckets}
+    attacker_keys = {
+        c["access_key_id"] for c in report.get("credentials", []) if c.get("relation") != "same_ip"
+    }
+    fixes = plan_bucket_fixes(
+        report,
+        live,
+        finding_type=inc.finding.type if inc.finding else None,
+        finding_buckets=inc.buckets,
+        account_id=inc.account_id,
+        attacker_keys=attacker_keys,
+        policies=_policies_put(results),
+    )
+    rogue = plan_persistence(report, exposed_user=state.owner.user_name if state.owner else None)
+    allowed, why = remediation_allowed(state)
+    dry_run = inc.dry_run or not allowed
+    actions: list[Action] = []
+    for fix in fixes:
+        actions += apply_bucket_fix(
+            s3,
+            ddb,
+            table,
+            evidence_bucket,
+            inc.incident_id,
+            fix,
+            execution_id=execution_id,
+            approved_by=why,
+            dry_run=dry_run,
+        )
+    actions += contain_persistence(iam, ddb, table, inc.incident_id, rogue, approved_by=why, dry_run=dry_run)
+    if not allowed and not inc.dry_run:
+        # A plan nobody approved is reported as such, not as something that will happen.
+        actions = [
+            a.model_copy(update={"status": "skipped", "detail": f"{why}; would: {a.detail or a.action}"})
+            if a.status == "would_do"
+            else a
+            for a in actions
+        ]
+    return StepResult(actions=actions)
+
+
+def latest_report(s3: Any, bucket: str, incident_id: str) -> dict[str, Any]:
+    """The newest report.json an earlier run of this incident wrote to evidence."""
+    newest: tuple[Any, str] | None = None
+    prefix = incident_prefix(incident_id).rsplit("/", 1)[0] + "/"
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for obj in page.get("Contents", []):
+            if obj["Key"].endswith("/report.json") and (newest is None or obj["LastModified"] > newest[0]):
+                newest = (obj["LastModified"], obj["Key"])
+    if newest is None:
+        raise InvalidInput(f"no report of incident {incident_id} in evidence: run the investigation first")
+    return dict(json.loads(read_evidence(s3, f"s3://{bucket}/{newest[1]}")))
+
+
+def plan_eradication(s3: Any, iam: Any, bucket: str, incident_id: str) -> dict[str, Any]:
+    """What an approved eradication of this incident would delete (reads only)."""
+    from responder.remediate import eradication_plan, plan_persistence
+
+    report = latest_report(s3, bucket, incident_id)
+    user = ((report.get("subject") or {}).get("principal") or {}).get("user_name")
+    plan = eradication_plan(iam, plan_persistence(report, exposed_user=user), incident_id=incident_id)
+    return {**plan.model_dump(mode="json"), "digest": plan.digest, "lines": plan.describe()}
+
+
+def run_eradication(
+    iam: Any, ddb: Any, table: str, state: WorkflowState, plan_doc: Mapping[str, Any]
+) -> StepResult:
+    """Delete the planned rogue resources with the approval this run got, or refuse and list them."""
+    from responder.errors import EradicationNotApproved
+    from responder.remediate import Approval, EradicationPlan, eradicate
+
+    inc = state.incident
+    if inc is None:
+        raise InvalidInput("eradication needs the incident")
+    plan = EradicationPlan.model_validate(
+        {k: v for k, v in plan_doc.items() if k in EradicationPlan.model_fields}
+    )
+    approval = None
+    if state.approval is not None:
+        # The approver answered the request that showed this very plan: bind the approval to it.
+        approval = Approval(
+            approved=True,
+            by=str(state.approval.get("by") or "unknown"),
+            reason=state.approval.get("reason"),
+            plan_digest=plan.digest,
+        )
+    try:
+        actions = eradicate(iam, ddb, table, inc.incident_id, plan, approval=approval, dry_run=inc.dry_run)
+    except EradicationNotApproved as exc:
+        actions = [
+            Action.now(
+                "delete_resource",
+                item.target,
+                "skipped",
+                f"refused without an approval: would {'; '.join(item.steps)}",
+            )
+            for item in plan.items
+        ] or [Action.now("delete_resource", inc.incident_id, "skipped", str(exc))]
+    return StepResult(actions=actions)

@@ -67,6 +67,11 @@ class Incident(_Model):
     event_time: str | None = None
     decision: Decision
 
+    @property
+    def dry_run(self) -> bool:
+        """A dry run computes and reports every action as ``would_do`` and changes nothing."""
+        return bool((self.model_extra or {}).get("dry_run"))
+
 
 class Action(_Model):
     """One thing the responder did, or decided not to do (report.response.actions[])."""

@@ -64,6 +64,8 @@ def _outcome(actions: list[Action]) -> str:
         return "already contained"
     if any(a.status == "failed" for a in actions):
         return "ACTION FAILED"
+    if any(a.action == "revoke_sessions" and a.status == "done" for a in actions):
+        return "sessions revoked"  # a role session's key (ASIA) cannot be disabled; its sessions can
     return "no change made"
 
 
@@ -118,8 +120,9 @@ def human_steps(state: WorkflowState) -> list[str]:
         ]
     elif any(a.action == "disable_access_key" and a.status == "done" for a in state.actions()):
         steps = [
-            "Ask the owner to rotate: create a new key, deploy it, then `responder recover --incident "
-            f"{inc.incident_id}` re-enables nothing they no longer need (dry run first).",
+            "Ask the owner to rotate: a new key deployed where the old one was used, the old one deleted.",
+            f"Then `responder recover --incident {inc.incident_id} --dry-run` shows what undoing the containment"
+            " would change; run it without --dry-run only for what is still needed.",
             "Review the backdoors and data access in the report; remove what the attacker added.",
         ]
     return ["", "What a human must do now", *[f"  - {s}" for s in steps]] if steps else []
@@ -154,7 +157,13 @@ def success_message(state: WorkflowState, execution_id: str, *, task_token: str 
     key = inc.access_key_id if inc else None
     outcome = _outcome(actions)
     if inc and inc.decision.action == "await_approval" and outcome == "no change made":
-        outcome = "APPROVAL NEEDED"
+        # Only a pending request needs the SOC's answer; a denial or a timeout was the answer.
+        if state.approval_error is None:
+            outcome = "APPROVAL NEEDED"
+        elif state.approval_error.Error == "States.Timeout":
+            outcome = "no answer - no change made"
+        else:
+            outcome = "approval denied - no change made"
     subject = _subject("[Responder]", kind, keep=f"{key} - {outcome}" if key else f"- {outcome}")
     body = ["What happened", *_incident_lines(state)]
     if state.validation_error:
@@ -309,6 +318,15 @@ def approval_message(state: WorkflowState, execution_id: str, commands: str) -> 
         "What happened",
         *_incident_lines(state),
         "",
+        *(
+            [
+                "What an approved run would delete:",
+                *[f"  - {line}" for line in state.eradication_plan.get("lines", [])],
+                "",
+            ]
+            if state.eradication_plan
+            else []
+        ),
         "Answer with one of these (the token is single-use; keep it out of tickets and chat):",
         commands,
         "",

@@ -9,12 +9,16 @@ references to resources the stack owns:
 ``@evidence_bucket`` / ``@evidence_bucket/*``, ``@incident_table``, ``@soc_topic``, ``@soc_key``,
 ``@lake_event_data_store``, ``@athena_workgroup``, ``@athena_results_bucket`` / ``@athena_results_bucket/*``,
 ``@glue_catalog`` (the account's Data Catalog, which every Glue table call is also authorized on),
-``@glue_database``, ``@glue_table``, ``@cloudtrail_bucket`` / ``@cloudtrail_bucket/*``.
+``@glue_database``, ``@glue_table``, ``@cloudtrail_bucket`` / ``@cloudtrail_bucket/*``,
+``@threat_list_object`` (the object ``responder:threatListUri`` names), ``@webhook_secret`` (the
+secret ``responder:chatWebhookSecretArn`` names).
 
 Only the deployed query engine's resources exist (``lake``: the event data store; ``athena``: the
-workgroup, results bucket, Glue catalog, database and table, and the trail bucket); a permission that
-names only the other engine's is dropped. Reading an SSE-KMS trail also grants ``kms:Decrypt`` on its
-key (``responder:cloudTrailKmsKeyArn``), a fact of the deployment rather than of the code.
+workgroup, results bucket, Glue catalog, database and table, and the trail bucket), and the optional
+ones only when their context key is set; a permission that names only resources that do not exist in
+this deployment is dropped. Reading an SSE-KMS trail also grants ``kms:Decrypt`` on its key
+(``responder:cloudTrailKmsKeyArn``), and reading the webhook secret on its customer managed key
+(``responder:chatWebhookKmsKeyArn``): facts of the deployment rather than of the code.
 
 ``*`` is allowed only for APIs that support no resource-level permission, with the reason.
 """

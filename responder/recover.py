@@ -12,9 +12,11 @@ With ``dry_run`` nothing is written anywhere: the actions come back ``would_do``
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -57,6 +59,23 @@ PERMISSIONS_RECOVER: tuple[Permission, ...] = (
 )
 """What :func:`recover_incident` calls (the CLI runs it with the operator's credentials)."""
 
+PERMISSIONS_RECOVER_REMEDIATION: tuple[Permission, ...] = (
+    Permission(
+        (
+            "s3:GetBucketPolicy",
+            "s3:PutBucketPolicy",
+            "s3:DeleteBucketPolicy",
+            "s3:GetBucketPublicAccessBlock",
+            # PutPublicAccessBlock and DeletePublicAccessBlock are both authorized as this action.
+            "s3:PutBucketPublicAccessBlock",
+        ),
+        ("arn:{partition}:s3:::*",),
+    ),
+    Permission(("iam:GetRole", "iam:UpdateAssumeRolePolicy"), (_ROLE,)),
+)
+"""What undoing the bucket and persistence remediations adds (``responder.remediate``); the IAM
+calls of ``contain_principal``'s undo are already in :data:`PERMISSIONS_RECOVER`."""
+
 
 @dataclass(frozen=True)
 class Recorded:
@@ -68,6 +87,8 @@ class Recorded:
     status: str
     before: Any
     after: Any
+    approved_by: str | None = None
+    seq: int = 0
 
 
 def _query(ddb: Any, table: str, incident_id: str, prefix: str) -> list[dict[str, Any]]:
@@ -87,7 +108,16 @@ def _query(ddb: Any, table: str, incident_id: str, prefix: str) -> list[dict[str
 
 
 def recorded_actions(ddb: Any, table: str, incident_id: str) -> list[Recorded]:
-    """The incident's recorded actions, oldest first (sk order: ``ACTION#<at>#<action>#<target>``)."""
+    """The incident's recorded actions, oldest first (``ACTION#<at>#<action>#<target>``; within one
+    second by ``seq``, the nanosecond of recording, where the record has one)."""
+
+    def order(item: dict[str, Any]) -> tuple[str, int, str]:
+        return (
+            item["sk"].split("#")[1] if item["sk"].count("#") >= 1 else "",
+            int(item.get("seq", 0)),
+            item["sk"],
+        )
+
     return [
         Recorded(
             sk=item["sk"],
@@ -96,16 +126,19 @@ def recorded_actions(ddb: Any, table: str, incident_id: str) -> list[Recorded]:
             status=item.get("status", ""),
             before=json.loads(item.get("before", "null")),
             after=json.loads(item.get("after", "null")),
+            approved_by=item.get("approved_by"),
+            seq=int(item.get("seq", 0)),
         )
-        for item in sorted(_query(ddb, table, incident_id, "ACTION#"), key=lambda i: i["sk"])
+        for item in sorted(_query(ddb, table, incident_id, "ACTION#"), key=order)
     ]
 
 
 class _Live:
     """Reads the live state; in a dry run, also remembers what the simulated undos would have left."""
 
-    def __init__(self, iam: Any, *, dry_run: bool) -> None:
+    def __init__(self, iam: Any, *, dry_run: bool, s3: Any = None) -> None:
         self.iam = iam
+        self.s3 = s3
         self.dry_run = dry_run
         self.simulated: dict[tuple[str, ...], Any] = {}
 
@@ -242,10 +275,206 @@ def _undo_tags(live: _Live, rec: Recorded) -> Undo:
     return "done", f"{rec.target}: {said}", make
 
 
+# ------------------------------------------------ bucket and persistence remediation (responder.remediate)
+
+
+def _policy_text_canonical(text: Any) -> str | None:
+    return None if not text else canonical(json.loads(text))
+
+
+def _need_s3(live: _Live, rec: Recorded) -> Undo | None:
+    if live.s3 is None:
+        return "skipped", f"{rec.action} on {rec.target} needs an S3 client: run recover with one", None
+    return None
+
+
+def _undo_bucket_policy(live: _Live, rec: Recorded) -> Undo:
+    """restore_bucket_policy / remove_policy_statements: put the snapshotted text back exactly."""
+    missing = _need_s3(live, rec)
+    if missing:
+        return missing
+    bucket, s3 = rec.target, live.s3
+    before = (rec.before or {}).get("policy")
+    ours = (rec.after or {}).get("policy")
+    sha = (rec.before or {}).get("policy_sha256")
+    if before is not None and sha and hashlib.sha256(before.encode()).hexdigest() != sha:
+        return (
+            "skipped",
+            f"the recorded policy of {bucket} does not match its snapshot's sha256: left as is",
+            None,
+        )
+
+    def read() -> Any:
+        try:
+            return s3.get_bucket_policy(Bucket=bucket)["Policy"]
+        except ClientError as exc:
+            if code_of(exc) == "NoSuchBucketPolicy":
+                return None
+            raise
+
+    current = live.read(("bucket_policy", bucket), read)
+    if _policy_text_canonical(current) == _policy_text_canonical(before):
+        return (
+            "skipped",
+            f"the policy of {bucket} is already as snapshotted before the fix: nothing to undo",
+            None,
+        )
+    if _policy_text_canonical(current) != _policy_text_canonical(ours):
+        return "skipped", f"the policy of {bucket} is not the one we set: changed since, left as is", None
+    live.wrote(("bucket_policy", bucket), before)
+    snapshot = (rec.before or {}).get("snapshot") or "the record"
+    if before is None:
+        return (
+            "done",
+            f"policy of {bucket} deleted: it had none ({snapshot})",
+            lambda: s3.delete_bucket_policy(Bucket=bucket),
+        )
+    return (
+        "done",
+        f"policy of {bucket} put back exactly as snapshotted (sha256 {sha}, {snapshot})",
+        lambda: s3.put_bucket_policy(Bucket=bucket, Policy=before),
+    )
+
+
+def _undo_public_access_block(live: _Live, rec: Recorded) -> Undo:
+    missing = _need_s3(live, rec)
+    if missing:
+        return missing
+    bucket, s3 = rec.target, live.s3
+    before = (rec.before or {}).get("public_access_block")
+    ours = (rec.after or {}).get("public_access_block")
+
+    def read() -> Any:
+        try:
+            return s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+        except ClientError as exc:
+            if code_of(exc) == "NoSuchPublicAccessBlockConfiguration":
+                return None
+            raise
+
+    current = live.read(("pab", bucket), read)
+    if current == before:
+        return "skipped", f"Block Public Access of {bucket} is already as before the fix", None
+    if current != ours:
+        return "skipped", f"Block Public Access of {bucket} changed since ({current}): left as is", None
+    live.wrote(("pab", bucket), before)
+    if before is None:
+        return (
+            "done",
+            f"Block Public Access configuration of {bucket} deleted: it had none",
+            lambda: s3.delete_public_access_block(Bucket=bucket),
+        )
+    return (
+        "done",
+        f"Block Public Access of {bucket} put back to {before}",
+        lambda: s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration=before),
+    )
+
+
+def _undo_contain_principal(live: _Live, rec: Recorded) -> Undo:
+    """Re-enable the keys we set Inactive, remove our deny-all; a removed login profile stays removed."""
+    before, after = rec.before or {}, rec.after or {}
+    kind, name = _split(str(after.get("principal") or rec.target))
+    iam = live.iam
+    calls: list[Callable[[], None]] = []
+    said: list[str] = []
+    unchanged: list[str] = []
+    if after.get("keys"):
+        listed = {
+            k["AccessKeyId"]: k["Status"] for k in iam.list_access_keys(UserName=name)["AccessKeyMetadata"]
+        }
+        for key, set_to in sorted(after["keys"].items()):
+            was = before.get("keys", {}).get(key)
+            current = live.read(("key", key), partial(listed.get, key))
+            if current is None:
+                unchanged.append(f"{key} is gone")
+            elif current == set_to and was and was != set_to:
+                live.wrote(("key", key), was)
+                calls.append(partial(iam.update_access_key, UserName=name, AccessKeyId=key, Status=was))
+                said.append(f"{key} {current} -> {was}")
+            else:
+                unchanged.append(f"{key} is {current}, left as is")
+    deny = after.get("deny_policy") or {}
+    if deny.get("name"):
+        ident = {"UserName": name} if kind == "user" else {"RoleName": name}
+        get = iam.get_user_policy if kind == "user" else iam.get_role_policy
+
+        def read() -> Any:
+            try:
+                return decode_policy(get(**ident, PolicyName=deny["name"])["PolicyDocument"])
+            except ClientError as exc:
+                if code_of(exc) == "NoSuchEntity":
+                    return None
+                raise
+
+        current = live.read(("policy", f"{kind}/{name}", deny["name"]), read)
+        earlier = (before.get("deny_policy") or {}).get("document")
+        if current is not None and canonical(current) == canonical(deny.get("document")):
+            live.wrote(("policy", f"{kind}/{name}", deny["name"]), earlier)
+            if earlier is None:
+                delete = iam.delete_user_policy if kind == "user" else iam.delete_role_policy
+                calls.append(lambda: delete(**ident, PolicyName=deny["name"]))
+                said.append(f"{deny['name']} deleted")
+            else:
+                put = iam.put_user_policy if kind == "user" else iam.put_role_policy
+                calls.append(
+                    lambda: put(**ident, PolicyName=deny["name"], PolicyDocument=json.dumps(earlier))
+                )
+                said.append(f"{deny['name']} put back as before")
+        else:
+            unchanged.append(f"{deny['name']} is not ours any more, left as is")
+    profile = before.get("login_profile") or {}
+    if profile.get("exists"):
+        unchanged.append(
+            f"the login profile (created {profile.get('create_date')}) is not recreated: its password "
+            "cannot be read or restored; the owner sets a new one if the user is kept"
+        )
+    if not calls:
+        return (
+            "skipped",
+            f"{rec.target}: nothing of ours to undo ({'; '.join(unchanged) or 'no change'})",
+            None,
+        )
+
+    def make() -> None:
+        for call in calls:
+            call()
+
+    return "done", f"{rec.target}: " + "; ".join(said + unchanged), make
+
+
+def _undo_trust(live: _Live, rec: Recorded) -> Undo:
+    _, role = _split(rec.target)
+    iam = live.iam
+    before = (rec.before or {}).get("trust_policy")
+    ours = (rec.after or {}).get("trust_policy")
+    current = live.read(
+        ("trust", role),
+        lambda: decode_policy(iam.get_role(RoleName=role)["Role"]["AssumeRolePolicyDocument"]),
+    )
+    if before is None or ours is None:
+        return "skipped", f"the record of {rec.target} holds no trust policy", None
+    if canonical(current) == canonical(before):
+        return "skipped", f"the trust policy of {rec.target} is already as before", None
+    if canonical(current) != canonical(ours):
+        return "skipped", f"the trust policy of {rec.target} changed since: left as is", None
+    live.wrote(("trust", role), before)
+    return (
+        "done",
+        f"trust policy of {rec.target} put back as before containment",
+        lambda: iam.update_assume_role_policy(RoleName=role, PolicyDocument=json.dumps(before)),
+    )
+
+
 _UNDO: dict[str, Callable[[_Live, Recorded], Undo]] = {
     "disable_access_key": _undo_key,
     "revoke_sessions": _undo_policy,
     "tag_principal": _undo_tags,
+    "restore_bucket_policy": _undo_bucket_policy,
+    "remove_policy_statements": _undo_bucket_policy,
+    "block_public_access": _undo_public_access_block,
+    "contain_principal": _undo_contain_principal,
+    "remove_trust_statements": _undo_trust,
 }
 
 
@@ -268,9 +497,12 @@ def _record_recover(ddb: Any, table: str, incident_id: str, rec: Recorded, actio
 
 
 def recover_incident(
-    iam: Any, ddb: Any, table: str, incident_id: str, *, dry_run: bool = False
+    iam: Any, ddb: Any, table: str, incident_id: str, *, dry_run: bool = False, s3: Any = None
 ) -> list[Action]:
     """Undo the incident's recorded changes, newest first; one ``undo_<action>`` Action per record.
+
+    ``s3`` is needed to undo bucket fixes (``restore_bucket_policy``, ``remove_policy_statements``,
+    ``block_public_access``); without it those are ``skipped`` with the reason.
 
     Statuses: ``done``; ``already_done`` (undone by an earlier recover); ``skipped`` with the reason
     (changed since, gone, not ours, not undoable); ``would_do`` in a dry run, which changes nothing.
@@ -286,7 +518,7 @@ def recover_incident(
         raise failure(exc, f"could not read incident {incident_id} from {table}; nothing undone") from exc
     if not records:
         raise IncidentNotFound(f"incident {incident_id} has no recorded actions in table {table}")
-    live = _Live(iam, dry_run=dry_run)
+    live = _Live(iam, dry_run=dry_run, s3=s3)
     results: list[Action] = []
     for rec in reversed(records):
         name = f"undo_{rec.action}"

@@ -42,6 +42,9 @@ class Settings:
     poll_seconds: int = 5
     approval_timeout_seconds: int = 3600
     approval_on_timeout: str = "leave"  # or "contain" (never for protected principals)
+    threat_list_bucket: str = ""  # our own threat list, s3://threat_list_bucket/threat_list_key
+    threat_list_key: str = ""
+    webhook_secret_id: str = ""  # Secrets Manager secret holding the Slack/Chime webhook URL
     console_region: str = "us-east-1"
     extra: Mapping[str, str] = field(default_factory=dict)
 
@@ -84,6 +87,9 @@ class Settings:
             poll_seconds=poll,
             approval_timeout_seconds=approval_timeout,
             approval_on_timeout=on_timeout,
+            threat_list_bucket=env.get("THREAT_LIST_BUCKET", ""),
+            threat_list_key=env.get("THREAT_LIST_KEY", ""),
+            webhook_secret_id=env.get("WEBHOOK_SECRET_ID", ""),
             console_region=env.get("AWS_REGION", env.get("AWS_DEFAULT_REGION", "us-east-1")),
         )
 

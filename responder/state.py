@@ -79,6 +79,9 @@ class WorkflowState(_Loose):
     approval: dict[str, Any] | None = None  # what `responder approve` sent back
     approval_error: ErrorInfo | None = None  # ApprovalDenied or States.Timeout
     escalation: StepResult | None = None
+    remediation: StepResult | None = None
+    eradication_plan: dict[str, Any] | None = None
+    eradication: StepResult | None = None
     investigation: list[dict[str, Any]] | None = None
     report: ReportRef | None = None
     error: ErrorInfo | None = None
@@ -97,7 +100,15 @@ class WorkflowState(_Loose):
         return dict(self.investigation[1])
 
     def steps(self) -> list[StepResult]:
-        steps = (self.containment, self.revocation, self.escalation, self.snapshot, self.report)
+        steps = (
+            self.containment,
+            self.revocation,
+            self.escalation,
+            self.snapshot,
+            self.report,
+            self.remediation,
+            self.eradication,
+        )
         return [s for s in steps if s is not None]
 
     def approval_actions(self) -> list[Action]:
@@ -119,7 +130,12 @@ class WorkflowState(_Loose):
     def not_contained(self) -> list[Action]:
         """Why the credential was left as it is, when it was (foreign, deleted, root, sample...)."""
         inc = self.incident
-        if inc is None or self.containment is not None or self.approval_error is not None:
+        # Triage always leaves a containment record (``deferred``, ``not_attempted``) without actions:
+        # only a disable_access_key action means the key's fate is already told.
+        told = self.containment is not None and any(
+            a.action == "disable_access_key" for a in self.containment.actions
+        )
+        if inc is None or told or self.approval_error is not None:
             return []
         target = inc.access_key_id or inc.incident_id
         if self.validation_error is not None:

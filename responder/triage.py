@@ -42,14 +42,15 @@ from responder.settings import Settings
 
 MAX_INPUT_BYTES = 256 * 1024  # the Step Functions payload limit; larger is not a finding we were sent
 MAX_DEPTH = 64  # GuardDuty findings nest ~8 deep; deeper is hostile or broken
-ACCESS_KEY_RE = re.compile(r"^(AKIA|ASIA)[A-Z0-9]{16}$")
+# \Z, not $: "$" also matches before a trailing newline, and "AKIA...\n" must not pass.
+ACCESS_KEY_RE = re.compile(r"^(AKIA|ASIA)[A-Z0-9]{16}\Z")
 SAMPLE_PREFIX = "GeneratedFinding"  # what CreateSampleFindings puts in every name and key field
-ACCOUNT_RE = re.compile(r"^[0-9]{12}$")
+ACCOUNT_RE = re.compile(r"^[0-9]{12}\Z")
 # Legacy bucket names (us-east-1, before 2018) allowed capitals and underscores, up to 255 characters.
-BUCKET_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,253}[A-Za-z0-9]$")
-FINDING_TYPE_RE = re.compile(r"^(?P<purpose>[A-Za-z0-9]+):(?P<resource>[A-Za-z0-9]+)/(?P<family>\S+)$")
+BUCKET_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,253}[A-Za-z0-9]\Z")
+FINDING_TYPE_RE = re.compile(r"^(?P<purpose>[A-Za-z0-9]+):(?P<resource>[A-Za-z0-9]+)/(?P<family>\S+)\Z")
 # ASFF spells "UnauthorizedAccess:IAMUser/ConsoleLogin" as ".../UnauthorizedAccess:IAMUser-ConsoleLogin".
-ASFF_TYPE_RE = re.compile(r"^(?P<head>[A-Za-z0-9]+:[A-Za-z0-9]+)-(?P<family>\S+)$")
+ASFF_TYPE_RE = re.compile(r"^(?P<head>[A-Za-z0-9]+:[A-Za-z0-9]+)-(?P<family>\S+)\Z")
 GUARDDUTY_ARN_RE = re.compile(
     r"^arn:aws[a-z-]*:guardduty:[a-z0-9-]*:[0-9]*:detector/[^/]+/finding/(?P<id>.+)$"
 )
@@ -69,7 +70,11 @@ MANUAL_KEYS: dict[str, str] = {
     "reason": "reason",
     "dryRun": "dry_run",
     "dry_run": "dry_run",
+    "eradicate": "eradicate",
+    "incidentId": "incident_id",
+    "incident_id": "incident_id",
 }
+INCIDENT_ID_RE = re.compile(r"^inc-[0-9a-f]{16}$")
 ASFF_SEVERITY_LABELS = {"INFORMATIONAL": 0.0, "LOW": 2.0, "MEDIUM": 5.0, "HIGH": 8.0, "CRITICAL": 9.0}
 MAX_TEXT = 512  # display strings are cut here; they are data, never instructions
 
@@ -495,11 +500,19 @@ def _manual(
     if reason is not None and not isinstance(reason, str):
         raise InvalidInput("reason must be a string")
     note = _short(" ".join(reason.split()), 200) if reason else ""
+    eradicate = values.get("eradicate", False)
+    if not isinstance(eradicate, bool):
+        raise InvalidInput("eradicate must be true or false")
+    if eradicate:
+        return _eradication(values, key_id, account, settings, now=now, note=note, dry_run=dry_run)
+    if "incident_id" in values:
+        raise InvalidInput("incidentId is only taken with eradicate: true")
+    asked = f"analyst requested containment of {key_id}"
     if dry_run:
-        decision = Decision(action="notify_only", reason="dry run requested: report only, change nothing")
-    else:
-        asked = f"analyst requested containment of {key_id}"
-        decision = Decision(action="contain", reason=f"{asked}: {note}" if note else asked)
+        asked = (
+            f"dry run of the containment of {key_id}: every action is reported as would_do, nothing changes"
+        )
+    decision = Decision(action="contain", reason=f"{asked}: {note}" if note else asked)
     return Incident(
         incident_id=incident_id("manual", account, key_id),
         source="manual",
@@ -511,6 +524,39 @@ def _manual(
         event_time=iso(now),
         decision=decision,
         dry_run=dry_run,
+        requested_reason=note or None,
+    )
+
+
+def _eradication(
+    values: Mapping[str, Any],
+    key_id: str,
+    account: str,
+    settings: Settings,
+    *,
+    now: datetime,
+    note: str,
+    dry_run: bool,
+) -> Incident:
+    """An eradication run: delete what an earlier run contained, only with a human's approval of the plan."""
+    incident = values.get("incident_id")
+    if not isinstance(incident, str) or not INCIDENT_ID_RE.match(incident):
+        raise InvalidInput(
+            "eradicate needs incidentId of the incident whose rogue resources are deleted (inc-...)"
+        )
+    reason = f"eradication of the rogue resources of {incident} requested: deleting needs a human's approval"
+    return Incident(
+        incident_id=incident,
+        source="manual",
+        finding=None,
+        access_key_id=key_id,
+        principal=Principal(),
+        account_id=account,
+        lookback_days=_lookback(values.get("lookback_days"), settings),
+        event_time=iso(now),
+        decision=Decision(action="await_approval", reason=f"{reason}: {note}" if note else reason),
+        dry_run=dry_run,
+        mode="eradicate",
         requested_reason=note or None,
     )
 

@@ -11,6 +11,7 @@ from constructs import Construct
 from responder.permissions import Permission
 from stacks.constructs.alarms import Alarms
 from stacks.constructs.detection import Detection
+from stacks.constructs.detections import Detections, QuarantineTrigger
 from stacks.constructs.evidence import EvidenceStore
 from stacks.constructs.functions import References, StepFunctions
 from stacks.constructs.layers import newest_python_runtime
@@ -34,6 +35,12 @@ ENGINE_REFERENCES: dict[str, frozenset[str]] = {
         }
     ),
 }
+# Resources that exist only when their context key is set (see responder.permissions): a permission
+# that names only unconfigured ones is dropped.
+OPTIONAL_REFERENCES: dict[str, str] = {
+    "threat_list_object": "threatListUri",
+    "webhook_secret": "chatWebhookSecretArn",
+}
 POWERTOOLS_SERVICE_NAME = "responder"  # as responder.observability names it
 POWERTOOLS_METRICS_NAMESPACE = "IncidentResponder"
 
@@ -51,6 +58,7 @@ class ResponderStack(Stack):
         log_encryption = LogEncryption(self, "LogEncryption", retention_days=settings.log_retention_days)
         self.query_engine: AthenaQueryEngine | None = None
         engine_arns, engine_environment, implied = self._query_engine(settings, evidence.access_logs)
+        optional_arns, optional_implied = self._optional_references(settings)
         references = References(
             arns={
                 "evidence_bucket": evidence.bucket.bucket_arn,
@@ -58,25 +66,21 @@ class ResponderStack(Stack):
                 "soc_topic": notifications.topic.topic_arn,
                 "soc_key": notifications.key.key_arn,
                 **engine_arns,
+                **optional_arns,
             },
             elsewhere=frozenset().union(
                 *(r for e, r in ENGINE_REFERENCES.items() if e != settings.query_engine)
             ),
-            implied=implied,
+            unconfigured=frozenset(OPTIONAL_REFERENCES) - set(optional_arns),
+            implied={**implied, **optional_implied},
         )
+        self.references = references
         environment = {
             "EVIDENCE_BUCKET": evidence.bucket.bucket_name,
             "INCIDENT_TABLE": evidence.table.table_name,
             "SOC_TOPIC_ARN": notifications.topic.topic_arn,
-            "QUERY_ENGINE": settings.query_engine,
+            **settings.function_environment(),
             **engine_environment,
-            "LOOKBACK_DAYS": str(settings.lookback_days),
-            "MAX_LOOKBACK_DAYS": str(settings.max_lookback_days),
-            "CONTAIN_MIN_SEVERITY": f"{settings.contain_min_severity:g}",
-            "OWNER_TAG_KEYS": ",".join(settings.owner_tag_keys),
-            "PROTECTED_PRINCIPALS": ",".join(settings.protected_principals),
-            "PROTECTED_TAG": settings.protected_tag,
-            "POLL_SECONDS": str(settings.poll_seconds),
             "POWERTOOLS_SERVICE_NAME": POWERTOOLS_SERVICE_NAME,
             "POWERTOOLS_METRICS_NAMESPACE": POWERTOOLS_METRICS_NAMESPACE,
         }
@@ -98,6 +102,25 @@ class ResponderStack(Stack):
             log_key=log_encryption.key,
         )
         detection = Detection(self, "Detection", settings=settings, state_machine=workflow.state_machine)
+        # CloudTrail detections alert the SOC; AWS's quarantine policy starts the responder. Both share
+        # the GuardDuty rule's dead-letter queue (and its alarm).
+        self.detections: Detections | None = None
+        if settings.detections:
+            self.detections = Detections(
+                self,
+                "Detections",
+                settings=settings,
+                topic=notifications.topic,
+                dead_letter_queue=detection.dead_letter_queue,
+            )
+        self.quarantine_trigger: QuarantineTrigger | None = None
+        if settings.quarantine_trigger:
+            self.quarantine_trigger = QuarantineTrigger(
+                self,
+                "QuarantineTrigger",
+                state_machine=workflow.state_machine,
+                dead_letter_queue=detection.dead_letter_queue,
+            )
         Alarms(
             self,
             "Alarms",
@@ -131,7 +154,7 @@ class ResponderStack(Stack):
                 if settings.lake_event_data_store.startswith("arn:")
                 else f"arn:{Aws.PARTITION}:cloudtrail:{Aws.REGION}:{Aws.ACCOUNT_ID}:eventdatastore/{store_id}"
             )
-            return {"lake_event_data_store": arn}, {"LAKE_EVENT_DATA_STORE": store_id}, {}
+            return {"lake_event_data_store": arn}, {}, {}
         engine = AthenaQueryEngine(self, "QueryEngine", settings=settings, access_logs=access_logs)
         self.query_engine = engine
         implied: dict[str, tuple[Permission, ...]] = {}
@@ -151,3 +174,28 @@ class ResponderStack(Stack):
             engine.environment,
             implied,
         )
+
+    @staticmethod
+    def _optional_references(
+        settings: StackSettings,
+    ) -> tuple[dict[str, str], dict[str, tuple[Permission, ...]]]:
+        """The configured :data:`OPTIONAL_REFERENCES` and what using them implies: ``(references,
+        implied permissions)``. A webhook secret encrypted with a customer managed key takes
+        ``kms:Decrypt`` on that key to read (``responder:chatWebhookKmsKeyArn``)."""
+        arns: dict[str, str] = {}
+        implied: dict[str, tuple[Permission, ...]] = {}
+        if settings.threat_list_uri:
+            arns["threat_list_object"] = (
+                f"arn:{Aws.PARTITION}:s3:::{settings.threat_list_bucket}/{settings.threat_list_key}"
+            )
+        if settings.chat_webhook_secret_arn:
+            arns["webhook_secret"] = settings.chat_webhook_secret_arn
+            if settings.chat_webhook_kms_key_arn:
+                implied["webhook_secret"] = (
+                    Permission(
+                        ("kms:Decrypt",),
+                        (settings.chat_webhook_kms_key_arn,),
+                        "the webhook secret is encrypted with this customer managed key",
+                    ),
+                )
+        return arns, implied

@@ -1,48 +1,10 @@
 """Deployment settings: ``cdk.json`` context (or ``cdk synth -c key=value``) into one validated object.
 
-Every key lives under the ``responder:`` prefix. A wrong value fails synth with a message that names
-the key. Values given with ``-c`` arrive as strings: numbers are parsed, and lists may be written as
-a JSON array or as comma-separated text.
-
-``responder:queryEngine``            ``lake`` (CloudTrail Lake, default) or ``athena`` (the S3 trail).
-``responder:lakeEventDataStore``     event data store ARN or id; required with ``lake``.
-``responder:cloudTrailBucket``       name of the S3 bucket the trail writes to; required with ``athena``.
-``responder:findingTypePrefixes``    GuardDuty ``detail.type`` prefixes that start the workflow;
-                                     default: the IAM-credential and S3 families and their attack
-                                     sequences (:data:`DEFAULT_FINDING_TYPE_PREFIXES`).
-``responder:minSeverity``            lowest GuardDuty severity that starts the workflow (0-10; 4).
-``responder:containMinSeverity``     lowest severity at which the key is disabled (0-10; 7); below it
-                                     the responder investigates without containing.
-``responder:socEmails``              email addresses subscribed to the SOC topic (default none).
-``responder:evidenceRetentionDays``  Object Lock default retention of evidence, in days (365).
-``responder:evidenceRetentionMode``  ``GOVERNANCE`` (default: removable with a special permission)
-                                     or ``COMPLIANCE`` (nobody, root included, can shorten it).
-``responder:lookbackDays``           CloudTrail window before the finding, in days (7).
-``responder:maxLookbackDays``        largest window a manual run may ask for, in days (3650).
-``responder:protectedPrincipals``    IAM user names or ARNs never contained automatically.
-``responder:protectedTag``           IAM user tag that marks a user as never contained
-                                     (``responder:protected``).
-``responder:ownerTagKeys``           IAM user tag keys that name the key's owner
-                                     (``owner``, ``custodian``, ``Owner``, ``Custodian``).
-``responder:pollSeconds``            wait between CloudTrail query status polls (5; 1-300).
-``responder:logRetentionDays``       retention of the functions' and workflow's logs (365); one of
-                                     CloudWatch Logs' allowed values.
-
-With ``athena`` only (ignored with ``lake``), the Glue table over the trail and the workgroup:
-
-``responder:athenaProjectionStart``  first day of the ``timestamp`` partition projection,
-                                     ``yyyy/MM/dd`` (``2020/01/01``); the range runs to ``NOW``.
-``responder:trailRegions``           regions the trail logs (the ``region`` partition's values);
-                                     default every commercial region (:data:`COMMERCIAL_REGIONS`).
-``responder:trailAccounts``          account ids whose logs the trail bucket holds (the ``account``
-                                     partition's values); default the deploying account.
-``responder:organizationId``         the organization id (``o-...``) of an organization trail, whose
-                                     logs sit under ``AWSLogs/<org-id>/<account>/``; default none.
-``responder:cloudTrailKmsKeyArn``    the KMS key ARN the trail encrypts its logs with (SSE-KMS); the
-                                     query roles get ``kms:Decrypt`` on it. Default none (SSE-S3).
-``responder:athenaBytesScannedCutoff``  most bytes one query may scan before Athena cancels it
-                                     (107374182400, 100 GiB; at least 10000000).
-``responder:athenaResultsRetentionDays``  days before Athena's result files expire (30).
+Every key lives under the ``responder:`` prefix and is described once, in :data:`KEYS` (its type,
+default, meaning and the environment variables it feeds); ``python -m stacks.settings --markdown``
+renders that table as docs/configuration.md, and a test keeps the two equal. A wrong value fails
+synth with a message that names the key. Values given with ``-c`` arrive as strings: numbers are
+parsed, and lists may be written as a JSON array or as comma-separated text.
 """
 
 from __future__ import annotations
@@ -102,7 +64,19 @@ _ACCOUNT = re.compile(r"^\d{12}$")
 _ORGANIZATION = re.compile(r"^o-[a-z0-9]{10,32}$")
 _KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]{1,128}$")
 _DAY = re.compile(r"^\d{4}/\d{2}/\d{2}$")
+# An allow-listed principal (detections): an exact IAM/STS ARN or a role name; EventBridge matches
+# these exactly, so there is no wildcard to write.
+_ALLOWED_PRINCIPAL = re.compile(r"^(arn:aws[a-z-]*:(iam|sts)::\d{12}:[\w+=,.@/:-]+|[\w+=,.@-]{1,64})$")
 _PRINCIPAL = re.compile(r"^(arn:aws[a-z-]*:(iam|sts)::\d{12}:[\w+=,.@/:-]+|[\w+=,.@-]{1,64})$")
+_S3_URI = re.compile(r"^s3://(?P<bucket>[^/]+)/(?P<key>.+)$")
+# IAM reads * and ? in a resource as wildcards and ${...} as a policy variable: an object key with
+# them would grant more than the one object. Control characters and a trailing / name no object.
+_SAFE_OBJECT_KEY = re.compile(r"^[^*?$\x00-\x1f\x7f]*[^*?$/\x00-\x1f\x7f]$")
+# A secret's complete ARN ends with the six characters Secrets Manager appends to its name; IAM
+# matches a policy resource against that complete ARN, so a partial one would grant nothing.
+_SECRET_ARN = re.compile(
+    r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]{1,512}-[A-Za-z0-9]{6}$"
+)
 
 
 # Every commercial (``aws`` partition) region as of botocore 1.44: the trail's ``region`` partition values.
@@ -155,16 +129,24 @@ class StackSettings:
     cloudtrail_kms_key_arn: str = ""
     athena_bytes_scanned_cutoff: int = 100 * 1024**3
     athena_results_retention_days: int = 30
+    approval_timeout_seconds: int = 3600
+    approval_on_timeout: Literal["leave", "contain"] = "leave"
+    threat_list_uri: str = ""
+    chat_webhook_secret_arn: str = ""
+    chat_webhook_kms_key_arn: str = ""
+    detections: bool = True
+    detection_allow_list: tuple[str, ...] = ()
+    quarantine_trigger: bool = True
 
     @classmethod
     def from_context(cls, get: Callable[[str], Any]) -> StackSettings:
         """Read and validate every ``responder:*`` key; ``get`` is ``node.try_get_context``."""
-        return cls.from_mapping({key: value for key in _KEYS if (value := get(PREFIX + key)) is not None})
+        return cls.from_mapping({k.name: v for k in KEYS if (v := get(PREFIX + k.name)) is not None})
 
     @classmethod
     def from_mapping(cls, context: Mapping[str, Any]) -> StackSettings:
         """Validate a mapping of context keys (without the ``responder:`` prefix)."""
-        unknown = sorted(set(context) - set(_KEYS))
+        unknown = sorted(set(context) - set(KEY_BY_NAME))
         if unknown:
             raise SettingsError(f"unknown context key(s): {', '.join(PREFIX + k for k in unknown)}")
         defaults = cls()
@@ -224,6 +206,7 @@ class StackSettings:
                 f"{PREFIX}cloudTrailKmsKeyArn must be a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID; "
                 f"not an alias), not {trail_key!r}"
             )
+        threat_list, webhook_secret, webhook_key = _integrations(c)
         return cls(
             query_engine=engine,  # type: ignore[arg-type]
             lake_event_data_store=store,
@@ -249,8 +232,14 @@ class StackSettings:
             ),
             lookback_days=lookback,
             max_lookback_days=max_lookback,
+            # The functions read the list as comma-separated text: a name with a comma would split
+            # into two names and leave the real one unprotected.
             protected_principals=c.strings(
-                "protectedPrincipals", (), _PRINCIPAL, "an IAM user name or IAM/STS ARN"
+                "protectedPrincipals",
+                (),
+                _PRINCIPAL,
+                "an IAM user name, principal id or IAM/STS ARN (without commas)",
+                forbid=",",
             ),
             protected_tag=c.matching("protectedTag", defaults.protected_tag, _TAG_KEY, "a tag key"),
             owner_tag_keys=c.strings(
@@ -273,6 +262,20 @@ class StackSettings:
             athena_results_retention_days=c.integer(
                 "athenaResultsRetentionDays", defaults.athena_results_retention_days, 1, 3650
             ),
+            approval_timeout_seconds=c.integer(
+                "approvalTimeoutSeconds", defaults.approval_timeout_seconds, 60, 604800
+            ),
+            approval_on_timeout=c.choice(  # type: ignore[arg-type]
+                "approvalOnTimeout", ("leave", "contain"), defaults.approval_on_timeout
+            ),
+            threat_list_uri=threat_list,
+            chat_webhook_secret_arn=webhook_secret,
+            chat_webhook_kms_key_arn=webhook_key,
+            detections=c.flag("detections", defaults.detections),
+            detection_allow_list=c.strings(
+                "detectionAllowList", (), _ALLOWED_PRINCIPAL, "an IAM/STS ARN or a role name (no wildcards)"
+            ),
+            quarantine_trigger=c.flag("quarantineTrigger", defaults.quarantine_trigger),
         )
 
     @property
@@ -280,32 +283,269 @@ class StackSettings:
         """The event data store's id: the last segment of its ARN, or the value itself."""
         return self.lake_event_data_store.rsplit("/", 1)[-1]
 
+    @property
+    def threat_list_bucket(self) -> str:
+        """The threat list's bucket, or "" when none is configured."""
+        uri = _S3_URI.match(self.threat_list_uri)
+        return uri["bucket"] if uri else ""
 
-_KEYS = (
-    "queryEngine",
-    "lakeEventDataStore",
-    "cloudTrailBucket",
-    "findingTypePrefixes",
-    "minSeverity",
-    "containMinSeverity",
-    "socEmails",
-    "evidenceRetentionDays",
-    "evidenceRetentionMode",
-    "lookbackDays",
-    "maxLookbackDays",
-    "protectedPrincipals",
-    "protectedTag",
-    "ownerTagKeys",
-    "pollSeconds",
-    "logRetentionDays",
-    "athenaProjectionStart",
-    "trailRegions",
-    "trailAccounts",
-    "organizationId",
-    "cloudTrailKmsKeyArn",
-    "athenaBytesScannedCutoff",
-    "athenaResultsRetentionDays",
-)
+    @property
+    def threat_list_key(self) -> str:
+        """The threat list's object key, or "" when none is configured."""
+        uri = _S3_URI.match(self.threat_list_uri)
+        return uri["key"] if uri else ""
+
+    def function_environment(self) -> dict[str, str]:
+        """The environment variables these settings give every step function (``responder.settings``
+        reads them); an unset optional value is "" and the stack leaves it out. Each variable is listed
+        in :data:`KEYS` against the key that feeds it."""
+        return {
+            "QUERY_ENGINE": self.query_engine,
+            "LAKE_EVENT_DATA_STORE": self.lake_event_data_store_id if self.query_engine == "lake" else "",
+            "LOOKBACK_DAYS": str(self.lookback_days),
+            "MAX_LOOKBACK_DAYS": str(self.max_lookback_days),
+            "CONTAIN_MIN_SEVERITY": f"{self.contain_min_severity:g}",
+            "OWNER_TAG_KEYS": ",".join(self.owner_tag_keys),
+            "PROTECTED_PRINCIPALS": ",".join(self.protected_principals),
+            "PROTECTED_TAG": self.protected_tag,
+            "POLL_SECONDS": str(self.poll_seconds),
+            "APPROVAL_TIMEOUT_SECONDS": str(self.approval_timeout_seconds),
+            "APPROVAL_ON_TIMEOUT": self.approval_on_timeout,
+            "THREAT_LIST_BUCKET": self.threat_list_bucket,
+            "THREAT_LIST_KEY": self.threat_list_key,
+            "WEBHOOK_SECRET_ID": self.chat_webhook_secret_arn,
+        }
+
+
+@dataclass(frozen=True)
+class ContextKey:
+    """One ``responder:*`` context key, as docs/configuration.md describes it."""
+
+    name: str  # without the prefix
+    field: str  # the StackSettings field it sets
+    kind: str  # its type, as written in cdk.json
+    group: str
+    description: str
+    env: tuple[str, ...] = ()  # the step functions' environment variables it feeds
+    default: str = ""  # shown instead of the field's own default, when that is too long to list
+
+    @property
+    def key(self) -> str:
+        return PREFIX + self.name
+
+
+LAKE_GROUP = "Query engine"
+ATHENA_GROUP = "Athena (with `responder:queryEngine` = `athena`; ignored with `lake`)"
+DETECTION_GROUP = "Detection"
+CONTAINMENT_GROUP = "Containment and approval"
+INVESTIGATION_GROUP = "Investigation"
+EVIDENCE_GROUP = "Evidence and logs"
+NOTIFICATION_GROUP = "Notifications"
+
+KEYS: tuple[ContextKey, ...] = (
+    ContextKey(
+        "queryEngine", "query_engine", "string", LAKE_GROUP,
+        "`lake` (CloudTrail Lake, for teams that already have an event data store) or `athena` (Athena "
+        "over the trail's S3 bucket; the stack creates the Glue table, workgroup and results bucket).",
+        ("QUERY_ENGINE",),
+    ),
+    ContextKey(
+        "lakeEventDataStore", "lake_event_data_store", "string", LAKE_GROUP,
+        "ARN or id of the CloudTrail Lake event data store to query; required with `lake`. cdk.json "
+        "holds a placeholder id: replace it with yours (or choose `athena`).",
+        ("LAKE_EVENT_DATA_STORE",),
+    ),
+    ContextKey(
+        "cloudTrailBucket", "cloudtrail_bucket", "string", LAKE_GROUP,
+        "Name of the S3 bucket the trail writes to; required with `athena`. The Glue table reads it and "
+        "the query roles may read its objects.",
+    ),
+    ContextKey(
+        "organizationId", "organization_id", "string", ATHENA_GROUP,
+        "Organization id (`o-...`) of an organization trail, whose logs sit under "
+        "`AWSLogs/<org-id>/<account>/`.",
+    ),
+    ContextKey(
+        "trailAccounts", "trail_accounts", "list of strings", ATHENA_GROUP,
+        "12-digit ids of the accounts whose logs the trail bucket holds (the table's `account` "
+        "partition values).",
+        default="the deploying account",
+    ),
+    ContextKey(
+        "trailRegions", "trail_regions", "list of strings", ATHENA_GROUP,
+        "Regions the trail logs (the table's `region` partition values). A region missing here is "
+        "silently absent from every query.",
+        default="every commercial region (`COMMERCIAL_REGIONS`, listed below)",
+    ),
+    ContextKey(
+        "cloudTrailKmsKeyArn", "cloudtrail_kms_key_arn", "string", ATHENA_GROUP,
+        "ARN of the KMS key the trail encrypts its log files with (SSE-KMS; not an alias); the roles "
+        "that read the trail bucket get `kms:Decrypt` on it. Leave empty for SSE-S3.",
+    ),
+    ContextKey(
+        "athenaProjectionStart", "athena_projection_start", "string", ATHENA_GROUP,
+        "First day of the table's `timestamp` partition projection, `yyyy/MM/dd`; the range runs to "
+        "`NOW`.",
+    ),
+    ContextKey(
+        "athenaBytesScannedCutoff", "athena_bytes_scanned_cutoff", "integer", ATHENA_GROUP,
+        "Most bytes one query may scan before the workgroup cancels it (100 GiB; at least 10000000).",
+    ),
+    ContextKey(
+        "athenaResultsRetentionDays", "athena_results_retention_days", "integer", ATHENA_GROUP,
+        "Days before Athena's result files expire (1 to 3650).",
+    ),
+    ContextKey(
+        "findingTypePrefixes", "finding_type_prefixes", "list of strings", DETECTION_GROUP,
+        "GuardDuty finding `detail.type` prefixes that start the workflow (at least one).",
+        default="the IAM-credential and S3 families and their attack sequences (listed below)",
+    ),
+    ContextKey(
+        "minSeverity", "min_severity", "number", DETECTION_GROUP,
+        "Lowest GuardDuty severity that starts the workflow (0 to 10).",
+    ),
+    ContextKey(
+        "detections", "detections", "boolean", DETECTION_GROUP,
+        "Alert the SOC topic on risky management events: access keys, users and console passwords "
+        "created; bucket policies and ACLs changed; Block Public Access weakened or removed; CloudTrail "
+        "stopped or deleted (stacks/constructs/detections.py). IAM events reach EventBridge in "
+        "us-east-1 only.",
+        default="`true`",
+    ),
+    ContextKey(
+        "detectionAllowList", "detection_allow_list", "list of strings", DETECTION_GROUP,
+        "Principals whose changes raise no detection alert (the deployment role...): exact IAM/STS "
+        "ARNs (a role ARN covers its sessions, a user ARN its federation tokens) or role names. No "
+        "wildcards or prefixes: EventBridge can exclude a list of exact values, but only one prefix.",
+    ),
+    ContextKey(
+        "quarantineTrigger", "quarantine_trigger", "boolean", DETECTION_GROUP,
+        "Start the responder when AWS attaches its `AWSCompromisedKeyQuarantine*` policy to a user (AWS "
+        "found that user's key in public). Independent of `detections`.",
+        default="`true`",
+    ),
+    ContextKey(
+        "containMinSeverity", "contain_min_severity", "number", CONTAINMENT_GROUP,
+        "Lowest severity at which the key is disabled without asking (0 to 10); below it the SOC is "
+        "asked to approve containment.",
+        ("CONTAIN_MIN_SEVERITY",),
+    ),
+    ContextKey(
+        "protectedPrincipals", "protected_principals", "list of strings", CONTAINMENT_GROUP,
+        "IAM user names, principal ids or IAM/STS ARNs never contained without a human's yes (no "
+        "commas: the functions read the list as comma-separated text).",
+        ("PROTECTED_PRINCIPALS",),
+    ),
+    ContextKey(
+        "protectedTag", "protected_tag", "string", CONTAINMENT_GROUP,
+        "IAM user tag key that, set to `true`, marks a user as never contained without a human's yes.",
+        ("PROTECTED_TAG",),
+    ),
+    ContextKey(
+        "ownerTagKeys", "owner_tag_keys", "list of strings", CONTAINMENT_GROUP,
+        "IAM user tag keys that name the key's owner, first match wins (at least one).",
+        ("OWNER_TAG_KEYS",),
+    ),
+    ContextKey(
+        "approvalTimeoutSeconds", "approval_timeout_seconds", "integer", CONTAINMENT_GROUP,
+        "How long the workflow waits for the SOC to approve or deny containment, in seconds (60 to "
+        "604800, one week).",
+        ("APPROVAL_TIMEOUT_SECONDS",),
+    ),
+    ContextKey(
+        "approvalOnTimeout", "approval_on_timeout", "string", CONTAINMENT_GROUP,
+        "What happens when nobody answers in time: `leave` (escalate and investigate, key left active) "
+        "or `contain` (disable the key anyway; never for a protected principal).",
+        ("APPROVAL_ON_TIMEOUT",),
+    ),
+    ContextKey(
+        "lookbackDays", "lookback_days", "integer", INVESTIGATION_GROUP,
+        "CloudTrail window before the finding, in days (at least 1).",
+        ("LOOKBACK_DAYS",),
+    ),
+    ContextKey(
+        "maxLookbackDays", "max_lookback_days", "integer", INVESTIGATION_GROUP,
+        "Largest window a manual run may ask for, in days (at least `lookbackDays`).",
+        ("MAX_LOOKBACK_DAYS",),
+    ),
+    ContextKey(
+        "pollSeconds", "poll_seconds", "integer", INVESTIGATION_GROUP,
+        "Wait between CloudTrail query status polls, in seconds (1 to 300).",
+        ("POLL_SECONDS",),
+    ),
+    ContextKey(
+        "threatListUri", "threat_list_uri", "string", INVESTIGATION_GROUP,
+        "Your own threat list, `s3://BUCKET/KEY`: a text object of addresses and CIDRs the report "
+        "flags source IPs against. The report step may `s3:GetObject` that one object.",
+        ("THREAT_LIST_BUCKET", "THREAT_LIST_KEY"),
+    ),
+    ContextKey(
+        "evidenceRetentionDays", "evidence_retention_days", "integer", EVIDENCE_GROUP,
+        "Object Lock default retention of evidence, in days (1 to 36500).",
+    ),
+    ContextKey(
+        "evidenceRetentionMode", "evidence_retention_mode", "string", EVIDENCE_GROUP,
+        "`GOVERNANCE` (removable with a special permission) or `COMPLIANCE` (nobody, root included, "
+        "can shorten it).",
+    ),
+    ContextKey(
+        "logRetentionDays", "log_retention_days", "integer", EVIDENCE_GROUP,
+        "Retention of the functions' and workflow's logs, in days; one of CloudWatch Logs' allowed "
+        "values.",
+    ),
+    ContextKey(
+        "socEmails", "soc_emails", "list of strings", NOTIFICATION_GROUP,
+        "Email addresses subscribed to the SOC topic (each confirms its subscription).",
+    ),
+    ContextKey(
+        "chatWebhookSecretArn", "chat_webhook_secret_arn", "string", NOTIFICATION_GROUP,
+        "Complete ARN of a Secrets Manager secret holding a Slack or Chime incoming-webhook URL (the "
+        "URL itself, or JSON with a `url` field); the SOC messages are posted there too. The notify "
+        "steps may `secretsmanager:GetSecretValue` that one secret.",
+        ("WEBHOOK_SECRET_ID",),
+    ),
+    ContextKey(
+        "chatWebhookKmsKeyArn", "chat_webhook_kms_key_arn", "string", NOTIFICATION_GROUP,
+        "ARN of the customer managed KMS key the webhook secret is encrypted with (needs "
+        "`chatWebhookSecretArn`); the notify steps get `kms:Decrypt` on it. Leave empty for the AWS "
+        "managed key.",
+    ),
+)  # fmt: skip
+KEY_BY_NAME: dict[str, ContextKey] = {k.name: k for k in KEYS}
+
+
+def _integrations(c: _Reader) -> tuple[str, str, str]:
+    """The optional threat list and chat webhook: ``(threat list URI, secret ARN, secret's key ARN)``."""
+    threat_list = c.text("threatListUri", "")
+    if threat_list:
+        uri = _S3_URI.match(threat_list)
+        if not uri or not _BUCKET.match(uri["bucket"]):
+            raise SettingsError(
+                f"{PREFIX}threatListUri must be an S3 object URI, s3://BUCKET/KEY, not {threat_list!r}"
+            )
+        if not _SAFE_OBJECT_KEY.match(uri["key"]) or len(uri["key"].encode()) > 1024:
+            raise SettingsError(
+                f"{PREFIX}threatListUri: the object key {uri['key']!r} must name one object: "
+                "at most 1024 bytes, not ending in /, without *, ?, $ or control characters"
+            )
+    webhook_secret = c.text("chatWebhookSecretArn", "")
+    if webhook_secret and not _SECRET_ARN.match(webhook_secret):
+        raise SettingsError(
+            f"{PREFIX}chatWebhookSecretArn must be the complete ARN of a Secrets Manager secret "
+            f"(arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME-AbCdEf), not {webhook_secret!r}"
+        )
+    webhook_key = c.text("chatWebhookKmsKeyArn", "")
+    if webhook_key and not _KMS_KEY_ARN.match(webhook_key):
+        raise SettingsError(
+            f"{PREFIX}chatWebhookKmsKeyArn must be a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID; "
+            f"not an alias), not {webhook_key!r}"
+        )
+    if webhook_key and not webhook_secret:
+        raise SettingsError(
+            f"{PREFIX}chatWebhookKmsKeyArn is the key of the webhook secret: set "
+            f"{PREFIX}chatWebhookSecretArn too, or leave it out"
+        )
+    return threat_list, webhook_secret, webhook_key
 
 
 class _Reader:
@@ -322,6 +562,14 @@ class _Reader:
         if not isinstance(value, str):
             raise self._fail(key, "a string", value)
         return value.strip()
+
+    def flag(self, key: str, default: bool) -> bool:
+        value = self._context.get(key, default)
+        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+            return value.strip().lower() == "true"  # -c key=false arrives as text
+        if not isinstance(value, bool):
+            raise self._fail(key, "true or false", value)
+        return value
 
     def matching(self, key: str, default: str, pattern: re.Pattern[str], what: str) -> str:
         value = self.text(key, default)
@@ -367,6 +615,7 @@ class _Reader:
         pattern: re.Pattern[str],
         what: str,
         min_items: int = 0,
+        forbid: str = "",
     ) -> tuple[str, ...]:
         value = self._context.get(key, default)
         if isinstance(value, str):
@@ -382,10 +631,89 @@ class _Reader:
             raise self._fail(key, f"a list of strings, each {what}", value)
         items = tuple(v.strip() for v in value)
         for item in items:
-            if not pattern.match(item):
+            if not pattern.match(item) or any(ch in item for ch in forbid):
                 raise SettingsError(f"{PREFIX}{key}: {item!r} is not {what}")
         if len(items) < min_items:
             raise self._fail(key, f"a list of at least {min_items} item(s), each {what}", value)
         if len(set(items)) != len(items):
             raise self._fail(key, "a list without duplicates", value)
         return items
+
+
+def _default_text(key: ContextKey) -> str:
+    """The key's default as docs/configuration.md shows it."""
+    if key.default:
+        return key.default
+    value = getattr(StackSettings(), key.field)
+    if value in ("", ()):
+        return "—"
+    if isinstance(value, tuple):
+        return "`" + json.dumps(list(value)) + "`"
+    if isinstance(value, float):
+        return f"`{value:g}`"
+    return f"`{value}`"
+
+
+def markdown() -> str:
+    """docs/configuration.md: every key of :data:`KEYS`, grouped, with its type, default and env vars."""
+    lines = [
+        "# Configuration",
+        "",
+        "<!-- Generated from KEYS in stacks/settings.py by `python -m stacks.settings --markdown`: edit",
+        "     there and regenerate; tests/stack/test_settings.py fails when this file is out of date. -->",
+        "",
+        f"Every setting is a CDK context key under `{PREFIX}`, set in `cdk.json`'s `context` or with `-c`",
+        "on the command line:",
+        "",
+        "```sh",
+        f"npx cdk deploy -c {PREFIX}queryEngine=athena -c {PREFIX}cloudTrailBucket=my-org-cloudtrail-bucket \\",
+        f"  -c '{PREFIX}socEmails=[\"soc@example.com\"]'",
+        "```",
+        "",
+        "Values given with `-c` arrive as text: numbers are parsed, and lists may be written as a JSON",
+        "array or as comma-separated text. An unknown key or a wrong value fails synth (`python app.py`,",
+        "`cdk synth`, `cdk deploy`) with a message that names the key. The step functions receive what",
+        "they read at run time as environment variables (read by `responder/settings.py`); a key with no",
+        "variable (—) shapes the template only. An optional key left empty adds no variable and no",
+        "permission.",
+    ]
+    groups = list(dict.fromkeys(k.group for k in KEYS))
+    for group in groups:
+        lines += [
+            "",
+            f"## {group}",
+            "",
+            "| key | type | default | env var | meaning |",
+            "|---|---|---|---|---|",
+        ]
+        for k in KEYS:
+            if k.group == group:
+                env = ", ".join(f"`{e}`" for e in k.env) or "—"
+                cells = (f"`{k.key}`", k.kind, _default_text(k), env, k.description)
+                lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    lines += ["", "## Long defaults", ""]
+    for name, values in (
+        ("findingTypePrefixes", DEFAULT_FINDING_TYPE_PREFIXES),
+        ("trailRegions", COMMERCIAL_REGIONS),
+    ):
+        lines += [f"`{PREFIX}{name}`:", "", *(f"- `{v}`" for v in values), ""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m stacks.settings --markdown``: write docs/configuration.md's text to stdout."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m stacks.settings", description=main.__doc__)
+    parser.add_argument("--markdown", action="store_true", help="print docs/configuration.md")
+    args = parser.parse_args(argv)
+    if not args.markdown:
+        parser.print_help()
+        return 2
+    sys.stdout.write(markdown())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -219,10 +219,13 @@ def test_manual_input_id_is_per_key_and_spelling_independent() -> None:
     assert "on GitHub" in snake.decision.reason
 
 
-def test_manual_dry_run_changes_nothing() -> None:
+def test_manual_dry_run_keeps_the_decision_and_flags_the_run() -> None:
+    # The workflow computes every action (would_do) for a dry run: the decision is what it would be.
     incident = run({"accessKeyId": KEY, "dryRun": True}, default_account_id=ACCOUNT)
-    assert incident.decision.action == "notify_only"
+    assert incident.decision.action == "contain"
+    assert "dry run" in incident.decision.reason
     assert dump(incident)["dry_run"] is True
+    assert incident.dry_run
 
 
 def test_manual_account_comes_from_input_then_default_then_settings() -> None:

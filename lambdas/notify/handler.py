@@ -18,6 +18,7 @@ from responder.state import StepResult, WorkflowState
 PERMISSIONS: tuple[Permission, ...] = (
     Permission(("sns:Publish",), ("@soc_topic",)),
     Permission(("kms:GenerateDataKey", "kms:Decrypt"), ("@soc_key",)),
+    Permission(("secretsmanager:GetSecretValue",), ("@webhook_secret",)),
 )
 
 

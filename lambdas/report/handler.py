@@ -17,6 +17,7 @@ from responder.state import WorkflowState
 PERMISSIONS: tuple[Permission, ...] = (
     Permission(("s3:ListBucket",), ("@evidence_bucket",)),
     Permission(("s3:PutObject", "s3:GetObject"), ("@evidence_bucket/*",)),
+    Permission(("s3:GetObject",), ("@threat_list_object",)),
 )
 
 

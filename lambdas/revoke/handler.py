@@ -45,6 +45,12 @@ def revoke(
 ) -> list[Action]:
     """Revoke what the exposed credential could still use, by principal type (once per key)."""
     now = utc_now()
+    if incident.dry_run:
+        target = incident.access_key_id or incident.incident_id
+        return [
+            Action.now("revoke_sessions", target, "would_do", "deny sessions issued before now (dry run)"),
+            Action.now("tag_principal", target, "would_do", "tag the principal with the incident (dry run)"),
+        ]
     elsewhere = _contained_elsewhere(containment)
     if elsewhere:
         target = incident.access_key_id or incident.incident_id

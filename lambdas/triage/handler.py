@@ -56,7 +56,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = get_settings()
     incident = triage(raw, settings, default_account_id=account_of(context))
     fast = FastContainment(status="not_attempted", reason=f"decision is {incident.decision.action}")
-    if incident.decision.action == "contain" and not (incident.model_extra or {}).get("dry_run"):
+    if incident.decision.action == "contain":
         fast = contain_now(
             client("iam"),
             client("dynamodb"),

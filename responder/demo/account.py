@@ -7,7 +7,7 @@ table, SOC topic) and the victim's side (the user and keys, the backdoored bucke
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from moto.core import DEFAULT_ACCOUNT_ID
@@ -96,6 +96,8 @@ class VictimUser:
     user_name: str
     exposed_key_id: str
     innocent_key_id: str
+    # The exposed key's secret, as the attacker holds it: a scenario signs with it (GetSessionToken).
+    exposed_secret: str = field(default="", repr=False)
 
 
 def create_victim_user(iam: Any, user_name: str, *, owner: str) -> VictimUser:
@@ -103,9 +105,14 @@ def create_victim_user(iam: Any, user_name: str, *, owner: str) -> VictimUser:
     iam.create_user(
         UserName=user_name, Tags=[{"Key": "owner", "Value": owner}, {"Key": "team", "Value": "data"}]
     )
-    exposed = iam.create_access_key(UserName=user_name)["AccessKey"]["AccessKeyId"]
+    exposed = iam.create_access_key(UserName=user_name)["AccessKey"]
     innocent = iam.create_access_key(UserName=user_name)["AccessKey"]["AccessKeyId"]
-    return VictimUser(user_name=user_name, exposed_key_id=exposed, innocent_key_id=innocent)
+    return VictimUser(
+        user_name=user_name,
+        exposed_key_id=exposed["AccessKeyId"],
+        innocent_key_id=innocent,
+        exposed_secret=exposed["SecretAccessKey"],
+    )
 
 
 def create_victim_bucket(
@@ -129,3 +136,72 @@ def key_status(iam: Any, user_name: str, key_id: str) -> str | None:
         if key["AccessKeyId"] == key_id:
             return str(key["Status"])
     return None
+
+
+def account_state(iam: Any, s3: Any, *, exclude_buckets: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Everything a responder could change in the account, read-only, for before/after comparisons.
+
+    Users (keys and their status, inline and attached policies, tags, login profile), roles (trust,
+    inline and attached policies, tags) and buckets (policy, Block Public Access, ACL), minus the
+    responder's own buckets, which it writes evidence to by design.
+    """
+    state: dict[str, Any] = {"users": {}, "roles": {}, "buckets": {}}
+    for user in iam.list_users()["Users"]:
+        name = user["UserName"]
+        try:
+            login = iam.get_login_profile(UserName=name)["LoginProfile"]["CreateDate"].isoformat()
+        except iam.exceptions.NoSuchEntityException:
+            login = None
+        state["users"][name] = {
+            "keys": {
+                k["AccessKeyId"]: k["Status"]
+                for k in iam.list_access_keys(UserName=name)["AccessKeyMetadata"]
+            },
+            "inline": {
+                p: iam.get_user_policy(UserName=name, PolicyName=p)["PolicyDocument"]
+                for p in iam.list_user_policies(UserName=name)["PolicyNames"]
+            },
+            "attached": sorted(
+                p["PolicyArn"] for p in iam.list_attached_user_policies(UserName=name)["AttachedPolicies"]
+            ),
+            "tags": {t["Key"]: t["Value"] for t in iam.list_user_tags(UserName=name).get("Tags", [])},
+            "login_profile": login,
+        }
+    for role in iam.list_roles()["Roles"]:
+        name = role["RoleName"]
+        state["roles"][name] = {
+            "trust": role.get("AssumeRolePolicyDocument"),
+            "inline": {
+                p: iam.get_role_policy(RoleName=name, PolicyName=p)["PolicyDocument"]
+                for p in iam.list_role_policies(RoleName=name)["PolicyNames"]
+            },
+            "attached": sorted(
+                p["PolicyArn"] for p in iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]
+            ),
+        }
+    for bucket in s3.list_buckets()["Buckets"]:
+        name = bucket["Name"]
+        if name in exclude_buckets:
+            continue
+        entry: dict[str, Any] = {}
+        for key, call, part in (
+            ("policy", s3.get_bucket_policy, "Policy"),
+            ("public_access_block", s3.get_public_access_block, "PublicAccessBlockConfiguration"),
+            ("acl", s3.get_bucket_acl, "Grants"),
+        ):
+            try:
+                entry[key] = call(Bucket=name).get(part)
+            except s3.exceptions.ClientError:
+                entry[key] = None
+        state["buckets"][name] = entry
+    return json.loads(json.dumps(state, sort_keys=True, default=str))
+
+
+def state_differences(before: dict[str, Any], after: dict[str, Any], path: str = "") -> list[str]:
+    """Where two account states differ, as readable paths."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        out: list[str] = []
+        for key in sorted(set(before) | set(after)):
+            out += state_differences(before.get(key), after.get(key), f"{path}/{key}")  # type: ignore[arg-type]
+        return out
+    return [] if before == after else [path or "/"]

@@ -35,11 +35,13 @@ from responder.demo.account import (
     REGION,
     ResponderResources,
     VictimUser,
+    account_state,
     create_victim_bucket,
     create_victim_user,
     deploy_responder_resources,
     key_status,
     soc_inbox,
+    state_differences,
 )
 from responder.demo.cloudtrail import generate_logs
 from responder.demo.finding import guardduty_event
@@ -52,7 +54,9 @@ from responder.local.lambdas import Invocation
 from responder.local.responder import asl_text, rule_pattern, step_functions
 from responder.local.runner import MOTO_CONFIG, ExecutionResult, LocalWorkflow
 from responder.models import Action, utc_now
+from responder.policy_eval import evaluate
 from responder.report import build_report, validate_report, write_report
+from responder.revoke import decode_policy
 from responder.state import WorkflowState
 
 Narrate = Callable[[str], None]
@@ -78,6 +82,7 @@ class DemoResult:
     attacker_account_id: str = ""
     backdoor_key_id: str = ""
     session_key_id: str = ""
+    account_changes: list[str] | None = None  # paths of the account state a run changed (compare_account)
 
 
 def _narrator(narrate: Narrate) -> Callable[[Invocation], None]:
@@ -197,6 +202,7 @@ class _World:
     resources: ResponderResources
     event: dict[str, Any]
     log_root: Path
+    victim_bucket: str = ""
     inbox: list[dict[str, str]] = field(default_factory=list)
 
     def client_as(self, service: str, credentials: dict[str, Any]) -> Any:
@@ -248,7 +254,23 @@ def _build_world(out_dir: Path, result: DemoResult, narrate: Narrate) -> _World:
     )
     resources = deploy_responder_resources(s3, clients["dynamodb"], clients["sns"], clients["sqs"])
     event = guardduty_event(story, logs)
-    return _World(clients, ACCOUNT_ID, victim, resources, event, logs.root)
+    return _World(clients, ACCOUNT_ID, victim, resources, event, logs.root, story.victim_bucket)
+
+
+@dataclass
+class DemoHooks:
+    """For tests and benchmarks: look at (or fault) the emulated account around the executions.
+
+    ``before_run(world)`` is called once the workflow is deployed, just before the first execution
+    starts (IAM already holds the runner's own role); ``after_run(world, executions)`` once they all
+    ended, before the account is torn down. ``environment`` overrides the functions' environment
+    (e.g. ``POLL_SECONDS=0``); ``retry_interval_scale`` scales the ASL Retry intervals (0 = at once).
+    """
+
+    before_run: Callable[[_World], None] | None = None
+    after_run: Callable[[_World, list[ExecutionResult]], None] | None = None
+    environment: dict[str, str] = field(default_factory=dict)
+    retry_interval_scale: float = 1.0
 
 
 def _answer_approval(world: _World, answer: str, narrate: Narrate) -> None:
@@ -299,6 +321,37 @@ def _outcome_lines(world: _World, setup: Setup, result: DemoResult) -> list[str]
     user_policies = iam.list_user_policies(UserName=victim.user_name)["PolicyNames"]
     if user_policies:
         lines.append(f"  inline policies on {victim.user_name}: {', '.join(user_policies)}")
+    minted_at = setup.facts.get("session_minted_at")
+    if minted_at:
+        lines.append("  " + session_check(iam, victim.user_name, minted_at))
+    bucket = setup.facts.get("bucket")
+    if bucket:
+        policy = json.loads(world.clients["s3"].get_bucket_policy(Bucket=bucket)["Policy"])
+        sids = [st.get("Sid", "?") for st in policy.get("Statement", [])]
+        outsiders = [
+            st.get("Sid", "?")
+            for st in policy.get("Statement", [])
+            if result.attacker_account_id in json.dumps(st)
+        ]
+        lines.append(
+            f"  bucket {bucket}: statements {', '.join(sids)}; granting {result.attacker_account_id}: {outsiders or 'none'}"
+        )
+    backdoor = setup.facts.get("backdoor_user")
+    if backdoor:
+        try:
+            keys = iam.list_access_keys(UserName=backdoor)["AccessKeyMetadata"]
+            policies = iam.list_user_policies(UserName=backdoor)["PolicyNames"]
+            lines.append(
+                f"  attacker-made user {backdoor}: keys {', '.join(k['AccessKeyId'] + ' ' + k['Status'] for k in keys)};"
+                f" inline policies {', '.join(policies) or 'none'}"
+            )
+        except iam.exceptions.NoSuchEntityException:
+            lines.append(f"  attacker-made user {backdoor}: deleted")
+    if result.account_changes is not None:
+        changed = sorted({"/".join(p.split("/")[:3]) for p in result.account_changes})
+        lines.append(
+            f"  account state changed at: {', '.join(changed) or 'nothing (identical before and after)'}"
+        )
     role = setup.facts.get("role")
     if role:
         role_policies = iam.list_role_policies(RoleName=role)["PolicyNames"]
@@ -306,6 +359,35 @@ def _outcome_lines(world: _World, setup: Setup, result: DemoResult) -> list[str]
             f"  role {role}: inline policies {', '.join(role_policies) or 'none'}; the role stays assumable"
         )
     return lines
+
+
+def _account(world: _World) -> dict[str, Any]:
+    ours = (world.resources.evidence_bucket,)
+    return account_state(world.clients["iam"], world.clients["s3"], exclude_buckets=ours)
+
+
+def session_check(iam: Any, user_name: str, issued_at: str) -> str:
+    """Would the user's inline policies deny a session issued at ``issued_at``? A policy simulation.
+
+    moto stores policies but does not evaluate their conditions (see responder.policy_eval), so the
+    decision comes from :func:`responder.policy_eval.evaluate` over the user's inline policies.
+    """
+    names = iam.list_user_policies(UserName=user_name)["PolicyNames"]
+    documents = {
+        n: decode_policy(iam.get_user_policy(UserName=user_name, PolicyName=n)["PolicyDocument"])
+        for n in names
+    }
+    context = {"aws:TokenIssueTime": issued_at}
+    decision = evaluate(list(documents.values()), action="s3:GetObject", resource="*", context=context)
+    denying = [
+        n
+        for n, doc in documents.items()
+        if evaluate([doc], action="s3:GetObject", resource="*", context=context) == "explicit_deny"
+    ]
+    return (
+        f"session minted before containment: {decision} "
+        f"(policy simulation of {', '.join(denying or names) or 'no inline policy'})"
+    )
 
 
 def _write_outputs(result: DemoResult, reports: list[dict[str, Any] | None], narrate: Narrate) -> None:
@@ -327,9 +409,14 @@ def _write_outputs(result: DemoResult, reports: list[dict[str, Any] | None], nar
 
 
 def run_demo(
-    out_dir: Path, *, scenario: str = DEFAULT_SCENARIO, narrate: Narrate | None = None
+    out_dir: Path,
+    *,
+    scenario: str = DEFAULT_SCENARIO,
+    narrate: Narrate | None = None,
+    hooks: DemoHooks | None = None,
 ) -> DemoResult:
     """Build the incident, run the workflow, write the report; narrate as it goes."""
+    hooks = hooks or DemoHooks()
     if narrate is None:
         narrate = functools.partial(print, file=sys.stdout, flush=True)
     if scenario not in SCENARIOS:
@@ -343,6 +430,7 @@ def run_demo(
         world = _build_world(out_dir, result, narrate)
         setup = spec.prepare(world)
         result.facts = setup.facts
+        result.planted_secrets += setup.secrets
         pattern = rule_pattern()
         for event in setup.inputs:
             if "detail" in event:
@@ -363,14 +451,26 @@ def run_demo(
             "POLL_SECONDS": "1",
             "AWS_DEFAULT_REGION": REGION,
             **setup.environment,
+            **hooks.environment,
         }
         with (
             _lambda_logs(out_dir / "lambda-logs.jsonl"),
             LocalWorkflow(
-                asl_text(), step_functions(), environment=environment, on_invoke=_narrator(narrate)
+                asl_text(),
+                step_functions(),
+                environment=environment,
+                on_invoke=_narrator(narrate),
+                retry_interval_scale=hooks.retry_interval_scale,
             ) as flow,
         ):
+            if hooks.before_run:
+                hooks.before_run(world)
+            before = _account(world) if setup.compare_account else None
             executions = _run_executions(flow, world, setup, narrate)
+            if before is not None:
+                result.account_changes = state_differences(before, _account(world))
+            if hooks.after_run:
+                hooks.after_run(world, executions)
             reports = [_final_report(world.clients["s3"], e) for e in executions]
         result.steps = executions[-1].states_entered()
         result.status = "SUCCEEDED" if all(e.succeeded for e in executions) else executions[-1].status

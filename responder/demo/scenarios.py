@@ -11,7 +11,10 @@ import copy
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, Literal
+
+from responder.models import iso
 
 Answer = Literal["approve", "deny"]
 
@@ -27,6 +30,10 @@ class Setup:
     notes: list[str] = field(default_factory=list)
     # Extra facts for the outcome narration (role names, foreign key ids...)
     facts: dict[str, str] = field(default_factory=dict)
+    # Compare the account (IAM, buckets; not the responder's own) before and after the runs.
+    compare_account: bool = False
+    # Credentials the scenario minted: they must reach no output (the demo checks its outputs for them).
+    secrets: list[str] = field(default_factory=list, repr=False)
 
 
 @dataclass(frozen=True)
@@ -53,8 +60,23 @@ def _key_details(event: dict[str, Any], **fields: Any) -> dict[str, Any]:
     return _with(event, resource=resource)
 
 
+SESSION_SECONDS = 3600
+
+
 def iam_user_key(world: Any) -> Setup:
-    return Setup(inputs=[world.event])
+    # The attacker mints a session with the exposed key before the responder runs: disabling the key
+    # does not end it; the revocation policy must (the outcome narration checks it).
+    victim = world.victim
+    sts = world.client_as(
+        "sts", {"AccessKeyId": victim.exposed_key_id, "SecretAccessKey": victim.exposed_secret}
+    )
+    creds = sts.get_session_token(DurationSeconds=SESSION_SECONDS)["Credentials"]
+    issued = creds["Expiration"] - timedelta(seconds=SESSION_SECONDS)
+    return Setup(
+        inputs=[world.event],
+        facts={"session_minted_key": creds["AccessKeyId"], "session_minted_at": iso(issued)},
+        secrets=[creds["SessionToken"], creds["SecretAccessKey"]],
+    )
 
 
 def assumed_role(world: Any) -> Setup:
@@ -150,6 +172,39 @@ def concurrent_findings(world: Any) -> Setup:
     return Setup(inputs=[world.event, second], concurrent=True)
 
 
+def bucket_backdoor(world: Any) -> Setup:
+    # The finding's bucket carries the attacker's statement; the owner's statements must survive.
+    return Setup(inputs=[world.event], facts={"bucket": world.victim_bucket}, compare_account=True)
+
+
+def persistence(world: Any) -> Setup:
+    return Setup(inputs=[world.event], facts={"backdoor_user": "svc-backup-sync"}, compare_account=True)
+
+
+def eradicate_without_approval(world: Any) -> Setup:
+    from responder.settings import Settings
+    from responder.triage import triage
+
+    incident = triage(world.event, Settings()).incident_id
+    ask = {"accessKeyId": world.victim.exposed_key_id, "eradicate": True, "incidentId": incident}
+    # Nobody answers the eradication request: it must refuse and say what it would have deleted.
+    return Setup(
+        inputs=[world.event, ask],
+        environment={"APPROVAL_TIMEOUT_SECONDS": "2"},
+        facts={"backdoor_user": "svc-backup-sync"},
+        compare_account=True,
+    )
+
+
+def dry_run(world: Any) -> Setup:
+    ask = {
+        "accessKeyId": world.victim.exposed_key_id,
+        "dryRun": True,
+        "reason": "what would the responder do?",
+    }
+    return Setup(inputs=[ask], compare_account=True)
+
+
 SCENARIOS: dict[str, DemoScenario] = {
     s.name: s
     for s in (
@@ -188,6 +243,24 @@ SCENARIOS: dict[str, DemoScenario] = {
             "duplicate-finding",
             "the same finding delivered twice: one containment, then already_done",
             duplicate_finding,
+        ),
+        DemoScenario(
+            "bucket-backdoor",
+            "the attacker's external-account statement is removed, the owner's stay, the snapshot is evidence",
+            bucket_backdoor,
+        ),
+        DemoScenario(
+            "persistence",
+            "the attacker-made user and key are contained, the rest of the account untouched",
+            persistence,
+        ),
+        DemoScenario(
+            "eradicate-without-approval",
+            "deleting rogue resources is a separate run that refuses without approval and lists its plan",
+            eradicate_without_approval,
+        ),
+        DemoScenario(
+            "dry-run", "every action computed and reported as would_do; the account is unchanged", dry_run
         ),
         DemoScenario(
             "concurrent-findings",

@@ -2,10 +2,14 @@
 
 The files of a window (CloudTrail-layout days outside it are never opened) are read once, with
 ``read_json`` and an explicit schema of just the fields the row contract needs (CloudTrail's fields vary
-wildly between events; the documents stay JSON), into an in-memory table ``events`` of the window's
-events; every saved query over that window then runs on it. Values are bound (``$name``), never pasted.
-``start()`` runs the query at once; its rows wait in memory under the query id (the local runner is one
-process). Speed and memory are measured by ``python -m bench`` (bench/RESULTS.md)."""
+wildly between events; the documents stay JSON), into two in-memory tables: ``base``, a few columns of
+every event of the window (what coverage and same_ip_credentials read), and ``wide``, every row-contract
+column of the events of the keys asked about (what the other queries read: they filter on their key).
+A key asked about later (a credential the exposed key minted) is added to ``wide`` by reading again only
+the files that hold its events. Each saved query runs on the table it provably needs (``classify``).
+Values are bound (``$name``), never pasted. ``start()`` runs the query at once; its rows wait in memory
+under the query id (the local runner is one process). Speed and memory are measured by
+``python -m bench`` (bench/RESULTS.md)."""
 
 from __future__ import annotations
 
@@ -15,18 +19,20 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import duckdb
+from sqlglot import exp
+from sqlglot.optimizer.scope import traverse_scope
 
 from responder.errors import InvalidQueryParameter, LogsUnreadable, QueryFailed, QueryStillRunning
 from responder.query.base import Params, PollingEngine, QueryStatus, require_finished
 from responder.query.logs import FileForm, file_form, select_files
 from responder.query.rows import Row, normalize_rows
-from responder.query.sql import QueryParams, check_name, render_duckdb
+from responder.query.sql import QueryParams, check_name, parse
 
 # The fields read from each record (names as CloudTrail spells them), as a json_transform structure:
 # missing keys become NULL, extra keys are ignored, JSON documents stay JSON text.
@@ -135,7 +141,7 @@ def _read_json(files: Sequence[Path], fmt: str, columns: dict[str, str]) -> str:
     cols = "{" + ", ".join(f"{_literal(k)}: {_literal(v)}" for k, v in columns.items()) + "}"
     return (
         f"read_json({_file_list(files)}, format='{fmt}', records=true, columns={cols}, "
-        f"maximum_object_size={_object_size(files)})"
+        f"filename=true, maximum_object_size={_object_size(files)})"
     )
 
 
@@ -143,7 +149,7 @@ _COLUMNS = {k: _sql_type(v) for k, v in RECORD_STRUCTURE.items()}
 
 
 def records_sql(groups: dict[FileForm, list[Path]], *, lenient: bool = False) -> str:
-    """One ``r`` (record struct, or a row whose columns are the record's fields) per CloudTrail event.
+    """One ``r`` (record struct) and its ``filename`` per CloudTrail event.
 
     ``read_json`` with an explicit ``columns`` schema converts straight from the parsed document (the
     fastest form measured: bench/RESULTS.md), but fails a whole file on a type clash (a string where
@@ -157,13 +163,14 @@ def records_sql(groups: dict[FileForm, list[Path]], *, lenient: bool = False) ->
         if lenient:
             records = _literal('{"Records":[' + _STRUCTURE_JSON + "]}")
             parts.append(
-                f"SELECT unnest(json_transform(json, {records}).Records) AS r "
-                f"FROM read_json_objects({_file_list(files)}, format='auto', "
+                f"SELECT unnest(json_transform(json, {records}).Records) AS r, filename "
+                f"FROM read_json_objects({_file_list(files)}, format='auto', filename=true, "
                 f"maximum_object_size={_object_size(files)})"
             )
         else:
             parts.append(
-                f"SELECT unnest(Records) AS r FROM {_read_json(files, 'auto', {'Records': _RECORD_STRUCT + '[]'})}"
+                "SELECT unnest(Records) AS r, filename FROM "
+                + _read_json(files, "auto", {"Records": _RECORD_STRUCT + "[]"})
             )
     for form, fmt in (("array", "array"), ("lines", "auto")):
         files = groups.get(form) or []  # type: ignore[call-overload]
@@ -171,20 +178,36 @@ def records_sql(groups: dict[FileForm, list[Path]], *, lenient: bool = False) ->
             continue
         if lenient:
             parts.append(
-                f"SELECT json_transform(json, {structure}) AS r FROM read_json_objects({_file_list(files)}, "
-                f"format='{fmt}', maximum_object_size={_object_size(files)})"
+                f"SELECT json_transform(json, {structure}) AS r, filename FROM read_json_objects("
+                f"{_file_list(files)}, format='{fmt}', filename=true, maximum_object_size={_object_size(files)})"
             )
         else:
-            # The row itself as the record struct: one projection serves every form.
-            parts.append(f"SELECT r FROM {_read_json(files, fmt, _COLUMNS)} AS r")
+            # The row's columns packed into the record struct: one projection serves every form.
+            packed = ", ".join(f'{_literal(k)}: t."{k}"' for k in _COLUMNS)
+            parts.append(f"SELECT {{{packed}}} AS r, t.filename FROM {_read_json(files, fmt, _COLUMNS)} AS t")
     if not parts:
-        parts.append(f"SELECT CAST(NULL AS {_RECORD_STRUCT}) AS r WHERE false")
+        parts.append(
+            f"SELECT CAST(NULL AS {_RECORD_STRUCT}) AS r, CAST(NULL AS VARCHAR) AS filename WHERE false"
+        )
     return "\nUNION ALL\n".join(parts)
 
 
 def events_sql(groups: dict[FileForm, list[Path]], *, lenient: bool = False) -> str:
     """The logical ``events`` table over local files (DuckDB SQL)."""
     return f"SELECT {_PROJECTION} FROM (\n{records_sql(groups, lenient=lenient)}\n) AS records"
+
+
+# The columns every event keeps (coverage and same_ip_credentials read every event of the window, and
+# only these); the other row-contract columns are kept only for the events of the keys asked about.
+BASE_COLUMNS: tuple[str, ...] = ("event_time", "access_key_id", "source_ip", "identity_arn", "identity_type")
+_BASE_PROJECTION = """
+    r.eventTime AS event_time,
+    r.userIdentity.accessKeyId AS access_key_id,
+    r.sourceIPAddress AS source_ip,
+    r.userIdentity.arn AS identity_arn,
+    r.userIdentity."type" AS identity_type
+"""
+Table = Literal["base", "wide", "full"]
 
 
 def _group(files: Iterable[Path]) -> dict[FileForm, list[Path]]:
@@ -210,22 +233,78 @@ def _signature(files: Sequence[Path]) -> tuple[tuple[str, int, int], ...]:
 Task = tuple[str, Params]
 
 
+def _events_columns(tree: exp.Query) -> tuple[set[str], bool]:
+    """The ``events`` columns a saved query reads, and whether every read of ``events`` is restricted to
+    ``access_key_id = :access_key_id`` (a top-level conjunct of its WHERE)."""
+    columns: set[str] = set()
+    restricted = True
+    for scope in traverse_scope(tree):
+        aliases = {
+            alias for alias, source in scope.sources.items()
+            if isinstance(source, exp.Table) and source.name == "events" and not source.db
+        }  # fmt: skip
+        if not aliases:
+            continue
+        outputs = {e.alias_or_name for e in getattr(scope.expression, "expressions", [])}
+        only = len(scope.sources) == 1
+        mine = [
+            c for c in scope.columns
+            if c.table in aliases or (not c.table and (only or c.name not in outputs))
+        ]  # fmt: skip
+        columns |= {c.name for c in mine}
+        where = scope.expression.args.get("where")
+        conjuncts = (
+            list(where.this.flatten())
+            if where is not None and isinstance(where.this, exp.And)
+            else ([where.this] if where is not None else [])
+        )
+        restricted = restricted and any(
+            isinstance(c, exp.EQ)
+            and {type(c.this), type(c.expression)} == {exp.Column, exp.Placeholder}
+            and next(x for x in (c.this, c.expression) if isinstance(x, exp.Column)).name == "access_key_id"
+            and next(x for x in (c.this, c.expression) if isinstance(x, exp.Column)).table in (aliases | {""})
+            and next(x for x in (c.this, c.expression) if isinstance(x, exp.Placeholder)).name
+            == "access_key_id"
+            for c in conjuncts
+        )
+    return columns, restricted
+
+
+def classify(name: str) -> Table:
+    """Which table a saved query can run on: ``base`` (every event, BASE_COLUMNS), ``wide`` (every
+    column, the events of the keys asked about: the query reads only its own key's events) or ``full``
+    (every column of every event: nothing narrower is provably enough)."""
+    columns, restricted = _events_columns(parse(name))
+    if columns <= set(BASE_COLUMNS):
+        return "base"
+    return "wide" if restricted else "full"
+
+
 @cache
-def _rendered(name: str) -> tuple[str, tuple[str, ...]]:
-    """A saved query's DuckDB text and the parameters it uses (the text does not depend on the values)."""
-    probe = QueryParams("AKIA" + "A" * 16, datetime(2000, 1, 1, tzinfo=UTC), datetime(2000, 1, 2, tzinfo=UTC))
-    sql, bindings = render_duckdb(name, probe)
-    return sql, tuple(bindings)
+def _rendered(name: str) -> tuple[str, tuple[str, ...], Table]:
+    """A saved query's DuckDB text over the table it needs, the parameters it uses and that table.
+
+    Rendered once per process (sqlglot); the text does not depend on the values, which are bound."""
+    table = classify(name)
+    tree = parse(name)
+    target = "base" if table == "base" else "wide"
+    for node in list(tree.find_all(exp.Table)):
+        if node.name == "events" and not node.db:
+            alias = node.alias or "events"
+            node.replace(exp.to_table(target).as_(alias))
+    used = {p.name for p in tree.find_all(exp.Placeholder)}
+    return tree.sql(dialect="duckdb", pretty=True), tuple(sorted(used)), table
 
 
 class DuckDBEngine(PollingEngine):
     """Saved queries over local CloudTrail logs (files or folders).
 
-    The window's files are read once, into an in-memory table ``events`` holding the row-contract
-    columns of the window's events; every query over that window (the whole plan: six queries, the
-    pivots, coverage) then runs on that table. Decompressing and parsing the JSON is nearly all the
-    cost, so the second query is almost free. The table is kept for the last window only, and read
-    again when a file of the window changes or appears; ``close()`` (or ``with``) frees it.
+    The window's files are read once, into the tables ``base`` (a few columns of every event) and
+    ``wide`` (every column of the asked-about keys' events); every query over that window (the whole
+    plan: six queries, the pivots, coverage) then runs on them, a pivot key's events being read again
+    from only the files that hold them. Decompressing and parsing the JSON is nearly all the cost, so
+    the second query is almost free. The tables are kept for the last window only, and read again
+    when a file of the window changes or appears; ``close()`` (or ``with``) frees them.
     """
 
     name = "duckdb"
@@ -278,35 +357,89 @@ class DuckDBEngine(PollingEngine):
                 conn.close()
         return QueryFailed(f"local query failed: {str(error).splitlines()[0][:300]}")
 
-    def _load(self, p: QueryParams) -> tuple[duckdb.DuckDBPyConnection, list[Path]]:
-        """The connection whose ``events`` table holds ``p``'s window (read now unless already loaded)."""
+    def _load(
+        self, p: QueryParams, keys: Iterable[str], full: bool = False
+    ) -> tuple[duckdb.DuckDBPyConnection, list[Path]]:
+        """The connection whose tables hold ``p``'s window: ``base`` (BASE_COLUMNS of every event) and
+        ``wide`` (every column of the events of ``keys``, or of every event if ``full``).
+
+        The window's files are read once; a key asked about later is read again from only the files
+        that hold its events (``base`` knows them), a minted credential's usually a day or two."""
         files = self.files_for(p)
         key = (p.window_start, p.window_end, _signature(files))
-        if self._conn is not None and self._loaded is not None and self._loaded[0] == key:
-            return self._conn, self._loaded[1]
+        wanted = set(keys) | {p.access_key_id}
+        loaded = self._loaded
+        if self._conn is not None and loaded is not None and loaded[0] == key and (loaded[3] or not full):
+            missing = set() if loaded[3] else wanted - loaded[4]
+            if missing:
+                self._supplement(self._conn, p, files, sorted(missing))
+            return self._conn, files
         self.close()
-        groups = _group(files)
         conn = self._connect()
-        window = {"window_start": p.bindings()["window_start"], "window_end": p.bindings()["window_end"]}
-        load = (
-            "CREATE TABLE events AS SELECT * FROM ({source}) AS e "
-            "WHERE e.event_time >= $window_start AND e.event_time <= $window_end"
+        window = p.bindings()
+        names = ", ".join(_literal(str(f)) for f in files) or "''"
+        stage = (
+            f"CREATE TABLE staged AS SELECT {_BASE_PROJECTION}, "
+            f"CAST(e.filename AS ENUM({names})) AS file, "
+            "CASE WHEN $full OR list_contains($keys, r.userIdentity.accessKeyId) THEN r END AS r "
+            "FROM ({source}) AS e "
+            "WHERE r.eventTime >= $window_start AND r.eventTime <= $window_end"
         )
+        values = {
+            "full": full,
+            "keys": sorted(wanted),
+            "window_start": window["window_start"],
+            "window_end": window["window_end"],
+        }
+        lenient = False
         try:
             try:
-                conn.execute(load.format(source=events_sql(groups)), window)
+                conn.execute(stage.format(source=records_sql(_group(files))), values)
             except duckdb.Error:
                 # A value of the wrong JSON type fails the strict reader: read again, leniently.
-                conn.execute("DROP TABLE IF EXISTS events")
-                conn.execute(load.format(source=events_sql(groups, lenient=True)), window)
+                conn.execute("DROP TABLE IF EXISTS staged")
+                lenient = True
+                conn.execute(stage.format(source=records_sql(_group(files), lenient=True)), values)
+            conn.execute(f"CREATE TABLE wide AS SELECT {_PROJECTION} FROM staged WHERE r IS NOT NULL")
+            conn.execute(f"CREATE TABLE base AS SELECT {', '.join(BASE_COLUMNS)}, file FROM staged")
+            conn.execute("DROP TABLE staged")
         except duckdb.Error as exc:
             conn.close()
             raise self._culprit(files, exc) from exc
-        self._conn, self._loaded = conn, (key, files)
+        self._conn, self._loaded = conn, (key, files, lenient, full, wanted)
         return conn, files
 
+    def _supplement(
+        self, conn: duckdb.DuckDBPyConnection, p: QueryParams, files: list[Path], keys: list[str]
+    ) -> None:
+        """Add the events of ``keys`` to ``wide``, reading only the window's files that hold them."""
+        assert self._loaded is not None
+        lenient = self._loaded[2]
+        rows = conn.execute(
+            "SELECT DISTINCT CAST(file AS VARCHAR) FROM base WHERE list_contains($keys, access_key_id)",
+            {"keys": keys},
+        ).fetchall()
+        holding = {str(r[0]) for r in rows}
+        needed = [f for f in files if str(f) in holding]
+        if needed:
+            window = p.bindings()
+            try:
+                conn.execute(
+                    f"INSERT INTO wide SELECT {_PROJECTION} FROM ({records_sql(_group(needed), lenient=lenient)}) "
+                    "AS e WHERE r.eventTime >= $window_start AND r.eventTime <= $window_end "
+                    "AND list_contains($keys, r.userIdentity.accessKeyId)",
+                    {
+                        "keys": keys,
+                        "window_start": window["window_start"],
+                        "window_end": window["window_end"],
+                    },
+                )
+            except duckdb.Error as exc:
+                raise self._culprit(needed, exc) from exc
+        self._loaded[4].update(keys)
+
     def _query(self, conn: duckdb.DuckDBPyConnection, name: str, p: QueryParams) -> list[Row]:
-        sql, used = _rendered(name)
+        sql, used, _ = _rendered(name)
         values = p.bindings()
         try:
             cursor = conn.execute(sql, {k: values[k] for k in used})
@@ -321,7 +454,7 @@ class DuckDBEngine(PollingEngine):
         check_name(name)
         p = QueryParams.of(params)
         with self._lock:
-            conn, files = self._load(p)
+            conn, files = self._load(p, [p.access_key_id], full=_rendered(name)[2] == "full")
             return self._query(conn, name, p), files
 
     def run_many(self, tasks: Iterable[Task]) -> dict[tuple[str, str], list[Row]]:
@@ -340,7 +473,9 @@ class DuckDBEngine(PollingEngine):
         out: dict[tuple[str, str], list[Row]] = {}
         with self._lock:
             for group in by_window.values():
-                conn, _ = self._load(group[0][1])
+                keys = [p.access_key_id for _, p in group]
+                full = any(_rendered(name)[2] == "full" for name, _ in group)
+                conn, _ = self._load(group[0][1], keys, full=full)
                 for name, p in group:
                     out[(p.access_key_id, name)] = self._query(conn, name, p)
         return out

@@ -48,8 +48,9 @@ class Alarms(Construct):
         self.alarms["DeadLetterQueueNotEmpty"] = cloudwatch.Alarm(
             self,
             "DeadLetterQueueNotEmpty",
-            alarm_description="Incident responder: a GuardDuty finding could not start the workflow; it waits "
-            "in the dead-letter queue",
+            alarm_description="Incident responder: an event could not reach its target (a GuardDuty finding or "
+            "quarantine-policy attachment did not start the workflow, or a detection alert missed the SOC "
+            "topic); it waits in the dead-letter queue",
             metric=dead_letter_queue.metric_approximate_number_of_messages_visible(
                 period=PERIOD, statistic="Maximum"
             ),

@@ -45,6 +45,18 @@ class EvidenceStore(Construct):
             "This is the server access log bucket of the evidence bucket; logging it to itself would "
             "loop and another log bucket would only move the finding.",
         )
+        self.access_logs.node.default_child.add_metadata(  # type: ignore[union-attr]
+            "checkov",
+            {
+                "skip": [
+                    {
+                        "id": "CKV_AWS_18",
+                        "comment": "The evidence bucket's server access log bucket: logging it to itself "
+                        "would loop, and another log bucket would only move the finding.",
+                    }
+                ]
+            },
+        )
         lock = (
             s3.ObjectLockRetention.compliance(retention)
             if settings.evidence_retention_mode == "COMPLIANCE"
@@ -77,4 +89,17 @@ class EvidenceStore(Construct):
             ),
             deletion_protection=True,
             removal_policy=RemovalPolicy.RETAIN,
+        )
+        self.table.node.default_child.add_metadata(  # type: ignore[union-attr]
+            "checkov",
+            {
+                "skip": [
+                    {
+                        "id": "CKV_AWS_119",
+                        "comment": "The incident table holds ids, key ids and action records, never a secret "
+                        "or a finding body; the AWS managed key encrypts it, and a customer key would add a "
+                        "decrypt dependency to the containment path.",
+                    }
+                ]
+            },
         )

@@ -31,6 +31,15 @@ class Notifications(Construct):
                 resources=["*"],
             )
         )
+        # EventBridge rules (stacks/constructs/detections.py) publish alerts; SNS uses the key for them.
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowEventBridgeToPublish",
+                principals=[iam.ServicePrincipal("events.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],
+            )
+        )
         self.topic = sns.Topic(
             self,
             "Topic",

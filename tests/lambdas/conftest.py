@@ -39,7 +39,7 @@ class Account:
         return next(k["Status"] for k in keys if k["AccessKeyId"] == key)
 
     def soc_messages(self) -> list[dict[str, Any]]:
-        out = []
+        out: list[dict[str, Any]] = []
         while True:
             got = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get(
                 "Messages", []

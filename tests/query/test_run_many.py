@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlglot import exp
 
 from responder import plan
 from responder.demo.cloudtrail import generate_logs
@@ -91,3 +92,51 @@ def test_a_late_delivery_is_read_and_other_windows_are_their_own(tmp_path):
         engine.run_many([("key_activity", week), ("key_activity", one_day)])
     engine.close()
     assert engine.run("coverage", week)[0]["events_scanned"] == 2
+
+
+def test_each_saved_query_runs_on_the_narrowest_table_that_suffices():
+    from responder.query.duckdb_engine import _events_columns, classify
+    from responder.query.sql import parse
+
+    assert {n: classify(n) for n in ALL_QUERIES} == {
+        "coverage": "base",
+        "same_ip_credentials": "base",
+        "key_activity": "wide",
+        "source_ips": "wide",
+        "write_events": "wide",
+        "s3_data_events": "wide",
+        "minted_credentials": "wide",
+    }
+    # A query over every key's events needing more than the base columns is not narrowed.
+    tree = parse("coverage")
+    tree.set("expressions", [*tree.expressions, exp.column("event_name")])
+    assert _events_columns(tree) == ({"event_time", "event_name"}, False)
+    ored = parse("key_activity")
+    ored.set("where", exp.Where(this=exp.or_(ored.args["where"].this, exp.true())))
+    assert not _events_columns(ored)[1]
+
+
+def test_a_pivot_key_is_read_from_only_the_files_holding_its_events(tmp_path, monkeypatch):
+    import responder.query.duckdb_engine as engine_module
+
+    day = tmp_path / "AWSLogs" / "111122223333" / "CloudTrail" / "us-east-1" / "2024" / "03"
+    first, second = "AKIAABCDEFGHIJKLMNOP", "ASIAABCDEFGHIJKLMNOP"
+    _events_file(day / "04" / "a.json.gz", first, "2024-03-04T10:00:00Z")
+    _events_file(day / "05" / "b.json.gz", second, "2024-03-05T10:00:00Z")
+    week = (datetime(2024, 3, 1, tzinfo=UTC), datetime(2024, 3, 8, tzinfo=UTC))
+    engine = DuckDBEngine([tmp_path])
+    assert len(engine.run("key_activity", _params(first, *week))) == 1
+    read: list[list[Path]] = []
+    real = engine_module._group
+
+    def spy(files: list[Path]) -> dict:
+        read.append(list(files))
+        return real(files)
+
+    monkeypatch.setattr(engine_module, "_group", spy)
+    rows = engine.run_many([("key_activity", _params(second, *week)), ("coverage", _params(second, *week))])
+    assert [f.name for f in read[0]] == ["b.json.gz"] and len(read) == 1
+    assert rows[(second, "key_activity")] == DuckDBEngine([tmp_path]).run(
+        "key_activity", _params(second, *week)
+    )
+    assert rows[(second, "coverage")][0]["events_scanned"] == 2

@@ -54,6 +54,18 @@ ORGANIZATION_TRAIL = {
     "athenaProjectionStart": "2023/06/01",
     "cloudTrailKmsKeyArn": "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
     "athenaBytesScannedCutoff": "50000000000",
+    # A chat webhook whose secret uses the AWS managed key: GetSecretValue, no kms:Decrypt.
+    "chatWebhookSecretArn": "arn:aws:secretsmanager:us-east-1:111122223333:secret:soc/chime-Zy9Xw8",
+}
+# Every optional key of containment, approval, threat intelligence and chat, on the default (lake) engine.
+OPTIONS = {
+    "approvalTimeoutSeconds": "900",
+    "approvalOnTimeout": "contain",
+    "protectedPrincipals": "break-glass,arn:aws:iam::111122223333:user/ops/admin",
+    "protectedTag": "security:do-not-contain",
+    "threatListUri": "s3://my-intel-bucket/lists/threat-ips.txt",
+    "chatWebhookSecretArn": "arn:aws:secretsmanager:us-east-1:111122223333:secret:soc/slack-AbC123",
+    "chatWebhookKmsKeyArn": "arn:aws:kms:us-east-1:111122223333:key/0000abcd-12ab-34cd-56ef-1234567890ab",
 }
 
 
@@ -61,6 +73,12 @@ ORGANIZATION_TRAIL = {
 def athena_synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     """Athena over a single-account trail, every default."""
     return synthesize(tmp_path_factory.mktemp("cdk.out.athena"), **ATHENA)
+
+
+@pytest.fixture(scope="session")
+def options_synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    """CloudTrail Lake with every optional key set (:data:`OPTIONS`)."""
+    return synthesize(tmp_path_factory.mktemp("cdk.out.options"), **OPTIONS)
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,12 @@ FOXSEC = ("guardduty", "foxsec-pipeline")
 
 
 def _rule(synth) -> dict[str, Any]:
-    (rule,) = synth.of_type("AWS::Events::Rule").values()
+    """The GuardDuty rule (the CloudTrail detections and quarantine trigger are tests/stack/test_detections.py's)."""
+    (rule,) = [
+        r
+        for r in synth.of_type("AWS::Events::Rule").values()
+        if r["Properties"]["EventPattern"]["source"] == ["aws.guardduty"]
+    ]
     return rule["Properties"]
 
 

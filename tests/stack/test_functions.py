@@ -14,6 +14,8 @@ from aws_cdk import aws_lambda as lambda_
 
 from lambdas.steps import STEPS
 from responder.permissions import Permission
+from responder.settings import Settings
+from stacks.constructs.functions import IAM_WRITES, resolve_resource
 from stacks.constructs.layers import (
     LAMBDA_RUNTIME_MODULES,
     LAYER_DEPENDENCIES,
@@ -23,7 +25,9 @@ from stacks.constructs.layers import (
     pinned_version,
     powertools_version,
 )
-from stacks.responder_stack import ENGINE_REFERENCES
+from stacks.responder_stack import ENGINE_REFERENCES, OPTIONAL_REFERENCES
+from stacks.settings import KEY_BY_NAME, StackSettings
+from tests.stack.conftest import OPTIONS, ORGANIZATION_TRAIL
 
 pytestmark = pytest.mark.synth
 
@@ -51,15 +55,42 @@ def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def _declared(step_name: str, engine: str) -> list[Permission]:
-    """The step's PERMISSIONS, less those naming only resources of the engine not deployed."""
-    elsewhere = set().union(*(refs for e, refs in ENGINE_REFERENCES.items() if e != engine))
+def _absent(settings: StackSettings) -> set[str]:
+    """References this deployment has no resource for: the other engine's, and unset optional ones."""
+    elsewhere = set().union(*(refs for e, refs in ENGINE_REFERENCES.items() if e != settings.query_engine))
+    unset = {ref for ref, key in OPTIONAL_REFERENCES.items() if not getattr(settings, KEY_BY_NAME[key].field)}
+    return elsewhere | unset
+
+
+def _declared(step_name: str, settings: StackSettings) -> list[Permission]:
+    """The step's PERMISSIONS, less those naming only resources this deployment does not have."""
+    absent = _absent(settings)
     permissions = importlib.import_module(f"lambdas.{step_name}.handler").PERMISSIONS
     return [
         p
         for p in permissions
-        if not all(r.startswith("@") and r[1:].split("/")[0] in elsewhere for r in p.resources)
+        if not all(r.startswith("@") and r[1:].split("/")[0] in absent for r in p.resources)
     ]
+
+
+def _implied(declared: list[Permission], settings: StackSettings) -> list[Permission]:
+    """The grants a deployment adds to a declaration: the key of an SSE-KMS trail or webhook secret."""
+    named = {r[1:].split("/")[0] for p in declared for r in p.resources if r.startswith("@")}
+    keys = {
+        "cloudtrail_bucket": settings.cloudtrail_kms_key_arn,
+        "webhook_secret": settings.chat_webhook_kms_key_arn,
+    }
+    return [Permission(("kms:Decrypt",), (key,)) for ref, key in keys.items() if key and ref in named]
+
+
+def _pairs(synth, statements: list[dict[str, Any]]) -> set[tuple[str, str]]:
+    """``(action, resource)`` of every statement, the resource as canonical JSON."""
+    return {
+        (a, json.dumps(r, sort_keys=True))
+        for s in statements
+        for a in _list(s["Action"])
+        for r in _list(s["Resource"])
+    }
 
 
 def _role_statements(synth, role_id: str) -> list[dict[str, Any]]:
@@ -78,9 +109,9 @@ def _function(synth, step_name: str) -> tuple[dict[str, Any], str]:
     return synth.resources[function_id], role_id
 
 
-@pytest.mark.parametrize("fixture", ["synth", "athena_synth", "org_synth"])
+@pytest.mark.parametrize("fixture", ["synth", "athena_synth", "org_synth", "options_synth"])
 @pytest.mark.parametrize("step", STEPS, ids=lambda s: s.name)
-def test_role_grants_exactly_the_declared_actions_plus_logs_and_xray(request, fixture, step):
+def test_role_grants_exactly_the_declared_permissions_plus_logs_and_xray(request, fixture, step):
     synth = request.getfixturevalue(fixture)
     function, role_id = _function(synth, step.name)
     role = synth.resources[role_id]["Properties"]
@@ -93,13 +124,26 @@ def test_role_grants_exactly_the_declared_actions_plus_logs_and_xray(request, fi
     denies = [s for s in all_statements if s["Effect"] != "Allow"]
     granted = {a for s in statements for a in _list(s["Action"])}
     settings = synth.stack.settings
-    declared = _declared(step.name, settings.query_engine)
-    # Reading an SSE-KMS trail takes the trail key: the one grant a deployment adds to a declaration.
-    reads_trail = any(r.startswith("@cloudtrail_bucket") for p in declared for r in p.resources)
-    implied = {"kms:Decrypt"} if reads_trail and settings.cloudtrail_kms_key_arn else set()
-    assert granted == {a for p in declared for a in p.actions} | implied | BASICS
+    declared = _declared(step.name, settings)
+    # Reading an SSE-KMS trail or a KMS-encrypted webhook secret takes its key: the grants a
+    # deployment adds to a declaration.
+    implied = _implied(declared, settings)
+    assert granted == {a for p in (*declared, *implied) for a in p.actions} | BASICS
+    # ... each on exactly the resources declared (references resolved to this stack's resources).
+    log_group_arn = synth.stack.functions.by_name[step.name].log_group.log_group_arn
+    expected = [
+        {
+            "Action": list(p.actions),
+            "Resource": [resolve_resource(r, synth.stack.references) for r in p.resources],
+        }
+        for p in (*declared, *implied)
+    ] + [
+        {"Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Resource": log_group_arn},
+        {"Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], "Resource": "*"},
+    ]
+    assert _pairs(synth, statements) == _pairs(synth, synth.stack.resolve(expected))
     # A step that writes IAM policies or tags is denied exactly those writes on the responder's roles.
-    writes = {a for a in granted if a.startswith(("iam:Put", "iam:Tag"))}
+    writes = {a for a in granted if a.startswith(IAM_WRITES)}
     assert {a for s in denies for a in _list(s["Action"])} == writes
     for deny in denies:
         (resource,) = _list(deny["Resource"])
@@ -267,3 +311,80 @@ def test_a_package_with_compiled_extensions_or_unshipped_requirements_fails_synt
         layer_dependency("duckdb")
     with pytest.raises(LayerDependencyError, match=r"jsonschema requires .*rpds-py"):
         layer_dependency("jsonschema")
+
+
+def _environment(synth, step_name: str) -> dict[str, Any]:
+    function, _ = _function(synth, step_name)
+    return function["Properties"]["Environment"]["Variables"]
+
+
+def _grants(synth, step_name: str) -> dict[str, list[Any]]:
+    """``{action: [resources]}`` of a step's role."""
+    _, role_id = _function(synth, step_name)
+    grants: dict[str, list[Any]] = {}
+    for action, resource in _pairs(synth, _role_statements(synth, role_id)):
+        grants.setdefault(action, []).append(json.loads(resource))
+    return grants
+
+
+@pytest.mark.parametrize("step", STEPS, ids=lambda s: s.name)
+def test_optional_keys_unset_add_no_variable_and_defaults_reach_the_functions(synth, step):
+    env = _environment(synth, step.name)
+    assert not {"THREAT_LIST_BUCKET", "THREAT_LIST_KEY", "WEBHOOK_SECRET_ID", "PROTECTED_PRINCIPALS"} & set(
+        env
+    )
+    assert env["APPROVAL_TIMEOUT_SECONDS"] == "3600" and env["APPROVAL_ON_TIMEOUT"] == "leave"
+    assert env["PROTECTED_TAG"] == "responder:protected"
+
+
+@pytest.mark.parametrize("step", STEPS, ids=lambda s: s.name)
+def test_optional_keys_reach_every_function_as_its_settings_read_them(options_synth, step):
+    env = _environment(options_synth, step.name)
+    runtime = Settings.from_env({k: v for k, v in env.items() if isinstance(v, str)})
+    assert (runtime.approval_timeout_seconds, runtime.approval_on_timeout) == (900, "contain")
+    assert runtime.protected_principals == ("break-glass", "arn:aws:iam::111122223333:user/ops/admin")
+    assert runtime.protected_tag == "security:do-not-contain"
+    assert (runtime.threat_list_bucket, runtime.threat_list_key) == (
+        "my-intel-bucket",
+        "lists/threat-ips.txt",
+    )
+    assert runtime.webhook_secret_id == OPTIONS["chatWebhookSecretArn"]
+
+
+THREAT_OBJECT = {
+    "Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":s3:::my-intel-bucket/lists/threat-ips.txt"]]
+}
+NOTIFY_STEPS = ("notify", "notify_failure")
+
+
+def _soc_key(synth) -> Any:
+    return synth.stack.resolve(synth.stack.references.arns["soc_key"])
+
+
+def test_only_the_report_reads_the_configured_threat_list_object(synth, options_synth):
+    for step in STEPS:
+        readers = [r for r in _grants(options_synth, step.name).get("s3:GetObject", []) if r == THREAT_OBJECT]
+        assert readers == ([THREAT_OBJECT] if step.name == "report" else []), step.name
+    # Unset, the report reads its evidence bucket only.
+    (evidence,) = _grants(synth, "report")["s3:GetObject"]
+    assert "threat" not in json.dumps(evidence)
+
+
+def test_only_the_notify_steps_read_the_webhook_secret_and_its_key(synth, org_synth, options_synth):
+    secret = OPTIONS["chatWebhookSecretArn"]
+    for step in STEPS:
+        grants = _grants(options_synth, step.name)
+        if step.name in NOTIFY_STEPS:
+            assert grants["secretsmanager:GetSecretValue"] == [secret]
+            assert sorted(map(json.dumps, grants["kms:Decrypt"])) == sorted(
+                map(json.dumps, [_soc_key(options_synth), OPTIONS["chatWebhookKmsKeyArn"]])
+            )
+        else:
+            assert not {a for a in grants if a.startswith("secretsmanager:")}, step.name
+    for step in NOTIFY_STEPS:
+        # A secret under the AWS managed key: the secret, and no other key than the SOC topic's.
+        grants = _grants(org_synth, step)
+        assert grants["secretsmanager:GetSecretValue"] == [ORGANIZATION_TRAIL["chatWebhookSecretArn"]]
+        assert grants["kms:Decrypt"] == [_soc_key(org_synth)]
+        # No secret: no Secrets Manager grant at all.
+        assert not {a for a in _grants(synth, step) if a.startswith("secretsmanager:")}

@@ -1,0 +1,185 @@
+"""``python -m bench.containment``: how much work stands between a finding and an Inactive key.
+
+The claim (automatic path): the exposed key is Inactive after at most one Lambda invocation and at
+most four AWS API calls from the start of the execution, and before any query runs. This runs the
+``iam-user-key`` demo scenario (our ASL on moto's Step Functions engine, every handler in-process)
+and counts, with botocore ``before-parameter-build`` hooks (one per API call, with its parameters,
+before the SDK's retries) on boto3's default session, which every client built after them copies
+(our handlers', and moto's Lambda invoker's, built per task):
+
+- from just before ``StartExecution`` (the demo's ``before_run`` hook) until the first
+  ``UpdateAccessKey`` (Status=Inactive) that returns HTTP 200;
+- Lambda invocations: the ``lambda:Invoke`` calls moto's engine makes, one per Task attempt;
+- AWS API calls made by our handlers: every other call except Step Functions (the runner polling
+  ``DescribeExecution``) -- the engine's plumbing is not the responder's work;
+- whether any query started first (a ``QueryStart`` invocation, or a CloudTrail Lake / Athena call).
+
+It counts calls, not time (a shared machine makes times noise). Writes ``bench/CONTAINMENT.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from responder import clients
+from responder.demo.run import DemoHooks, run_demo
+from responder.local.runner import ExecutionResult
+
+HERE = Path(__file__).resolve().parent
+MAX_INVOCATIONS = 1
+MAX_CALLS = 4
+PLUMBING = {"lambda", "stepfunctions"}  # the engine invoking functions; the runner polling it
+QUERY_SERVICES = {"cloudtrail", "athena"}
+QUERY_FUNCTION = "responder-query-start"
+
+
+@dataclass
+class Containment:
+    """What happened between the execution's start and the key going Inactive."""
+
+    invocations: list[str] = field(default_factory=list)  # function names, in order
+    calls: list[str] = field(default_factory=list)  # "service:Operation", in order
+    query_started: bool = False
+    disabled_key: str | None = None
+    exposed_key: str = ""
+    innocent_key: str = ""
+    key_status: dict[str, str | None] = field(default_factory=dict)
+    workflow_status: str = ""
+    triage_attempts: int = 0
+
+    @property
+    def meets(self) -> bool:
+        return (
+            self.disabled_key == self.exposed_key
+            and self.key_status.get(self.exposed_key) == "Inactive"
+            and self.key_status.get(self.innocent_key) == "Active"
+            and len(self.invocations) <= MAX_INVOCATIONS
+            and len(self.calls) <= MAX_CALLS
+            and not self.query_started
+        )
+
+
+class _Counter:
+    """botocore hooks: record calls from StartExecution until UpdateAccessKey first returns 200."""
+
+    def __init__(self, into: Containment) -> None:
+        self.into = into
+        self.lock = threading.Lock()
+        self.counting = False
+        self.done = False
+        self.pending = threading.local()  # after-call carries no API params: keep them, per thread
+
+    def install(self, world: Any) -> None:
+        self.into.exposed_key = world.victim.exposed_key_id
+        self.into.innocent_key = world.victim.innocent_key_id
+        events = boto3._get_default_session().events
+        events.register("before-parameter-build", self.before_call)
+        events.register("after-call.iam.UpdateAccessKey", self.after_update)
+        clients.reset()  # clients copy the session's handlers when built: build them after this
+        # The demo calls this right before StartExecution (the runner's own client predates the hooks).
+        self.counting = True
+
+    def before_call(self, model: Any, params: dict[str, Any], **_: Any) -> None:
+        service, operation = model.service_model.service_name, model.name
+        with self.lock:
+            if self.done:
+                return
+            if not self.counting:
+                return
+            if (service, operation) == ("iam", "UpdateAccessKey"):
+                self.pending.params = dict(params)
+            if (service, operation) == ("lambda", "Invoke"):
+                function = str(params.get("FunctionName", "")).split(":function:")[-1].split(":")[0]
+                self.into.invocations.append(function)
+                self.into.query_started |= function == QUERY_FUNCTION
+            elif service not in PLUMBING:
+                self.into.calls.append(f"{service}:{operation}")
+                self.into.query_started |= service in QUERY_SERVICES
+
+    def after_update(self, http_response: Any, **_: Any) -> None:
+        params: dict[str, Any] = getattr(self.pending, "params", {})
+        with self.lock:
+            ok = http_response.status_code == 200 and params.get("Status") == "Inactive"
+            if self.counting and not self.done and ok:
+                self.done = True
+                self.into.disabled_key = params.get("AccessKeyId")
+
+
+def measure(out_dir: Path) -> Containment:
+    """Run the iam-user-key scenario once and count what came before the key went Inactive."""
+    found = Containment()
+    counter = _Counter(found)
+
+    def after(world: Any, executions: list[ExecutionResult]) -> None:
+        found.workflow_status = executions[0].status
+        found.triage_attempts = sum(1 for i in executions[0].invocations if i.state_name == "Triage")
+
+    hooks = DemoHooks(
+        before_run=counter.install,
+        after_run=after,
+        environment={"POLL_SECONDS": "0"},  # Wait states need not sleep: only counts matter here
+        retry_interval_scale=0.0,
+    )
+    result = run_demo(out_dir, scenario="iam-user-key", narrate=lambda _: None, hooks=hooks)
+    found.key_status = dict(result.key_status)
+    return found
+
+
+def markdown(found: Containment) -> str:
+    calls = "\n".join(f"{n}. `{c}`" for n, c in enumerate(found.calls, start=1)) or "none"
+    verdict = "**met**" if found.meets else "**NOT met**"
+    return f"""# Benchmark: containment on the automatic path
+
+Regenerate: `.venv/bin/python -m bench.containment`. Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.
+Counted, not timed: the `iam-user-key` demo scenario on the local runner (our ASL on moto
+{version("moto")}'s Step Functions engine, every Lambda step in-process), from just before the
+execution's `StartExecution` until the first `UpdateAccessKey` (Status=Inactive) returned HTTP 200,
+with botocore `before-parameter-build` hooks on boto3's default session (one per API call, before the
+SDK's retries). Step Functions and Lambda `Invoke` calls are the engine's plumbing: each `Invoke` is
+counted as a Lambda invocation (one per Task attempt), not as an API call.
+
+| | measured | aim |
+|---|---:|---:|
+| Lambda invocations before the key is Inactive | {len(found.invocations)} ({", ".join(found.invocations) or "none"}) | <= {MAX_INVOCATIONS} |
+| AWS API calls by our handlers before the key is Inactive | {len(found.calls)} | <= {MAX_CALLS} |
+| a query started before | {"yes" if found.query_started else "no"} | no |
+| key disabled | {found.disabled_key} (the exposed key: {"yes" if found.disabled_key == found.exposed_key else "NO"}) | the exposed key |
+| after the run: exposed / other key | {found.key_status.get(found.exposed_key)} / {found.key_status.get(found.innocent_key)} | Inactive / Active |
+| workflow | {found.workflow_status} (Triage attempts: {found.triage_attempts}) | SUCCEEDED |
+
+**Aim**: {verdict}.
+
+The calls, in order:
+
+{calls}
+
+What each is for (`responder.containment.contain_now`): ListUserTags (owner, protected tag),
+ListAccessKeys (the key is this user's, and its status before), a conditional DynamoDB PutItem (the
+claim that makes containment exactly-once per key), UpdateAccessKey. The record of the change is
+written after the key is Inactive, off the critical path.
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.containment", description=__doc__)
+    parser.add_argument("--out", type=Path, default=HERE / "CONTAINMENT.md", help="the Markdown to write")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        found = measure(Path(tmp))
+    text = markdown(found)
+    args.out.write_text(text)
+    print(text)
+    return 0 if found.meets else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

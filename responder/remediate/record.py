@@ -1,0 +1,143 @@
+"""What every remediation shares: the approval, the incident-table record, the responder's deny policy.
+
+Records use :func:`responder.containment.record_action`'s layout (``pk=INCIDENT#<id>``,
+``sk=ACTION#<at>#<action>#<target>``, ``before``/``after`` as JSON text) plus ``approved_by`` (who
+allowed the change), ``detail`` and ``seq`` (nanoseconds): several changes on one bucket are made in
+the same second, and recover must undo them in exactly the reverse order (Block Public Access before
+the policy it would otherwise refuse). A new record never overwrites another one: when its sort key
+is taken (two records in one second), ``#2``, ``#3``... is appended.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+from botocore.exceptions import ClientError
+from pydantic import BaseModel, Field
+
+from responder.errors import InvalidInput
+from responder.models import Action
+from responder.revoke import code_of, failure
+
+DENY_POLICY_PREFIX = "responder-deny-all-"
+DENY_ALL: dict[str, Any] = {
+    "Version": "2012-10-17",
+    "Statement": [{"Sid": "ResponderContainment", "Effect": "Deny", "Action": "*", "Resource": "*"}],
+}
+_POLICY_NAME_CHARS = re.compile(r"^[\w+=,.@-]+$")
+
+
+class Approval(BaseModel):
+    """An answer to an approval request (``responder.approval.approve``'s output).
+
+    ``plan_digest``, when given, binds the approval to the exact eradication plan that was shown.
+    """
+
+    approved: bool
+    by: str = Field(min_length=1)
+    reason: str | None = None
+    plan_digest: str | None = None
+
+
+def deny_policy_name(incident_id: str) -> str:
+    """``responder-deny-all-<incident id>`` (IAM's 128 of ``[\\w+=,.@-]``; else a digest)."""
+    if _POLICY_NAME_CHARS.match(incident_id) and len(DENY_POLICY_PREFIX) + len(incident_id) <= 128:
+        return DENY_POLICY_PREFIX + incident_id
+    return DENY_POLICY_PREFIX + "h" + hashlib.sha256(incident_id.encode()).hexdigest()[:32]
+
+
+def require_approver(approved_by: str, *, dry_run: bool) -> None:
+    if not dry_run and not approved_by.strip():
+        raise InvalidInput("approved_by must name who approved the change (or the policy that did)")
+
+
+def _item(
+    incident_id: str, sk: str, action: Action, before: Any, after: Any, approved_by: str, seq: int
+) -> dict[str, Any]:
+    return {
+        "pk": {"S": f"INCIDENT#{incident_id}"},
+        "sk": {"S": sk},
+        "action": {"S": action.action},
+        "target": {"S": action.target},
+        "status": {"S": action.status},
+        "before": {"S": json.dumps(before, sort_keys=True, default=str)},
+        "after": {"S": json.dumps(after, sort_keys=True, default=str)},
+        "approved_by": {"S": approved_by},
+        "detail": {"S": action.detail or ""},
+        "seq": {"N": str(seq)},
+    }
+
+
+def record_change(
+    ddb: Any,
+    table: str,
+    incident_id: str,
+    action: Action,
+    before: Any,
+    after: Any,
+    *,
+    approved_by: str,
+    sk: str | None = None,
+    seq: int | None = None,
+) -> tuple[str, int]:
+    """Write one ACTION# record; returns (sort key, seq) so that the same record can be re-written."""
+    seq = seq if seq is not None else time.time_ns()
+    if sk is not None:
+        ddb.put_item(TableName=table, Item=_item(incident_id, sk, action, before, after, approved_by, seq))
+        return sk, seq
+    base = f"ACTION#{action.at}#{action.action}#{action.target}"
+    for n in range(1, 100):
+        candidate = base if n == 1 else f"{base}#{n}"
+        try:
+            ddb.put_item(
+                TableName=table,
+                Item=_item(incident_id, candidate, action, before, after, approved_by, seq),
+                ConditionExpression="attribute_not_exists(sk)",
+            )
+        except ClientError as exc:
+            if code_of(exc) == "ConditionalCheckFailedException":
+                continue
+            raise
+        return candidate, seq
+    raise InvalidInput(f"more than 99 records of {action.action} on {action.target} in one second")
+
+
+def recorded_change(
+    ddb: Any,
+    table: str,
+    incident_id: str,
+    action: Action,
+    before: Any,
+    after: Any,
+    make: Callable[[], None],
+    *,
+    approved_by: str,
+    not_done: str,
+) -> Action:
+    """Record ``action`` first, then make the change; on failure re-record it ``failed`` and raise.
+
+    Recording first means a crash between the two cannot leave a change recover does not know of;
+    recover checks the live state, so a record whose change never happened is harmless.
+    """
+    try:
+        sk, seq = record_change(ddb, table, incident_id, action, before, after, approved_by=approved_by)
+    except ClientError as exc:
+        raise failure(exc, f"could not record the change in {table}, so it was not made: {not_done}") from exc
+    try:
+        make()
+    except ClientError as exc:
+        failed = action.model_copy(update={"status": "failed", "detail": f"{code_of(exc)}: {not_done}"})
+        marked = "the incident record says failed"
+        try:
+            record_change(
+                ddb, table, incident_id, failed, before, after, approved_by=approved_by, sk=sk, seq=seq
+            )
+        except ClientError as mark_exc:
+            marked = f"marking the record failed also failed ({code_of(mark_exc)}); recover checks live state"
+        raise failure(exc, f"{not_done}; {marked}") from exc
+    return action

@@ -1,0 +1,31 @@
+"""The speed claim, counted (not timed): on the automatic path the exposed key is Inactive after at
+most one Lambda invocation and at most four AWS API calls from the execution's start, before any
+query runs. The same measurement as ``python -m bench.containment`` (bench/CONTAINMENT.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench.containment import MAX_CALLS, MAX_INVOCATIONS, measure
+
+pytestmark = pytest.mark.e2e
+
+
+def test_key_inactive_after_one_invocation_and_four_calls(tmp_path: Path) -> None:
+    found = measure(tmp_path)
+    assert found.workflow_status == "SUCCEEDED"
+    assert found.disabled_key == found.exposed_key
+    assert found.invocations == ["responder-triage"]
+    assert len(found.invocations) <= MAX_INVOCATIONS
+    assert found.calls == [
+        "iam:ListUserTags",
+        "iam:ListAccessKeys",
+        "dynamodb:PutItem",
+        "iam:UpdateAccessKey",
+    ]
+    assert len(found.calls) <= MAX_CALLS
+    assert not found.query_started
+    assert found.key_status == {found.exposed_key: "Inactive", found.innocent_key: "Active"}
+    assert found.meets

@@ -1,0 +1,204 @@
+"""recover of bucket fixes and persistence containment: the exact prior state, newest change first."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from responder.permissions import actions_of
+from responder.recover import PERMISSIONS_RECOVER, PERMISSIONS_RECOVER_REMEDIATION, recover_incident
+from responder.remediate import (
+    BucketFix,
+    RestoreCandidate,
+    apply_bucket_fix,
+    contain_persistence,
+    plan_bucket_fixes,
+    plan_persistence,
+)
+from responder.snapshot import bucket_state
+from tests.remediation_env import (
+    BACKDOORED_POLICY,
+    BUCKET,
+    EVIDENCE,
+    OWNER_POLICY,
+    OWNER_STATEMENTS,
+    ROGUE_USER,
+    Incident,
+    emulated_incident,
+    report_of,
+)
+from tests.test_remediate import _S3_ACTIONS
+
+INC = "inc-backdoor-0001"
+EXEC = "exec-1"
+APPROVER = "soc-lead"
+
+
+@pytest.fixture
+def inc(aws_env: None) -> Iterator[Incident]:
+    with emulated_incident() as incident:
+        yield incident
+
+
+def fix_bucket(inc: Incident, fix: BucketFix | None = None) -> None:
+    if fix is None:
+        [fix] = plan_bucket_fixes(
+            report_of(inc),
+            {BUCKET: bucket_state(inc.s3, BUCKET)},
+            finding_type="Policy:S3/BucketAnonymousAccessGranted",
+            finding_buckets=[BUCKET],
+        )
+    apply_bucket_fix(
+        inc.s3, inc.ddb, inc.table, EVIDENCE, INC, fix, execution_id=EXEC, approved_by=APPROVER, dry_run=False
+    )
+
+
+def contain(inc: Incident) -> None:
+    rogue = plan_persistence(report_of(inc))
+    contain_persistence(inc.iam, inc.ddb, inc.table, INC, rogue, approved_by=APPROVER, dry_run=False)
+
+
+def recover(inc: Incident, **kwargs: Any) -> list[Any]:
+    kwargs.setdefault("s3", inc.s3)
+    return recover_incident(inc.iam, inc.ddb, inc.table, INC, **kwargs)
+
+
+def restorable(inc: Incident) -> dict[str, Any]:
+    """What recover must give back: the bucket policy text, BPA and IAM (login profiles apart)."""
+    iam = inc.iam_state()
+    iam["users"][ROGUE_USER].pop("login_profile")
+    return {"policy": inc.policy(), "pab": inc.pab(), "iam": iam}
+
+
+def test_round_trip_restores_the_exact_prior_state(inc: Incident):
+    before = restorable(inc)
+    fix_bucket(inc)
+    contain(inc)
+    assert restorable(inc) != before
+
+    actions = recover(inc)
+
+    assert {a.status for a in actions} == {"done"}
+    assert restorable(inc) == before
+    assert inc.policy() == BACKDOORED_POLICY  # byte for byte, as snapshotted
+    user = next(a for a in actions if a.target == f"user/{ROGUE_USER}")
+    assert "login profile" in (user.detail or "") and "cannot be read or restored" in (user.detail or "")
+
+
+def test_block_public_access_is_undone_before_the_policy(inc: Incident):
+    # S3 refuses a public policy while BlockPublicPolicy is on: the later change must go first.
+    fix_bucket(inc)
+    order = [a.action for a in recover(inc)]
+    assert order.index("undo_block_public_access") < order.index("undo_remove_policy_statements")
+
+
+def test_a_restored_policy_is_undone_to_the_snapshot(inc: Incident):
+    fix = BucketFix(
+        bucket=BUCKET,
+        restore=RestoreCandidate(
+            policy=OWNER_POLICY, source="test", as_of="2024-04-01T00:00:00Z", before_event="e"
+        ),
+        planned_on_sha256=bucket_state(inc.s3, BUCKET)["policy_sha256"],
+    )
+    fix_bucket(inc, fix)
+    assert inc.policy() == OWNER_POLICY
+
+    [undo] = recover(inc)
+
+    assert (undo.action, undo.status) == ("undo_restore_bucket_policy", "done")
+    assert inc.policy() == BACKDOORED_POLICY
+
+
+def test_a_bucket_without_a_policy_before_gets_none_again(inc: Incident):
+    inc.s3.delete_bucket_policy(Bucket=BUCKET)
+    fix = BucketFix(
+        bucket=BUCKET,
+        restore=RestoreCandidate(
+            policy=OWNER_POLICY, source="test", as_of="2024-04-01T00:00:00Z", before_event="e"
+        ),
+        planned_on_sha256=None,
+    )
+    fix_bucket(inc, fix)
+    assert inc.policy() == OWNER_POLICY
+
+    recover(inc)
+
+    assert inc.policy() is None
+
+
+def test_a_policy_changed_since_is_left_alone(inc: Incident):
+    fix_bucket(inc)
+    edited = json.dumps({"Version": "2012-10-17", "Statement": [OWNER_STATEMENTS[0]]})
+    inc.s3.put_bucket_policy(Bucket=BUCKET, Policy=edited)
+
+    actions = {a.action: a for a in recover(inc)}
+
+    undo = actions["undo_remove_policy_statements"]
+    assert undo.status == "skipped" and "changed since" in (undo.detail or "")
+    assert inc.policy() == edited
+
+
+def test_a_key_the_owner_re_enabled_is_left_alone_and_the_rest_undone(inc: Incident):
+    contain(inc)
+    inc.iam.update_access_key(UserName=ROGUE_USER, AccessKeyId=inc.rogue_user_key, Status="Active")
+    inc.iam.delete_user_policy(UserName=ROGUE_USER, PolicyName=f"responder-deny-all-{INC}")
+
+    [undo] = [a for a in recover(inc) if a.target == f"user/{ROGUE_USER}"]
+
+    assert undo.status == "skipped" and "nothing of ours" in (undo.detail or "")
+
+
+def test_without_an_s3_client_bucket_undos_are_skipped_with_the_reason(inc: Incident):
+    fix_bucket(inc)
+    actions = recover(inc, s3=None)
+    assert {a.status for a in actions} == {"skipped"}
+    assert all("needs an S3 client" in (a.detail or "") for a in actions)
+    assert inc.policy() != BACKDOORED_POLICY
+
+
+def test_recover_dry_run_changes_nothing_and_a_second_recover_is_a_no_op(inc: Incident):
+    fix_bucket(inc)
+    contain(inc)
+    state = inc.state()
+
+    assert {a.status for a in recover(inc, dry_run=True)} == {"would_do"}
+    assert inc.state() == state
+
+    recover(inc)
+    after = inc.state()
+    assert {a.status for a in recover(inc)} == {"already_done"}
+    assert inc.state() == after
+
+
+def test_declared_recover_permissions_cover_the_calls(inc: Incident):
+    fix_bucket(inc)
+    contain(inc)
+    called: set[str] = set()
+
+    def note(event_name: str, **kwargs: Any) -> None:
+        _, service, operation = event_name.split(".")[:3]
+        called.add(f"{service}:{_S3_ACTIONS.get(operation, operation) if service == 's3' else operation}")
+
+    for client in (inc.iam, inc.s3, inc.ddb):
+        client.meta.events.register("before-call.*", note)
+    recover(inc)
+
+    declared = actions_of(PERMISSIONS_RECOVER + PERMISSIONS_RECOVER_REMEDIATION)
+    assert called <= declared
+    assert {"s3:PutBucketPolicy", "s3:PutBucketPublicAccessBlock", "iam:UpdateAssumeRolePolicy"} <= called
+
+
+def test_every_record_says_who_approved_it(inc: Incident):
+    fix_bucket(inc)
+    contain(inc)
+    records = inc.env.actions(INC)
+    assert {r["action"] for r in records} == {
+        "remove_policy_statements",
+        "block_public_access",
+        "contain_principal",
+        "remove_trust_statements",
+    }
+    assert {r["approved_by"] for r in records} == {APPROVER}
