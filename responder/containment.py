@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
 
 from responder.errors import AccessKeyNotFound, ContainmentFailed, ForeignAccessKey, Throttled
-from responder.models import Action, Incident, iso, utc_now
+from responder.models import Action, Decision, Incident, iso, utc_now
 
 THROTTLING_CODES = {"Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException"}
 
@@ -298,3 +298,39 @@ def contain_now(
     return FastContainment(
         status=actions[0].status, reason=actions[0].detail or "", owner=owner, actions=actions
     )
+
+
+def resolve_quarantined_key(iam: Any, incident: Incident) -> Incident:
+    """For AWS's quarantine signal (it names the user): the key to contain, when there is one.
+
+    One Active key: that is the exposed one, contain it. Several: the AWS Health notice names the key
+    and a human starts the run for it. None: nothing left to disable.
+    """
+    user = incident.principal.user_name
+    if incident.source != "quarantine-policy" or incident.access_key_id or not user:
+        return incident
+    try:
+        keys = iam.list_access_keys(UserName=user)["AccessKeyMetadata"]
+    except ClientError as exc:
+        if _code(exc) in THROTTLING_CODES:
+            raise Throttled(f"IAM throttled the lookup of {user}'s keys") from exc
+        if _code(exc) == "NoSuchEntity":
+            return incident.model_copy(
+                update={"decision": Decision(action="notify_only", reason=f"{user} no longer exists")}
+            )
+        raise
+    active = sorted(k["AccessKeyId"] for k in keys if k["Status"] == "Active")
+    base = incident.decision.reason
+    if len(active) == 1:
+        decision = Decision(
+            action="contain", reason=f"{base}; its only active key is {active[0]}: contain now"
+        )
+        return incident.model_copy(update={"access_key_id": active[0], "decision": decision})
+    if not active:
+        reason = f"{base}; it has no active key left: nothing to disable"
+    else:
+        reason = (
+            f"{base}; it has {len(active)} active keys ({', '.join(active)}): the AWS Health notice names the "
+            "exposed one; start the responder for it (`responder start --access-key KEY`)"
+        )
+    return incident.model_copy(update={"decision": Decision(action="notify_only", reason=reason)})

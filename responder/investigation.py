@@ -21,6 +21,7 @@ from responder.evidence import incident_prefix, put_evidence, put_json_evidence,
 from responder.models import Action, EvidenceRef, Incident, iso, utc_now
 from responder.plan import next_batch, report_credentials
 from responder.query import PollingEngine, QueryParams
+from responder.query.sql import ACCESS_KEY_RE
 from responder.redact import redact
 from responder.report import build_report
 from responder.state import QueryResult, ReportRef, StepResult, WorkflowState
@@ -116,6 +117,9 @@ def plan_queries(
     round_: int = 0,
 ) -> PlanOutput:
     """The next batch: the exposed key's six queries, then each credential it minted, bounded."""
+    if not incident.access_key_id or not ACCESS_KEY_RE.fullmatch(incident.access_key_id):
+        # A sample finding or one naming no key: nothing to query; the report says so.
+        return PlanOutput(done=True, round=round_ + 1, window={})
     params = window_for(incident, now=started_at)
     window = {"start": iso(params.window_start), "end": iso(params.window_end)}
     metas = saved_results(s3, bucket, incident.incident_id, execution_id)
@@ -261,14 +265,29 @@ def write_report(
 ) -> ReportRef:
     """Analyse every saved query result and write report.json and report.md to evidence."""
     inc = state.incident
-    if inc is None or not inc.access_key_id:
-        raise InvalidInput("the report needs the triaged incident with its access key")
+    if inc is None:
+        raise InvalidInput("the report needs the triaged incident")
+    key = inc.access_key_id or "none"
     metas = saved_results(s3, evidence_bucket, inc.incident_id, execution_id)
-    primary = metas.get((inc.access_key_id, PRIMARY_QUERY))
+    primary = metas.get((key, PRIMARY_QUERY))
+    if primary is None and ACCESS_KEY_RE.fullmatch(key):
+        raise InvalidInput(f"no saved {PRIMARY_QUERY} results for {key} in this execution")
     if primary is None:
-        raise InvalidInput(f"no saved {PRIMARY_QUERY} results for {inc.access_key_id} in this execution")
+        # Nothing was queried (a sample key): an empty investigation whose coverage says so.
+        end = datetime.fromisoformat(started_at.replace("Z", "+00:00")) if started_at else utc_now()
+        start = end - timedelta(days=inc.lookback_days)
+        primary = {
+            "query": {"window": {"start": iso(start), "end": iso(end)}},
+            "coverage": {
+                "events_scanned": 0,
+                "first_event": None,
+                "last_event": None,
+                "status": "no_data",
+                "note": "no query ran: the finding names no usable access key",
+            },
+        }
     results = {k: [_unredacted_row(r) for r in load_rows(s3, m["rows"])] for k, m in metas.items()}
-    key = inc.access_key_id
+    results.setdefault((key, PRIMARY_QUERY), [])
     query_evidence = [
         EvidenceRef(uri=m["rows"], sha256=m["rows_sha256"], kind=f"query:{k[1]}")
         for k, m in sorted(metas.items())

@@ -74,7 +74,7 @@ MANUAL_KEYS: dict[str, str] = {
     "incidentId": "incident_id",
     "incident_id": "incident_id",
 }
-INCIDENT_ID_RE = re.compile(r"^inc-[0-9a-f]{16}$")
+INCIDENT_ID_RE = re.compile(r"^inc-[0-9a-f]{16}\Z")
 ASFF_SEVERITY_LABELS = {"INFORMATIONAL": 0.0, "LOW": 2.0, "MEDIUM": 5.0, "HIGH": 8.0, "CRITICAL": 9.0}
 MAX_TEXT = 512  # display strings are cut here; they are data, never instructions
 
@@ -101,6 +101,8 @@ def triage(
     lookback = _lookback(None, settings)
     if _is_manual(data):
         return _manual(data, settings, now=now, default_account_id=default_account_id)
+    if isinstance(data, Mapping) and data.get("source") == "quarantine-policy":
+        return _quarantine(data, settings, now=now)
     try:
         facts = _locate(data)
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
@@ -525,6 +527,55 @@ def _manual(
         decision=decision,
         dry_run=dry_run,
         requested_reason=note or None,
+    )
+
+
+QUARANTINE_KEYS = frozenset(
+    {"source", "userName", "policyArn", "accountId", "region", "eventTime", "eventId"}
+)
+QUARANTINE_POLICY_RE = re.compile(
+    r"^arn:aws[a-z-]*:iam::aws:policy/AWSCompromisedKeyQuarantine[A-Za-z0-9]*\Z"
+)
+USER_NAME_RE = re.compile(r"^[\w+=,.@-]{1,64}\Z")
+QUARANTINE_REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d\Z")
+
+
+def _quarantine(data: Mapping[str, Any], settings: Settings, *, now: datetime) -> Incident:
+    """AWS attached its compromised-key quarantine policy to a user: AWS found one of its keys in public.
+
+    The event names the user, not the key: the Triage step resolves the user's active key (one active
+    key: contain it; several: a human picks, from the AWS Health notice that names it).
+    """
+    unknown = sorted(str(k) for k in data if k not in QUARANTINE_KEYS)
+    if unknown:
+        raise InvalidInput(
+            f"quarantine-policy input has unknown keys: {', '.join(_short(k, 40) for k in unknown)}"
+        )
+    user, policy, event_id = data.get("userName"), data.get("policyArn"), data.get("eventId")
+    if not isinstance(user, str) or not USER_NAME_RE.match(user):
+        raise InvalidInput("quarantine-policy input needs userName, an IAM user name")
+    if not isinstance(policy, str) or not QUARANTINE_POLICY_RE.match(policy):
+        raise InvalidInput("quarantine-policy input needs policyArn of an AWSCompromisedKeyQuarantine policy")
+    if not isinstance(event_id, str) or not event_id or len(event_id) > 128:
+        raise InvalidInput("quarantine-policy input needs the CloudTrail eventId")
+    account = _account(data.get("accountId"), "accountId")
+    region = data.get("region")
+    event_time = data.get("eventTime")
+    return Incident(
+        incident_id=incident_id("quarantine", account, event_id),
+        source="quarantine-policy",
+        finding=None,
+        access_key_id=None,
+        principal=Principal(type="IAMUser", user_name=user),
+        account_id=account,
+        region=region if isinstance(region, str) and QUARANTINE_REGION_RE.match(region) else None,
+        lookback_days=_lookback(None, settings),
+        event_time=_time(event_time) or iso(now),
+        decision=Decision(
+            action="notify_only",
+            reason=f"AWS attached {policy.rsplit('/', 1)[-1]} to {user}: one of its keys was found in public",
+        ),
+        quarantine_policy=policy,
     )
 
 

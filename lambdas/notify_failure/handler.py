@@ -33,7 +33,11 @@ class NotifyFailureInput(BaseModel):
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse(event=event, model=NotifyFailureInput)
-    known = {k: request.state[k] for k in WorkflowState.model_fields if k in request.state}
+    raw = request.state
+    if "Error" in raw and "error" not in raw:
+        # Triage failed: its Catch replaced the (possibly not even JSON-object) input with the error.
+        raw = {"error": {"Error": raw["Error"], "Cause": raw.get("Cause")}}
+    known = {k: raw[k] for k in WorkflowState.model_fields if k in raw}
     try:
         state = WorkflowState.model_validate(known)
     except ValueError:

@@ -14,7 +14,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from responder.clients import client
-from responder.containment import FastContainment, contain_now
+from responder.containment import FastContainment, contain_now, resolve_quarantined_key
 from responder.models import Decision, dump
 from responder.observability import logger, metrics, tracer
 from responder.permissions import Permission
@@ -54,7 +54,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     raw = event["input"] if wrapped else event
     execution_id = str(event["execution_id"]) if wrapped else "direct-invoke"
     settings = get_settings()
-    incident = triage(raw, settings, default_account_id=account_of(context))
+    incident = resolve_quarantined_key(
+        client("iam"), triage(raw, settings, default_account_id=account_of(context))
+    )
     fast = FastContainment(status="not_attempted", reason=f"decision is {incident.decision.action}")
     if incident.decision.action == "contain":
         fast = contain_now(

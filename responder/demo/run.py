@@ -324,6 +324,12 @@ def _outcome_lines(world: _World, setup: Setup, result: DemoResult) -> list[str]
     minted_at = setup.facts.get("session_minted_at")
     if minted_at:
         lines.append("  " + session_check(iam, victim.user_name, minted_at))
+    quarantined = setup.facts.get("quarantined_user")
+    if quarantined:
+        keys = iam.list_access_keys(UserName=quarantined)["AccessKeyMetadata"]
+        lines.append(
+            f"  quarantined user {quarantined}: {', '.join(k['AccessKeyId'] + ' ' + k['Status'] for k in keys)}"
+        )
     bucket = setup.facts.get("bucket")
     if bucket:
         policy = json.loads(world.clients["s3"].get_bucket_policy(Bucket=bucket)["Policy"])
@@ -442,6 +448,10 @@ def run_demo(
                 if not matched:
                     result.ignored, result.status = True, "IGNORED"
                     return result
+            elif event.get("source") == "quarantine-policy":
+                narrate(
+                    f"AWS attached {event['policyArn'].rsplit('/', 1)[-1]} to {event['userName']}: the quarantine rule starts the responder"
+                )
             else:
                 narrate(f"Manual run from the console: {json.dumps(event)}")
         environment = {

@@ -196,6 +196,23 @@ def eradicate_without_approval(world: Any) -> Setup:
     )
 
 
+def quarantine_policy(world: Any) -> Setup:
+    iam = world.clients["iam"]
+    iam.create_user(UserName="ci-deployer", Tags=[{"Key": "owner", "Value": "platform@example.com"}])
+    key = iam.create_access_key(UserName="ci-deployer")["AccessKey"]["AccessKeyId"]
+    # What the quarantine rule's input transformer sends when AWS attaches its policy to the user.
+    event = {
+        "source": "quarantine-policy",
+        "userName": "ci-deployer",
+        "policyArn": "arn:aws:iam::aws:policy/AWSCompromisedKeyQuarantineV3",
+        "accountId": world.account_id,
+        "region": "us-east-1",
+        "eventTime": world.event["time"],
+        "eventId": "0f3c4b2a-5d6e-4f70-8a9b-aquarantine01",
+    }
+    return Setup(inputs=[event], facts={"quarantined_user": "ci-deployer", "quarantined_key": key})
+
+
 def dry_run(world: Any) -> Setup:
     ask = {
         "accessKeyId": world.victim.exposed_key_id,
@@ -258,6 +275,11 @@ SCENARIOS: dict[str, DemoScenario] = {
             "eradicate-without-approval",
             "deleting rogue resources is a separate run that refuses without approval and lists its plan",
             eradicate_without_approval,
+        ),
+        DemoScenario(
+            "quarantine-policy",
+            "AWS attached its compromised-key quarantine policy: the user's one active key is contained",
+            quarantine_policy,
         ),
         DemoScenario(
             "dry-run", "every action computed and reported as would_do; the account is unchanged", dry_run
