@@ -259,7 +259,9 @@ def _decision(result: ExecutionResult) -> str | None:
 def _reported_error(result: ExecutionResult) -> str | None:
     for inv in result.invocations:
         if inv.function_name.endswith("-notify-failure") and isinstance(inv.event, dict):
-            error = (inv.event.get("state") or {}).get("error") or {}
+            state = inv.event.get("state") or {}
+            # A Triage failure replaces the input with the error itself (the input may not be an object).
+            error = state.get("error") or (state if "Error" in state else {})
             return str(error.get("Error")) if isinstance(error, dict) else None
     return None
 
