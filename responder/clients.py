@@ -5,13 +5,18 @@ Service functions take clients as arguments; only handlers and the CLI call :fun
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from responder import __version__
+from responder.containment import THROTTLING_CODES
+from responder.errors import Throttled
 
 # Standard mode retries throttling and 5xx with backoff; the state machine retries on top of that.
 _CONFIG = Config(
@@ -29,3 +34,28 @@ def client(service: str, region: str | None = None) -> Any:
 def reset() -> None:
     """Forget cached clients (the local runner and tests call this when they swap the backend)."""
     client.cache_clear()
+
+
+_Handler = TypeVar("_Handler", bound=Callable[..., Any])
+
+
+def throttling_retried(handler: _Handler) -> _Handler:
+    """A handler whose throttled AWS call (past the SDK's retries) ends as ``Throttled``, by name.
+
+    The ASL retries ``Throttled`` with backoff; a bare ``ClientError`` would go straight to the Catch.
+    Service code has already recorded what it did by the time the error reaches the handler, so a
+    retry of the whole step is safe (every step is idempotent: conditional claims, write-once
+    evidence, ``already_done``).
+    """
+
+    @functools.wraps(handler)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return handler(*args, **kwargs)
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            if code in THROTTLING_CODES:
+                raise Throttled(f"{exc.operation_name} {code} past the SDK's retries") from exc
+            raise
+
+    return wrapped  # type: ignore[return-value]

@@ -15,7 +15,17 @@ from pydantic import BaseModel, Field
 from responder.errors import AccessKeyNotFound, ContainmentFailed, ForeignAccessKey, Throttled
 from responder.models import Action, Decision, Incident, iso, utc_now
 
-THROTTLING_CODES = {"Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException"}
+# IAM/STS "Throttling", DynamoDB "ThrottlingException"/"ProvisionedThroughputExceededException",
+# S3 "SlowDown", SNS "Throttled": each service names it differently; all are worth a retry.
+THROTTLING_CODES = {
+    "Throttling",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "TooManyRequestsException",
+    "ProvisionedThroughputExceededException",
+    "SlowDown",
+    "Throttled",
+}
 
 
 class Owner(BaseModel):
@@ -222,7 +232,12 @@ def _disable_claimed(
         f"{owner.user_name}'s key {key}: {before} -> Inactive; other keys untouched",
     )
     record_action(ddb, table, incident.incident_id, action, {"Status": before}, {"Status": "Inactive"})
-    _settle(ddb, table, key, "done", {"done_at": action.at or ""})
+    try:
+        _settle(ddb, table, key, "done", {"done_at": action.at or ""})
+    except ClientError as exc:
+        # The key is Inactive and the change recorded: raising would hide that from the SOC. The claim
+        # stays in_progress, which still keeps every other run from containing the key again.
+        action.detail = f"{action.detail}; the key's claim could not be marked done ({_code(exc)})"
     return [action]
 
 

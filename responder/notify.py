@@ -16,7 +16,7 @@ from urllib.parse import quote, urlparse
 
 from pydantic import BaseModel
 
-from responder.models import Action
+from responder.models import Action, Incident
 from responder.state import WorkflowState
 
 SUBJECT_MAX = 100
@@ -207,6 +207,17 @@ def success_message(state: WorkflowState, execution_id: str, *, task_token: str 
     return Message(subject=subject, body="\n".join(body) + "\n")
 
 
+def _key_not_disabled(inc: Incident | None, actions: list[Action]) -> list[str]:
+    """Said outright when the exposed key was not disabled by this run (nor found contained by another)."""
+    key = inc.access_key_id if inc else None
+    contained = any(
+        a.action == "disable_access_key" and a.status in ("done", "already_done") for a in actions
+    )
+    if not key or contained:
+        return []
+    return [f"The exposed key {key} was NOT disabled by the responder."]
+
+
 def failure_message(state: WorkflowState, execution_id: str) -> Message:
     err = state.error
     inc = state.incident
@@ -225,6 +236,7 @@ def failure_message(state: WorkflowState, execution_id: str) -> Message:
         *(_action_lines(actions) or ["  - nothing changed"]),
         "",
         "What was NOT done: every step after the failure (containment, queries, report, as applicable).",
+        *_key_not_disabled(inc, actions),
         "Check the key's status in IAM now and contain by hand if it is still Active.",
         "",
         "Evidence",

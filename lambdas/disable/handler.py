@@ -8,7 +8,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import BaseModel, parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from responder.clients import client
+from responder.clients import client, throttling_retried
 from responder.containment import Owner, disable_key
 from responder.models import Incident
 from responder.observability import logger, metrics, tracer
@@ -31,6 +31,7 @@ class DisableInput(BaseModel):
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
+@throttling_retried
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse(event=event, model=DisableInput)
     logger.append_keys(incident_id=request.incident.incident_id, access_key_id=request.owner.access_key_id)

@@ -9,7 +9,7 @@ from typing import Any, Literal
 from aws_lambda_powertools.utilities.parser import BaseModel, parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from responder.clients import client
+from responder.clients import client, throttling_retried
 from responder.investigation import plan_eradication, run_eradication
 from responder.observability import logger, metrics, tracer
 from responder.permissions import Permission
@@ -35,6 +35,7 @@ class EradicateInput(BaseModel):
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
+@throttling_retried
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse(event=event, model=EradicateInput)
     settings = get_settings()

@@ -7,7 +7,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.parser import BaseModel, parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from responder.clients import client
+from responder.clients import client, throttling_retried
 from responder.models import Action
 from responder.notify import failure_message, publish
 from responder.observability import logger, metrics, tracer
@@ -31,6 +31,7 @@ class NotifyFailureInput(BaseModel):
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
+@throttling_retried
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse(event=event, model=NotifyFailureInput)
     raw = request.state

@@ -8,7 +8,7 @@ from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas.query_engine import ENGINE_PERMISSIONS, engine
-from responder.clients import client
+from responder.clients import client, throttling_retried
 from responder.investigation import QueryHandle, save_results
 from responder.observability import logger, metrics, tracer
 from responder.permissions import Permission
@@ -23,6 +23,7 @@ PERMISSIONS: tuple[Permission, ...] = (
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
+@throttling_retried
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     handle = parse(event=event, model=QueryHandle)
     result = save_results(client("s3"), get_settings().evidence_bucket, engine(), handle)

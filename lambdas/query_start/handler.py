@@ -8,6 +8,7 @@ from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas.query_engine import ENGINE_PERMISSIONS, engine
+from responder.clients import throttling_retried
 from responder.investigation import QueryTask, start_query
 from responder.observability import logger, metrics, tracer
 from responder.permissions import Permission
@@ -19,6 +20,7 @@ PERMISSIONS: tuple[Permission, ...] = ENGINE_PERMISSIONS
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
+@throttling_retried
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     task = parse(event=event, model=QueryTask)
     handle = start_query(engine(), task, poll_seconds=get_settings().poll_seconds)

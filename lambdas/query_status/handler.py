@@ -8,6 +8,7 @@ from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas.query_engine import ENGINE_PERMISSIONS, engine
+from responder.clients import throttling_retried
 from responder.investigation import QueryHandle, poll_query
 from responder.observability import logger, metrics, tracer
 from responder.permissions import Permission
@@ -18,6 +19,7 @@ PERMISSIONS: tuple[Permission, ...] = ENGINE_PERMISSIONS
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
+@throttling_retried
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     handle = poll_query(engine(), parse(event=event, model=QueryHandle))
     logger.info(

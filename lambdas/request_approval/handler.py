@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.parser import BaseModel, parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from responder.approval import approval_commands
-from responder.clients import client
+from responder.clients import client, throttling_retried
 from responder.models import Action
 from responder.notify import approval_message, escalation_message, publish
 from responder.observability import logger, metrics, tracer
@@ -33,6 +33,7 @@ class ApprovalInput(BaseModel):
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
+@throttling_retried
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse(event=event, model=ApprovalInput)
     topic = get_settings().soc_topic_arn

@@ -8,7 +8,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.parser import BaseModel, parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from responder.clients import client
+from responder.clients import client, throttling_retried
 from responder.containment import Owner
 from responder.models import Action, Incident, utc_now
 from responder.observability import logger, metrics, tracer
@@ -80,6 +80,7 @@ def revoke(
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
+@throttling_retried
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse(event=event, model=RevokeInput)
     logger.append_keys(incident_id=request.incident.incident_id, access_key_id=request.incident.access_key_id)

@@ -7,7 +7,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.parser import BaseModel, parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from responder.clients import client
+from responder.clients import client, throttling_retried
 from responder.models import Incident
 from responder.observability import logger, metrics, tracer
 from responder.permissions import Permission
@@ -39,6 +39,7 @@ class SnapshotInput(BaseModel):
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
+@throttling_retried
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse(event=event, model=SnapshotInput)
     logger.append_keys(incident_id=request.incident.incident_id)

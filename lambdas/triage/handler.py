@@ -13,7 +13,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from responder.clients import client
+from responder.clients import client, throttling_retried
 from responder.containment import FastContainment, contain_now, resolve_quarantined_key
 from responder.models import Decision, dump
 from responder.observability import logger, metrics, tracer
@@ -48,6 +48,7 @@ def account_of(context: LambdaContext) -> str | None:
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
+@throttling_retried
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # The state machine wraps the execution input with its execution id; a direct invoke does not.
     wrapped = isinstance(event, dict) and set(event) == {"input", "execution_id"}

@@ -7,7 +7,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.parser import BaseModel, parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from responder.clients import client
+from responder.clients import client, throttling_retried
 from responder.containment import validate_key
 from responder.models import Incident
 from responder.observability import logger, metrics, tracer
@@ -31,6 +31,7 @@ class ValidateInput(BaseModel):
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
+@throttling_retried
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     incident = parse(event=event, model=ValidateInput).incident
     settings = get_settings()

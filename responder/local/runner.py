@@ -306,7 +306,9 @@ class LocalWorkflow:
         while pending:
             for arn in list(pending):
                 description = sfn.describe_execution(executionArn=arn)
-                if description["status"] in TERMINAL_STATUSES:
+                # moto marks an execution SUCCEEDED a moment before it stores the output: wait for both.
+                settling = description["status"] == "SUCCEEDED" and description.get("output") is None
+                if description["status"] in TERMINAL_STATUSES and not settling:
                     described[arn] = description
                     pending.remove(arn)
             if not pending:

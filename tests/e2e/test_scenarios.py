@@ -101,11 +101,53 @@ EXPECTED: dict[str, tuple[str, list[list[tuple[str, str]]], tuple[str, str]]] = 
     "concurrent-findings": ("contain", [CONTAINED, ALREADY], ("Inactive", "Active")),
 }
 
+EXPECTED.update(
+    {
+        "bucket-backdoor": ("contain", [CONTAINED], ("Inactive", "Active")),
+        "persistence": ("contain", [CONTAINED], ("Inactive", "Active")),
+        "eradicate-without-approval": (
+            "contain",
+            [
+                CONTAINED,
+                [("request_approval", "skipped"), ("delete_resource", "skipped"), ("notify_soc", "done")],
+            ],
+            ("Inactive", "Active"),
+        ),
+        # A console input names no bucket (no Snapshot); every change is would_do.
+        "dry-run": (
+            "contain",
+            [
+                [
+                    ("disable_access_key", "would_do"),
+                    ("revoke_sessions", "would_do"),
+                    ("tag_principal", "would_do"),
+                    ("notify_soc", "done"),
+                ]
+            ],
+            ("Active", "Active"),
+        ),
+        "quarantine-policy": (
+            "contain",
+            [
+                [
+                    ("disable_access_key", "done"),
+                    ("revoke_sessions", "done"),
+                    ("tag_principal", "done"),
+                    ("notify_soc", "done"),
+                ]
+            ],
+            ("Active", "Active"),
+        ),
+    }
+)
+# The eradication run's decision is await_approval; the first run's is contain (checked per report below).
+DECISIONS = {"eradicate-without-approval": ["contain", "await_approval"]}
+
 NOTHING_CHANGES = {"root", "foreign-key", "deleted-key", "protected-user", "approval-denied"}
 
 
-def test_the_eleven_scenarios_are_still_there() -> None:
-    assert set(EXPECTED) <= set(SCENARIOS)
+def test_every_scenario_has_expectations() -> None:
+    assert set(EXPECTED) == set(SCENARIOS)
 
 
 def iam_snapshot(iam: Any) -> dict[str, Any]:
@@ -210,9 +252,9 @@ def test_scenario(name: str, tmp_path: Path) -> None:
     assert result.status == "SUCCEEDED"
     assert tuple(result.key_status.values()) == keys
     reports = [json.loads(p.read_text()) for p in report_paths(result)]
-    for report in reports:
+    for n, report in enumerate(reports):
         jsonschema.validate(report, SCHEMA)
-        assert report["response"]["decision"] == decision
+        assert report["response"]["decision"] == DECISIONS.get(name, [decision] * len(reports))[n]
         assert report["response"]["workflow_status"] == "SUCCEEDED"
     full = [[(a["action"], a["status"]) for a in r["response"]["actions"]] for r in reports]
     assert [[(a["action"], a["status"]) for a in e["actions"]] for e in result.executions] == full
@@ -339,7 +381,53 @@ def check_nothing_changed(result: DemoResult, probe: Probe, lines: list[str]) ->
     assert "skipped" in message["Message"]
 
 
+def check_bucket_fixed(result: DemoResult, probe: Probe, lines: list[str]) -> None:
+    """The attacker's statement is gone, the owner's remain, the pre-fix snapshot is in evidence."""
+    [remediation] = probe.remediation
+    assert ("snapshot_bucket_policy", "done") in remediation
+    assert ("remove_policy_statements", "done") in remediation
+    [line] = [x for x in lines if x.strip().startswith("bucket ")]
+    assert f"granting {result.attacker_account_id}: none" in line
+    assert "DenyInsecureTransport" in line and "AllowExportWriter" in line
+    changed = {"/".join(p.split("/")[:3]) for p in result.account_changes or []}
+    assert changed <= {f"/buckets/{line.split()[1].rstrip(':')}", f"/users/{USER}", "/users/svc-backup-sync"}
+
+
+def check_persistence(result: DemoResult, probe: Probe, lines: list[str]) -> None:
+    [remediation] = probe.remediation
+    assert ("contain_principal", "done") in remediation
+    users = probe.after["users"]
+    assert set(users["svc-backup-sync"]["keys"].values()) == {"Inactive"}
+    assert any(p.startswith("responder-deny-all-") for p in users["svc-backup-sync"]["inline"])
+    changed = {"/".join(p.split("/")[:3]) for p in result.account_changes or []}
+    assert {c for c in changed if c.startswith("/users/")} == {f"/users/{USER}", "/users/svc-backup-sync"}
+    assert not {c for c in changed if c.startswith("/roles/")}
+
+
+def check_eradication_refused(result: DemoResult, probe: Probe, lines: list[str]) -> None:
+    # Nothing was deleted: the contained backdoor user is still there for an approved run to remove.
+    assert "svc-backup-sync" in probe.after["users"]
+    assert any("would" in m["Message"] and "svc-backup-sync" in m["Message"] for m in result.soc_messages)
+
+
+def check_dry_run(result: DemoResult, probe: Probe, lines: list[str]) -> None:
+    assert result.account_changes == []
+    [remediation] = probe.remediation
+    assert remediation and {status for _, status in remediation} == {"would_do"}
+
+
+def check_quarantine(result: DemoResult, probe: Probe, lines: list[str]) -> None:
+    key = result.facts["quarantined_key"]
+    assert probe.after["users"]["ci-deployer"]["keys"] == {key: "Inactive"}
+    assert any(f"quarantined user ci-deployer: {key} Inactive" in x for x in lines)
+
+
 CHECKS = {
+    "bucket-backdoor": check_bucket_fixed,
+    "persistence": check_persistence,
+    "eradicate-without-approval": check_eradication_refused,
+    "dry-run": check_dry_run,
+    "quarantine-policy": check_quarantine,
     "iam-user-key": check_iam_user_key,
     "assumed-role": check_assumed_role,
     "protected-user": check_protected_user,

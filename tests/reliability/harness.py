@@ -240,7 +240,9 @@ def evidence_problems(run: Run) -> list[str]:
         if uri not in by_uri:
             problems.append(f"{where} lists {uri}, which is not in the evidence bucket")
         elif by_uri[uri] != sha:
-            problems.append(f"{where} lists {uri} with sha256 {sha[:12]}, the object hashes to {by_uri[uri][:12]}")
+            problems.append(
+                f"{where} lists {uri} with sha256 {sha[:12]}, the object hashes to {by_uri[uri][:12]}"
+            )
     return problems
 
 
@@ -273,7 +275,14 @@ def record_problems(run: Run) -> list[str]:
             problems.append(f"account changed at {path} without a done record in the incident table")
     users = run.account_after.get("users", {})
     changed_targets = set().union(*(_targets_of(p) for p in run.changes)) if run.changes else set()
+    # A retried RevokeSessions replaces its policy with a later cutoff (a new record each time): the
+    # account holds the last one.
+    last_revoke = {
+        r["target"]: r for r in sorted(done, key=lambda r: r["sk"]) if r["action"] == "revoke_sessions"
+    }
     for r in done:
+        if r["action"] == "revoke_sessions" and last_revoke[r["target"]] is not r:
+            continue
         target, after = r["target"], json.loads(r.get("after") or "null")
         if r["action"] == "disable_access_key":
             status = next((u["keys"][target] for u in users.values() if target in u["keys"]), None)
@@ -283,7 +292,9 @@ def record_problems(run: Run) -> list[str]:
             inline = users.get(target[5:], {}).get("inline", {})
             got = inline.get(after["policy_name"])
             if got is None or _decoded(got) != after["document"]:
-                problems.append(f"record says {after['policy_name']} on {target}; the account does not hold it")
+                problems.append(
+                    f"record says {after['policy_name']} on {target}; the account does not hold it"
+                )
         elif r["action"] == "tag_principal" and target.startswith("user/"):
             tags = users.get(target[5:], {}).get("tags", {})
             if any(tags.get(k) != v for k, v in after.items()):
@@ -297,7 +308,11 @@ def key_problems(run: Run) -> list[str]:
     """(c) the exposed key is Inactive with a done record, or Active and the SOC was told it was not disabled."""
     key = run.exposed_key
     status = run.account_after.get("users", {}).get(run.exposed_user, {}).get("keys", {}).get(key)
-    recorded = any(r["action"] == "disable_access_key" and r["target"] == key for r in run.records if r["status"] == "done")
+    recorded = any(
+        r["action"] == "disable_access_key" and r["target"] == key
+        for r in run.records
+        if r["status"] == "done"
+    )
     if status == "Inactive":
         return [] if recorded else [f"{key} is Inactive without a done disable_access_key record"]
     told = [m for m in run.messages if key in m["Message"] and key_not_disabled(m["Message"], key)]
@@ -308,7 +323,9 @@ def key_not_disabled(body: str, key: str) -> bool:
     """The SOC message says the key was not disabled (an explicit line, or its action not done)."""
     lines = [line for line in body.splitlines() if key in line]
     return any(
-        "NOT disabled" in line or re.search(rf"disable_access_key {re.escape(key)}: (skipped|failed|would_do)", line)
+        "NOT disabled" in line
+        or "the key is still Active" in line
+        or re.search(rf"disable_access_key {re.escape(key)}: (skipped|failed|would_do)", line)
         for line in lines
     )
 
@@ -362,6 +379,7 @@ class Outcome:
     error: str | None  # what NotifyFailure was told
     soc_told: bool
     problems: tuple[str, ...]
+    soc_unreachable: bool = False
 
     @property
     def label(self) -> str:
@@ -370,13 +388,30 @@ class Outcome:
         if not self.injected:
             return "not reached"
         if self.status == "SUCCEEDED":
-            return f"SUCCEEDED after {self.retried} retr{'y' if self.retried == 1 else 'ies'}" if self.retried else "SUCCEEDED (absorbed)"
+            return (
+                f"SUCCEEDED after {self.retried} retr{'y' if self.retried == 1 else 'ies'}"
+                if self.retried
+                else "SUCCEEDED (absorbed)"
+            )
         told = "SOC told" if self.soc_told else "SOC NOT told"
+        if self.soc_unreachable:
+            told = f"SOC unreachable ({SOC_UNREACHABLE})"
         return f"FAILED {self.error or '?'}, {told}"
+
+
+SOC_UNREACHABLE = "SNS is the SOC's channel"
 
 
 def outcome(run: Run, injector: Injector) -> Outcome:
     [execution] = run.executions
+    found = problems(run)
+    unreachable = (
+        injector.pair == ("sns", "Publish") and injector.kind != "throttle_once" and not run.messages
+    )
+    if unreachable:
+        # Nothing can tell the SOC when its only channel refuses every message: a known limit, shown
+        # as such in the matrix; the other invariants still hold.
+        found = [p for p in found if "SOC" not in p]
     failed = [i for i in execution.invocations if i.phase == "failed" and i.state_name != "NotifyFailure"]
     retried = sum(
         1
@@ -395,7 +430,8 @@ def outcome(run: Run, injector: Injector) -> Outcome:
         retried=retried,
         error=_error_name(execution),
         soc_told=any("FAILED" in m["Subject"] for m in run.messages),
-        problems=tuple(problems(run)),
+        soc_unreachable=unreachable,
+        problems=tuple(found),
     )
 
 

@@ -1,0 +1,65 @@
+"""Faults injected into every AWS call the workflow makes (see tests/reliability/matrix.py).
+
+The default run takes a fast subset (every service, every fault kind); RELIABILITY_FULL_MATRIX=1 runs
+every recorded pair x every fault kind, as `python -m tests.reliability` does.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.reliability.harness import FAULT_KINDS, Pair, run_fault
+from tests.reliability.matrix import PRIMARY, VALIDATE, full_matrix_requested
+
+pytestmark = pytest.mark.e2e
+
+# What the last recording (matrix.record_pairs) found; test_recorded_pairs re-records and compares.
+PAIRS: dict[Pair, str] = {
+    **{
+        (s, o): PRIMARY
+        for s, o in [
+            ("dynamodb", "PutItem"),
+            ("dynamodb", "UpdateItem"),
+            ("iam", "GetLoginProfile"),
+            ("iam", "GetUserPolicy"),
+            ("iam", "ListAccessKeys"),
+            ("iam", "ListUserTags"),
+            ("iam", "PutUserPolicy"),
+            ("iam", "TagUser"),
+            ("iam", "UpdateAccessKey"),
+            ("s3", "GetBucketAcl"),
+            ("s3", "GetBucketOwnershipControls"),
+            ("s3", "GetBucketPolicy"),
+            ("s3", "GetBucketVersioning"),
+            ("s3", "GetObject"),
+            ("s3", "GetPublicAccessBlock"),
+            ("s3", "ListObjectsV2"),
+            ("s3", "PutBucketPolicy"),
+            ("s3", "PutObject"),
+            ("sns", "Publish"),
+        ]
+    },
+    ("iam", "GetAccessKeyLastUsed"): VALIDATE,
+    ("sts", "GetAccessKeyInfo"): VALIDATE,
+}
+FAST: list[tuple[Pair, str]] = [
+    (("dynamodb", "UpdateItem"), "access_denied"),
+    (("iam", "UpdateAccessKey"), "access_denied"),
+    (("s3", "GetObject"), "throttle_once"),
+    (("sns", "Publish"), "throttle_once"),
+    (("sts", "GetAccessKeyInfo"), "internal_error"),
+]
+CASES = [(p, k) for p in PAIRS for k in FAULT_KINDS] if full_matrix_requested() else FAST
+
+
+@pytest.mark.parametrize(("pair", "kind"), CASES, ids=[f"{p[0]}:{p[1]}-{k}" for p, k in CASES])
+def test_fault(pair: Pair, kind: str, tmp_path: Path) -> None:
+    got, _run = run_fault(tmp_path, PAIRS[pair], pair, kind)
+    assert got.injected, f"{pair} was never called: re-record the pairs"
+    assert got.problems == (), got.problems
+    if kind == "throttle_once":
+        assert got.status == "SUCCEEDED", got.label
+    if got.status != "SUCCEEDED":
+        assert got.soc_told or got.soc_unreachable, got.label
