@@ -210,9 +210,9 @@ def _cmd_recover(args: argparse.Namespace) -> int:
     table = args.table or os.environ.get("INCIDENT_TABLE", "")
     if not table:
         raise InvalidInput("recover: name the incident table with --table or INCIDENT_TABLE")
-    iam, ddb = client("iam"), client("dynamodb")
+    iam, ddb, s3 = client("iam"), client("dynamodb"), client("s3")
     try:
-        plan = recover_incident(iam, ddb, table, args.incident, dry_run=True)
+        plan = recover_incident(iam, ddb, table, args.incident, dry_run=True, s3=s3)
         for line in recover_summary(plan):
             print(line)
         pending = sum(a.status == "would_do" for a in plan)
@@ -232,7 +232,7 @@ def _cmd_recover(args: argparse.Namespace) -> int:
             if answer.strip().lower() not in ("y", "yes"):
                 print("nothing undone", file=sys.stderr)
                 return 1
-        done = recover_incident(iam, ddb, table, args.incident)
+        done = recover_incident(iam, ddb, table, args.incident, s3=s3)
     except (ResponderError, BotoCoreError) as exc:
         if isinstance(exc, InvalidInput):
             raise

@@ -1,7 +1,7 @@
 """Named errors. The state machine retries and catches them by class name (Lambda's errorType).
 
-Transient errors (throttling, a query still running past its budget) derive from
-``TransientError`` and are retried by the ASL; everything else ends in a Catch that tells the SOC.
+Transient errors derive from ``TransientError``; the ASL retries ``Throttled`` by name (with
+backoff), on top of the SDK's own retries. Everything else ends in a Catch that tells the SOC.
 """
 
 from __future__ import annotations

@@ -312,7 +312,7 @@ def write_report(
         response=response,
         account_id=inc.account_id,
         current_bucket_policies=_bucket_policies(s3, state),
-        ip_intel=load_ip_intel(),
+        ip_intel=_ip_intel(s3),
         # A retried Report step must render the very same bytes: evidence is write-once.
         generated_at=datetime.fromisoformat(started_at.replace("Z", "+00:00")) if started_at else None,
     )
@@ -342,6 +342,19 @@ def write_report(
         manifest_uri=root_ref.uri,
         evidence=[*query_evidence, manifest_ref, json_ref, md_ref, html_ref, root_ref],
     )
+
+
+def _ip_intel(s3: Any) -> Any:
+    """Shipped AWS ranges and Tor exits, plus the team's threat list in S3 when one is configured."""
+    from responder.analysis.ips import load_threat_list
+    from responder.settings import get_settings
+
+    settings = get_settings()
+    cache = "/tmp/ip-intel"  # noqa: S108 - Lambda's only writable place; a warm container reuses it
+    threat = None
+    if settings.threat_list_bucket and settings.threat_list_key:
+        threat = load_threat_list(s3, settings.threat_list_bucket, settings.threat_list_key, cache_dir=cache)
+    return load_ip_intel(cache, threat=threat)
 
 
 def _unredacted_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -376,10 +389,15 @@ def remediation_allowed(state: WorkflowState) -> tuple[bool, str]:
         return False, "no incident"
     if state.approval is not None:
         return True, f"approved by {state.approval.get('by') or 'unknown'}"
-    if inc.decision.action == "contain" and (state.owner is None or not state.owner.protected):
-        acted = [a for a in state.actions() if a.action == "disable_access_key"]
-        if state.validation_error is None and acted:
-            return True, "automatic: the same policy that contained the key"
+    if state.owner is not None and state.owner.protected:
+        return False, "the principal is protected and nobody approved: the plan is reported, nothing changes"
+    contained = any(
+        a.action == "disable_access_key" and a.status in ("done", "already_done", "would_do")
+        for a in state.actions()
+    )
+    if contained:
+        # Automatic containment, or the approval timeout's "contain" default: the same policy applies.
+        return True, "the policy that contained the key"
     return False, f"not approved ({inc.decision.action}): the plan is reported, nothing changes"
 
 
@@ -504,4 +522,44 @@ def run_eradication(
             )
             for item in plan.items
         ] or [Action.now("delete_resource", inc.incident_id, "skipped", str(exc))]
+    return StepResult(actions=actions)
+
+
+def deliver(
+    sns: Any,
+    s3: Any,
+    secrets: Any,
+    settings: Any,
+    state: WorkflowState,
+    message: Any,
+    *,
+    execution_id: str,
+    workflow_status: str,
+) -> StepResult:
+    """Send the SOC message (and the chat webhook, best effort), then record the final response.
+
+    ``response.json`` in evidence holds every action of the run, the SOC message's included, so the
+    record is complete even for steps that ran after the report (Remediate) or instead of it.
+    """
+    from responder.notify import post_webhook, publish
+
+    message_id = publish(sns, settings.soc_topic_arn, message)
+    actions = [Action.now("notify_soc", settings.soc_topic_arn, "done", f"SNS message {message_id}")]
+    if settings.webhook_secret_id:
+        posted = post_webhook(secrets, settings.webhook_secret_id, message)
+        # A chat outage never fails the workflow: the email went out, the status says what happened.
+        actions.append(Action.now("notify_chat", "webhook", "done" if posted else "failed", None))
+    inc = state.incident
+    if inc is not None and settings.evidence_bucket:
+        response = response_of(state, workflow_status)
+        response["actions"] += [a.model_dump(mode="json") for a in actions]
+        response["execution_id"] = execution_id
+        ref = put_json_evidence(
+            s3,
+            settings.evidence_bucket,
+            f"{incident_prefix(inc.incident_id, execution_id)}/response.json",
+            response,
+            kind="response",
+        )
+        return StepResult(actions=actions, evidence=[ref])
     return StepResult(actions=actions)

@@ -321,33 +321,39 @@ def approval_message(state: WorkflowState, execution_id: str, commands: str) -> 
     inc = state.incident
     key = inc.access_key_id if inc and inc.access_key_id else ""
     kind = inc.finding.type if inc and inc.finding else (inc.source if inc else "input")
-    subject = _subject("[Responder] APPROVAL NEEDED", kind, key)
-    timeout = (inc.model_extra or {}).get("approval", {}) if inc else {}
+    approval = (inc.model_extra or {}).get("approval", {}) if inc else {}
+    timeout = approval.get("timeout_seconds", "?")
+    plan = state.eradication_plan
+    if plan:
+        subject = _subject("[Responder] APPROVAL NEEDED to delete", key, inc.incident_id if inc else "")
+        intro = ["Deleting the rogue resources of this incident waits for your decision."]
+        deletes = [f"  - {line}" for line in plan.get("lines", [])] or ["  - nothing"]
+        what = ["What an approved run deletes:", *deletes, ""]
+        after = f"Without an answer in {timeout} s nothing is deleted and the SOC is told so."
+    else:
+        subject = _subject("[Responder] APPROVAL NEEDED", kind, key)
+        intro = ["Containment waits for your decision."]
+        what = []
+        after = (
+            f"Without an answer in {timeout} s the SOC is alerted and the default applies:"
+            f" {approval.get('on_timeout', 'leave')} (a protected principal is never contained without a yes)."
+        )
     body = [
-        "Containment waits for your decision.",
+        *intro,
         f"Why: {inc.decision.reason}" if inc else "",
         "",
         "What happened",
         *_incident_lines(state),
         "",
-        *(
-            [
-                "What an approved run would delete:",
-                *[f"  - {line}" for line in state.eradication_plan.get("lines", [])],
-                "",
-            ]
-            if state.eradication_plan
-            else []
-        ),
+        *what,
         "Answer with one of these (the token is single-use; keep it out of tickets and chat):",
         commands,
         "",
-        f"Without an answer in {timeout.get('timeout_seconds', '?')} s the SOC is alerted and the default applies:"
-        f" {timeout.get('on_timeout', 'leave')} (a protected principal is never contained without a yes).",
+        after,
         "",
         f"Execution: {console_url(execution_id)}",
     ]
-    return Message(subject=subject, body="\n".join(line for line in body if line is not None) + "\n")
+    return Message(subject=subject, body="\n".join(body) + "\n")
 
 
 def escalation_message(state: WorkflowState, execution_id: str) -> Message:

@@ -55,7 +55,7 @@ PERMISSIONS_RECOVER: tuple[Permission, ...] = (
         ),
         (_ROLE,),
     ),
-    Permission(("dynamodb:Query", "dynamodb:PutItem"), ("@incident_table",)),
+    Permission(("dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem"), ("@incident_table",)),
 )
 """What :func:`recover_incident` calls (the CLI runs it with the operator's credentials)."""
 
@@ -478,6 +478,22 @@ _UNDO: dict[str, Callable[[_Live, Recorded], Undo]] = {
 }
 
 
+def _release_claim(ddb: Any, table: str, key: str, incident_id: str) -> None:
+    """The key's containment claim is released: if the key leaks again, a new run contains it."""
+    try:
+        ddb.update_item(
+            TableName=table,
+            Key={"pk": {"S": f"KEY#{key}"}, "sk": {"S": "CONTAINMENT"}},
+            UpdateExpression="SET #s = :recovered, recovered_by_incident = :inc",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":recovered": {"S": "recovered"}, ":inc": {"S": incident_id}},
+        )
+    except ClientError as exc:
+        if code_of(exc) != "ConditionalCheckFailedException":  # no claim: contained before claims existed
+            raise
+
+
 def _record_recover(ddb: Any, table: str, incident_id: str, rec: Recorded, action: Action) -> None:
     ddb.put_item(
         TableName=table,
@@ -564,6 +580,8 @@ def recover_incident(
         if not dry_run:
             try:
                 _record_recover(ddb, table, incident_id, rec, action)
+                if rec.action == "disable_access_key":
+                    _release_claim(ddb, table, rec.target, incident_id)
             except ClientError as exc:
                 raise failure(
                     exc,

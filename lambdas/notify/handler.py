@@ -8,17 +8,19 @@ from aws_lambda_powertools.utilities.parser import BaseModel, parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from responder.clients import client, throttling_retried
-from responder.models import Action
-from responder.notify import publish, success_message
+from responder.investigation import deliver
+from responder.notify import success_message
 from responder.observability import logger, metrics, tracer
 from responder.permissions import Permission
 from responder.settings import get_settings
-from responder.state import StepResult, WorkflowState
+from responder.state import WorkflowState
 
 PERMISSIONS: tuple[Permission, ...] = (
     Permission(("sns:Publish",), ("@soc_topic",)),
     Permission(("kms:GenerateDataKey", "kms:Decrypt"), ("@soc_key",)),
     Permission(("secretsmanager:GetSecretValue",), ("@webhook_secret",)),
+    # response.json: the run's final record (GetObject backs the write-once check).
+    Permission(("s3:PutObject", "s3:GetObject"), ("@evidence_bucket/*",)),
 )
 
 
@@ -34,7 +36,16 @@ class NotifyInput(BaseModel):
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse(event=event, model=NotifyInput)
     message = success_message(request.state, request.execution_id)
-    message_id = publish(client("sns"), get_settings().soc_topic_arn, message)
-    logger.info("SOC notified", extra={"message_id": message_id, "subject": message.subject})
-    action = Action.now("notify_soc", get_settings().soc_topic_arn, "done", f"SNS message {message_id}")
-    return {**StepResult(actions=[action]).model_dump(mode="json"), **message.model_dump()}
+    settings = get_settings()
+    result = deliver(
+        client("sns"),
+        client("s3"),
+        client("secretsmanager"),
+        settings,
+        request.state,
+        message,
+        execution_id=request.execution_id,
+        workflow_status="SUCCEEDED",
+    )
+    logger.info("SOC notified", extra={"subject": message.subject, "actions": len(result.actions)})
+    return {**result.model_dump(mode="json"), **message.model_dump()}

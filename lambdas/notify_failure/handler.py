@@ -8,17 +8,19 @@ from aws_lambda_powertools.utilities.parser import BaseModel, parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from responder.clients import client, throttling_retried
-from responder.models import Action
-from responder.notify import failure_message, publish
+from responder.investigation import deliver
+from responder.notify import failure_message
 from responder.observability import logger, metrics, tracer
 from responder.permissions import Permission
 from responder.settings import get_settings
-from responder.state import StepResult, WorkflowState
+from responder.state import WorkflowState
 
 PERMISSIONS: tuple[Permission, ...] = (
     Permission(("sns:Publish",), ("@soc_topic",)),
     Permission(("kms:GenerateDataKey", "kms:Decrypt"), ("@soc_key",)),
     Permission(("secretsmanager:GetSecretValue",), ("@webhook_secret",)),
+    # response.json: the run's final record (GetObject backs the write-once check).
+    Permission(("s3:PutObject", "s3:GetObject"), ("@evidence_bucket/*",)),
 )
 
 
@@ -45,9 +47,16 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         # A half-formed state must not stop the SOC from hearing about the failure.
         state = WorkflowState.model_validate({"error": known.get("error")} if "error" in known else {})
     message = failure_message(state, request.execution_id)
-    message_id = publish(client("sns"), get_settings().soc_topic_arn, message)
-    logger.warning(
-        "SOC told of a failure", extra={"message_id": message_id, "error": state.error and state.error.Error}
+    settings = get_settings()
+    result = deliver(
+        client("sns"),
+        client("s3"),
+        client("secretsmanager"),
+        settings,
+        state,
+        message,
+        execution_id=request.execution_id,
+        workflow_status="FAILED",
     )
-    action = Action.now("notify_soc", get_settings().soc_topic_arn, "done", f"failure notice {message_id}")
-    return {**StepResult(actions=[action]).model_dump(mode="json"), **message.model_dump()}
+    logger.warning("SOC told of a failure", extra={"error": state.error and state.error.Error})
+    return {**result.model_dump(mode="json"), **message.model_dump()}

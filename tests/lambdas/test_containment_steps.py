@@ -84,3 +84,22 @@ def test_disable_only_the_exposed_key_and_only_once(account: Account) -> None:
     assert [(i["action"]["S"], i["before"]["S"], i["after"]["S"]) for i in items] == [
         ("disable_access_key", '{"Status": "Active"}', '{"Status": "Inactive"}')
     ]
+
+
+def test_recovered_key_can_be_contained_again(account: Account) -> None:
+    """recover releases the key's claim: if the key leaks again, a new run disables it (not already_done)."""
+    from responder.recover import recover_incident
+
+    event = {"incident": incident_for(account.exposed_key), "execution_id": EXECUTION}
+    event["owner"] = validate.handler({"incident": event["incident"]}, context())
+    assert disable.handler(event, context())["actions"][0]["status"] == "done"
+    undone = recover_incident(account.iam, account.ddb, account.table, "inc-test-0001")
+    assert ("undo_disable_access_key", "done") in [(a.action, a.status) for a in undone]
+    assert account.key_status(account.exposed_key) == "Active"
+
+    again = {**event, "incident": incident_for(account.exposed_key, incident_id="inc-test-0002")}
+    assert (
+        disable.handler({**again, "execution_id": EXECUTION + "-2"}, context())["actions"][0]["status"]
+        == "done"
+    )
+    assert account.key_status(account.exposed_key) == "Inactive"
