@@ -533,25 +533,32 @@ def _md_findings(report: Mapping[str, Any]) -> list[str]:
     return [*out, "" if report["findings"] else "None.", ""]
 
 
+INVENTORY_HEADERS = ["Change", "Event", "Time", "Target", "Detail", "Result"]
+
+
+def inventory_rows(report: Mapping[str, Any]) -> list[list[Any]]:
+    """The inventory's created/modified/deleted entries as table rows (Markdown and HTML share them)."""
+    inv = report.get("inventory") or {}
+    return [
+        [
+            kind,
+            e["event_name"],
+            e["event_time"],
+            e["target"],
+            e.get("detail"),
+            "ok" if e["succeeded"] else f"failed ({e.get('error_code')})",
+        ]
+        for kind in ("created", "modified", "deleted")
+        for e in inv.get(kind, [])
+    ]
+
+
 def _md_inventory(report: Mapping[str, Any]) -> list[str]:
     inv = report.get("inventory") or {}
     out = ["## Resources created, modified, deleted", ""]
-    changes = [(kind, e) for kind in ("created", "modified", "deleted") for e in inv.get(kind, [])]
+    changes = inventory_rows(report)
     if changes:
-        out += _table(
-            ["Change", "Event", "Time", "Target", "Detail", "Result"],
-            (
-                [
-                    kind,
-                    e["event_name"],
-                    e["event_time"],
-                    e["target"],
-                    e.get("detail"),
-                    "ok" if e["succeeded"] else f"failed ({e.get('error_code')})",
-                ]
-                for kind, e in changes
-            ),
-        )
+        out += _table(INVENTORY_HEADERS, changes)
     else:
         out += ["None.", ""]
     reads = inv.get("read") or []

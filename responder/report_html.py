@@ -21,6 +21,7 @@ from html import escape
 from typing import Any
 
 from responder.redact import redact_text, redacted
+from responder.report import INVENTORY_HEADERS, inventory_rows
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
 
@@ -294,23 +295,10 @@ def _findings(report: Mapping[str, Any]) -> str:
 
 def _inventory(report: Mapping[str, Any]) -> str:
     inv = report.get("inventory") or {}
-    changes = [(kind, e) for kind in ("created", "modified", "deleted") for e in inv.get(kind, [])]
+    changes = inventory_rows(report)
     out = ""
     if changes:
-        out += _table(
-            ["Change", "Event", "Time", "Target", "Detail", "Result"],
-            (
-                [
-                    kind,
-                    e["event_name"],
-                    e["event_time"],
-                    e["target"],
-                    e.get("detail"),
-                    "ok" if e["succeeded"] else f"failed ({e.get('error_code')})",
-                ]
-                for kind, e in changes
-            ),
-        )
+        out += _table(INVENTORY_HEADERS, changes)
     else:
         out += "<p>No resources created, modified or deleted.</p>"
     reads = inv.get("read") or []

@@ -8,6 +8,8 @@ from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import Any, Literal, Protocol, runtime_checkable
 
+from botocore.exceptions import ClientError
+
 from responder.errors import QueryCancelled, QueryFailed, QueryStillRunning, QueryTimedOut
 from responder.query.rows import Row
 from responder.query.sql import QueryParams, iso
@@ -140,3 +142,13 @@ def summarize_coverage(rows: list[Row], params: Params, slack: timedelta = COVER
         "last_event": last if isinstance(last, str) else None,
         "status": status,
     }
+
+
+def client_error(exc: ClientError, what: str, failed_codes: frozenset[str]) -> QueryFailed | ClientError:
+    """A service error that means the query cannot run as asked becomes QueryFailed (caught by the
+    ASL by name); anything else (throttling, 5xx) is returned as is, for the retries to see."""
+    error = exc.response.get("Error", {})
+    code = error.get("Code", "")
+    if code in failed_codes:
+        return QueryFailed(f"{what}: {code}: {error.get('Message', '')}"[:500])
+    return exc

@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 
 from responder.errors import QueryFailed
 from responder.permissions import Permission
-from responder.query.base import Params, PollingEngine, QueryStatus, require_finished
+from responder.query.base import Params, PollingEngine, QueryStatus, client_error, require_finished
 from responder.query.rows import Row, normalize_rows
 from responder.query.sql import QueryParams, event_data_store_id, render_lake
 
@@ -42,10 +42,7 @@ _FAILED_CODES = frozenset(
 
 
 def _client_error(exc: ClientError, what: str) -> QueryFailed | ClientError:
-    code = exc.response.get("Error", {}).get("Code", "")
-    if code in _FAILED_CODES:
-        return QueryFailed(f"{what}: {code}: {exc.response.get('Error', {}).get('Message', '')}"[:500])
-    return exc
+    return client_error(exc, what, _FAILED_CODES)
 
 
 class LakeEngine(PollingEngine):
