@@ -231,7 +231,15 @@ def _disable_claimed(
         "done",
         f"{owner.user_name}'s key {key}: {before} -> Inactive; other keys untouched",
     )
-    record_action(ddb, table, incident.incident_id, action, {"Status": before}, {"Status": "Inactive"})
+    try:
+        record_action(ddb, table, incident.incident_id, action, {"Status": before}, {"Status": "Inactive"})
+    except ClientError as exc:
+        # The key IS Inactive: failing now would tell the SOC the opposite. Say what is missing instead.
+        action.detail = (
+            f"{action.detail}; the before/after record could not be written ({_code(exc)}): "
+            f"`responder recover` cannot undo this one, set the key Active by hand if ever needed"
+        )
+        return [action]
     try:
         _settle(ddb, table, key, "done", {"done_at": action.at or ""})
     except ClientError as exc:

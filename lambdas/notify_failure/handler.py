@@ -7,13 +7,16 @@ from typing import Any
 from aws_lambda_powertools.utilities.parser import BaseModel, parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from lambdas.triage.handler import account_of
 from responder.clients import client, throttling_retried
+from responder.errors import InvalidInput
 from responder.investigation import deliver
 from responder.notify import failure_message
 from responder.observability import logger, metrics, tracer
 from responder.permissions import Permission
-from responder.settings import get_settings
+from responder.settings import Settings, get_settings
 from responder.state import WorkflowState
+from responder.triage import triage
 
 PERMISSIONS: tuple[Permission, ...] = (
     Permission(("sns:Publish",), ("@soc_topic",)),
@@ -28,6 +31,19 @@ class NotifyFailureInput(BaseModel):
     # The state may be a raw, untriaged input: keep what parses, ignore the rest.
     state: dict[str, Any]
     execution_id: str
+    # What the execution was started with: when Triage itself failed, it still names the key.
+    execution_input: Any = None
+
+
+def _with_incident(
+    state: WorkflowState, raw: Any, settings: Settings, context: LambdaContext
+) -> WorkflowState:
+    """Triage again, without AWS calls, so that the SOC hears which key is at stake (if the input says)."""
+    try:
+        incident = triage(raw, settings, default_account_id=account_of(context))
+    except InvalidInput:
+        return state  # the input itself was the problem: the message says so
+    return state.model_copy(update={"incident": incident})
 
 
 @logger.inject_lambda_context(log_event=False)
@@ -46,8 +62,10 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     except ValueError:
         # A half-formed state must not stop the SOC from hearing about the failure.
         state = WorkflowState.model_validate({"error": known.get("error")} if "error" in known else {})
-    message = failure_message(state, request.execution_id)
     settings = get_settings()
+    if state.incident is None and request.execution_input is not None:
+        state = _with_incident(state, request.execution_input, settings, context)
+    message = failure_message(state, request.execution_id)
     result = deliver(
         client("sns"),
         client("s3"),

@@ -24,8 +24,36 @@ PRIMARY = "iam-user-key"
 VALIDATE = "approval-timeout"
 VALIDATE_ENV = {"APPROVAL_TIMEOUT_SECONDS": "1"}
 
-# (service, operation) -> the scenario that makes the call (the first one recorded making it).
-PAIRS: dict[Pair, str] = {}
+# (service, operation) -> the scenario that makes the call (the first one recorded making it): what the
+# last recording found; tests/reliability/test_fault_matrix.py::test_recorded_pairs re-records and compares.
+PAIRS: dict[Pair, str] = {
+    **{
+        (s, o): PRIMARY
+        for s, o in [
+            ("dynamodb", "PutItem"),
+            ("dynamodb", "UpdateItem"),
+            ("iam", "GetLoginProfile"),
+            ("iam", "GetUserPolicy"),
+            ("iam", "ListAccessKeys"),
+            ("iam", "ListUserTags"),
+            ("iam", "PutUserPolicy"),
+            ("iam", "TagUser"),
+            ("iam", "UpdateAccessKey"),
+            ("s3", "GetBucketAcl"),
+            ("s3", "GetBucketOwnershipControls"),
+            ("s3", "GetBucketPolicy"),
+            ("s3", "GetBucketVersioning"),
+            ("s3", "GetObject"),
+            ("s3", "GetPublicAccessBlock"),
+            ("s3", "ListObjectsV2"),
+            ("s3", "PutBucketPolicy"),
+            ("s3", "PutObject"),
+            ("sns", "Publish"),
+        ]
+    },
+    ("iam", "GetAccessKeyLastUsed"): VALIDATE,
+    ("sts", "GetAccessKeyInfo"): VALIDATE,
+}
 
 FULL_ENV = "RELIABILITY_FULL_MATRIX"
 
