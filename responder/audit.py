@@ -24,16 +24,16 @@ What counts (checks, in :data:`CHECKS`):
 from __future__ import annotations
 
 import copy
-import ipaddress
 import json
-import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
-from policyuniverse.statement import Statement
 
+from responder.analysis.buckets import Insiders, StatementReview
+from responder.analysis.buckets import review_statement as analysis_review
+from responder.insiders import PERMISSIONS_INSIDERS, read_insiders
 from responder.models import iso, utc_now
 from responder.permissions import Permission
 
@@ -53,6 +53,7 @@ PERMISSIONS: tuple[Permission, ...] = (
         ("*",),
         reason="both support no resource-level permissions; AccessDenied is tolerated",
     ),
+    *(p for p in PERMISSIONS_INSIDERS if not p.actions[0].startswith("organizations:")),
 )
 """What the auditor needs (read-only). sts:GetCallerIdentity needs no permission."""
 
@@ -86,12 +87,6 @@ PRINCIPAL_CONDITION_KEYS = frozenset(
     }
 )
 _ORG_MISSING = {"AccessDenied", "AccessDeniedException", "AWSOrganizationsNotInUseException"}
-_ACCOUNT = re.compile(r"^\d{12}$")
-_ACCOUNT_IN_ARN = re.compile(r"^arn:[^:]*:[^:]*:[^:]*:(\d{12}|\*|):")
-_INTERNAL_NETS = tuple(
-    ipaddress.ip_network(n)
-    for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7")
-)
 
 
 @dataclass(frozen=True)
@@ -104,17 +99,24 @@ class AuditContext:
     org_accounts: frozenset[str] = frozenset()
     trusted_accounts: frozenset[str] = frozenset()
     account_bpa: Mapping[str, bool] | None = None  # None: could not be read
+    # This account's own VPC endpoints, VPCs and principal ids: conditions naming others are outside.
+    vpc_endpoints: frozenset[str] = frozenset()
+    vpcs: frozenset[str] = frozenset()
+    user_ids: frozenset[str] = frozenset()
 
     def inside(self, account: str) -> bool:
         return account == self.account_id or account in self.trusted_accounts or account in self.org_accounts
 
-
-@dataclass
-class _StatementReview:
-    external: list[str] = field(default_factory=list)  # outsiders, as named
-    unverified: list[str] = field(default_factory=list)
-    wildcard: str | None = None  # why '*' is open, when it is
-    aws_public: bool = False  # public as AWS (and Block Public Access) defines it
+    def insiders(self) -> Insiders:
+        return Insiders(
+            account_id=self.account_id,
+            organization_id=self.org_id,
+            org_accounts=self.org_accounts,
+            trusted_accounts=self.trusted_accounts,
+            vpc_endpoints=self.vpc_endpoints,
+            vpcs=self.vpcs,
+            user_ids=self.user_ids,
+        )
 
 
 # ------------------------------------------------------------------------------ the account
@@ -128,8 +130,14 @@ def audit_account(
     *,
     org_id: str | None = None,
     trusted_accounts: Iterable[str] = (),
+    ec2: Any | None = None,
+    iam: Any | None = None,
 ) -> dict[str, Any]:
-    """Review every bucket in the account; the report as a JSON-able dict (see module docstring)."""
+    """Review every bucket in the account; the report as a JSON-able dict (see module docstring).
+
+    ``ec2`` and ``iam`` (optional) read this account's VPC endpoints, VPCs and principal ids, so that
+    conditions naming them count as inside; without them such conditions are unverified.
+    """
     identity = sts.get_caller_identity()
     account_id = str(identity["Account"])
     partition = str(identity.get("Arn", "arn:aws:")).split(":")[1] or "aws"
@@ -142,6 +150,7 @@ def audit_account(
         org_accounts=frozenset(organization["accounts"]),
         trusted_accounts=frozenset(trusted_accounts),
         account_bpa=_account_bpa(s3control, account_id, notes),
+        **_live_ids(account_id, ec2, iam, notes),
     )
     findings: list[dict[str, Any]] = []
     if ctx.account_bpa is not None and not all(ctx.account_bpa.values()):
@@ -219,6 +228,13 @@ def _organization(org: Any, given: str | None, notes: list[str]) -> dict[str, An
     elif given and described and described != given:
         notes.append(f"--org-id {given} is not this account's organization ({described}): members not listed")
     return {"id": org_id, "source": source, "accounts": accounts, "member_accounts_known": bool(accounts)}
+
+
+def _live_ids(account_id: str, ec2: Any | None, iam: Any | None, notes: list[str]) -> dict[str, Any]:
+    if ec2 is None and iam is None:
+        return {}
+    found = read_insiders(account_id, ec2=ec2, iam=iam, notes=notes)
+    return {"vpc_endpoints": found.vpc_endpoints, "vpcs": found.vpcs, "user_ids": found.user_ids}
 
 
 def _account_bpa(s3control: Any, account_id: str, notes: list[str]) -> dict[str, bool] | None:
@@ -485,16 +501,6 @@ def _account_bpa_finding(ctx: AuditContext) -> dict[str, Any]:
 # ------------------------------------------------------------------------------ statements
 
 
-def _account_of(principal: str) -> str | None:
-    """The account a principal names ('*' for any); None when it names none (canonical user, id)."""
-    if principal == "*":
-        return "*"
-    if _ACCOUNT.match(principal):
-        return principal
-    match = _ACCOUNT_IN_ARN.match(principal)
-    return (match.group(1) or None) if match else None
-
-
 def _principals(statement: Mapping[str, Any]) -> tuple[list[str], list[str]]:
     """(AWS-side principals as written, including canonical users; service principals)."""
     principal = statement.get("Principal")
@@ -515,80 +521,9 @@ def _principals(statement: Mapping[str, Any]) -> tuple[list[str], list[str]]:
     return aws, services
 
 
-def _public_cidr(cidr: str) -> bool:
-    try:
-        net = ipaddress.ip_network(cidr, strict=False)
-    except ValueError:
-        return True
-    return not any(net.version == n.version and net.subnet_of(n) for n in _INTERNAL_NETS)  # type: ignore[arg-type]
-
-
-def review_statement(statement: Mapping[str, Any], ctx: AuditContext) -> _StatementReview:
-    """Who an Allow statement lets in that should not be, as seen from ``ctx``."""
-    review = _StatementReview()
-    if str(statement.get("Effect", "")).lower() != "allow":
-        return review
-    if "NotPrincipal" in statement:
-        review.wildcard = "uses NotPrincipal with Allow: everyone but the listed principals"
-        review.aws_public = True
-        return review
-    aws, _services = _principals(statement)
-    for principal in aws:
-        account = _account_of(principal)
-        if account == "*":
-            _review_wildcard(Statement(dict(statement)), ctx, review)
-        elif account is None:
-            review.unverified.append(principal)
-        elif not ctx.inside(account):
-            review.external.append(principal)
-    return review
-
-
-def _review_wildcard(parsed: Statement, ctx: AuditContext, review: _StatementReview) -> None:
-    """Is '*' narrowed to inside callers? Condition keys are ANDed: one inside-only key narrows it."""
-    narrowed = False
-    addresses: list[str] = []
-    for entry in parsed.condition_entries:
-        category, value = str(entry.category), str(entry.value)
-        if category == "account":
-            if ctx.inside(value):
-                narrowed = True
-            else:
-                review.external.append(f"{value} (condition)")
-        elif category == "arn":
-            account = _account_of(value)
-            if account and account != "*" and ctx.inside(account):
-                narrowed = True
-            else:
-                review.external.append(f"{value} (condition)")
-        elif category == "organization":
-            named = value.split("/", 1)[0]
-            if "*" in named:
-                review.external.append(f"{value} (condition)")
-            elif ctx.org_id is None:
-                review.unverified.append(f"organization {named} (condition; pass --org-id)")
-            elif named == ctx.org_id:
-                narrowed = True
-            else:
-                review.external.append(f"organization {named} (condition)")
-        elif category == "cidr":
-            if _public_cidr(value):
-                addresses.append(value)
-            else:
-                narrowed = True
-        elif category in {"userid", "vpce", "vpc"} and "*" not in value.rstrip("*"):
-            narrowed = True
-    if review.external or review.unverified:
-        return
-    if narrowed:
-        return
-    if addresses:
-        review.wildcard = "allows anyone ('*') from " + ", ".join(addresses)
-        return
-    review.wildcard = (
-        "allows any principal ('*') with no condition narrowing it to the account or organization"
-    )
-    review.aws_public = True
+def review_statement(statement: Mapping[str, Any], ctx: AuditContext) -> StatementReview:
+    """Who an Allow statement lets in that should not be: the one analysis the responder has."""
+    return analysis_review(statement, ctx.insiders())
 
 
 def narrowed_statement(statement: Mapping[str, Any], ctx: AuditContext, *, drop: set[str]) -> dict[str, Any]:

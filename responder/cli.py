@@ -15,9 +15,10 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
+from typing import NoReturn, TextIO
 
 from responder import __version__
+from responder.encode import terminal
 from responder.errors import InvalidInput
 
 EXIT_OK = 0
@@ -31,6 +32,12 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         command = self.prog.removeprefix("responder").strip()
         raise InvalidInput(f"{command}: {message}" if command else message)
+
+
+def _say(text: object, *, file: TextIO | None = None) -> None:
+    """print(), but what reaches the terminal carries no escape sequence or control from the input
+    (a user name, an error message quoting a log field): those show as ``\\x1b``-style text."""
+    print(terminal(str(text)), file=file if file is not None else sys.stdout)
 
 
 def _one_line(text: str, limit: int = 300) -> str:
@@ -74,7 +81,7 @@ def _cmd_triage(args: argparse.Namespace) -> int:
         incident = triage(data, Settings.from_env(), default_account_id=args.account_id)
     except InvalidInput as exc:
         raise InvalidInput(f"{args.file}: {exc}") from exc
-    print(json.dumps(dump(incident), indent=2))
+    _say(json.dumps(dump(incident), indent=2))
     return EXIT_OK
 
 
@@ -92,7 +99,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     if args.list:
         for name, spec in SCENARIOS.items():
-            print(f"{name:<22} {spec.summary}")
+            _say(f"{name:<22} {spec.summary}")
         return EXIT_OK
     scenario = args.scenario or DEFAULT_SCENARIO
     if scenario not in SCENARIOS:
@@ -114,13 +121,38 @@ def _args_investigate(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--access-key", required=True, metavar="KEY", help="the exposed access key id")
     parser.add_argument(
-        "--days", type=int, default=None, metavar="N", help="N days ending at the newest event (default 7)"
+        "--days",
+        type=int,
+        default=None,
+        metavar="N",
+        help="N days ending after the key's last event (default 7)",
     )
     parser.add_argument(
         "--start", default=None, metavar="ISO", help="window start, ISO 8601 with Z or offset"
     )
     parser.add_argument("--end", default=None, metavar="ISO", help="window end, ISO 8601 with Z or offset")
     parser.add_argument("--out", required=True, metavar="DIR", help="where the report files and queries/ go")
+    parser.add_argument(
+        "--max-file-mib",
+        type=int,
+        default=None,
+        metavar="MIB",
+        help="read no log file larger than this, decompressed (default 256; larger ones are skipped and "
+        "counted in the coverage)",
+    )
+    parser.add_argument(
+        "--digest-public-keys",
+        default=None,
+        metavar="FILE",
+        help="CloudTrail's public keys (`aws cloudtrail list-public-keys` output) to verify the digest "
+        "signatures of log-file validation; digests' signatures go beside them as <digest>.sig.json",
+    )
+
+
+def _mib(value: int) -> int:
+    if value < 1:
+        raise InvalidInput(f"--max-file-mib must be at least 1, got {value}")
+    return value << 20
 
 
 def _cmd_investigate(args: argparse.Namespace) -> int:
@@ -136,12 +168,14 @@ def _cmd_investigate(args: argparse.Namespace) -> int:
             days=args.days,
             progress=progress,
             out_dir=args.out,
+            digest_public_keys=args.digest_public_keys,
+            **({"max_file_bytes": _mib(args.max_file_mib)} if args.max_file_mib is not None else {}),
         )
     finally:
         progress.clear()
     for line in summary_lines(report):
-        print(line)
-    print(f"report: {Path(args.out) / 'report.md'}")
+        _say(line)
+    _say(f"report: {Path(args.out) / 'report.md'}")
     return EXIT_OK
 
 
@@ -168,9 +202,9 @@ def _answer_approval(args: argparse.Namespace, *, approved: bool) -> int:
     except (ResponderError, BotoCoreError) as exc:
         if isinstance(exc, InvalidInput):
             raise
-        print(f"responder: {_one_line(str(exc))}", file=sys.stderr)
+        _say(f"responder: {_one_line(str(exc))}", file=sys.stderr)
         return 1
-    print(json.dumps(answer))
+    _say(json.dumps(answer))
     return EXIT_OK
 
 
@@ -214,32 +248,32 @@ def _cmd_recover(args: argparse.Namespace) -> int:
     try:
         plan = recover_incident(iam, ddb, table, args.incident, dry_run=True, s3=s3)
         for line in recover_summary(plan):
-            print(line)
+            _say(line)
         pending = sum(a.status == "would_do" for a in plan)
         if not pending:
-            print("nothing to undo")
+            _say("nothing to undo")
             return EXIT_OK
         if args.dry_run:
-            print(f"dry run: {pending} change(s) would be undone; nothing changed")
+            _say(f"dry run: {pending} change(s) would be undone; nothing changed")
             return EXIT_OK
         if not args.yes:
             if not sys.stdin.isatty():
                 raise InvalidInput(f"recover: refusing to undo {pending} change(s) without a TTY; pass --yes")
             try:
-                answer = input(f"Undo {pending} changes? [y/N] ")
+                answer = input(f"Undo {pending} changes? [y/N] ")  # our own text only
             except EOFError:
                 answer = ""
             if answer.strip().lower() not in ("y", "yes"):
-                print("nothing undone", file=sys.stderr)
+                _say("nothing undone", file=sys.stderr)
                 return 1
         done = recover_incident(iam, ddb, table, args.incident, s3=s3)
     except (ResponderError, BotoCoreError) as exc:
         if isinstance(exc, InvalidInput):
             raise
-        print(f"responder: {_one_line(str(exc))}", file=sys.stderr)
+        _say(f"responder: {_one_line(str(exc))}", file=sys.stderr)
         return 1
     for line in recover_summary(done):
-        print(line)
+        _say(line)
     return EXIT_OK
 
 
@@ -302,10 +336,10 @@ def _cmd_start(args: argparse.Namespace) -> int:
         )
         sfn = client("stepfunctions")
         arn = start_run(sfn, machine, execution_input)
-        print(f"started: {arn}")
-        print(f"console: {console_url(arn)}")
+        _say(f"started: {arn}")
+        _say(f"console: {console_url(arn)}")
         if not args.dry_run:
-            print(
+            _say(
                 f"note: not a dry run: the workflow disables {args.access_key} before it investigates",
                 file=sys.stderr,
             )
@@ -314,7 +348,7 @@ def _cmd_start(args: argparse.Namespace) -> int:
         result = follow(sfn, arn, progress, poll_seconds=args.poll_seconds)
     except KeyboardInterrupt:
         progress.clear()
-        print(
+        _say(
             f"responder: stopped following; the execution goes on: {arn or '(not started)'}", file=sys.stderr
         )
         return 130
@@ -322,11 +356,11 @@ def _cmd_start(args: argparse.Namespace) -> int:
         progress.clear()
         if isinstance(exc, InvalidInput):
             raise
-        print(f"responder: {_one_line(str(exc))}", file=sys.stderr)
+        _say(f"responder: {_one_line(str(exc))}", file=sys.stderr)
         return 1
     progress.clear()
     reason = f": {result.error}: {_one_line(result.cause or '', 200)}" if result.error else ""
-    print(f"{result.status}{reason}")
+    _say(f"{result.status}{reason}")
     return EXIT_OK if result.status == "SUCCEEDED" else 1
 
 
@@ -376,9 +410,11 @@ def _cmd_audit_buckets(args: argparse.Namespace) -> int:
             client("organizations"),
             org_id=args.org_id,
             trusted_accounts=args.trusted_account,
+            ec2=client("ec2"),
+            iam=client("iam"),
         )
     except (ClientError, BotoCoreError) as exc:
-        print(f"responder: {_one_line(str(exc))}", file=sys.stderr)
+        _say(f"responder: {_one_line(str(exc))}", file=sys.stderr)
         return 1
     out = Path(args.out)
     (out / "suggested-policies").mkdir(parents=True, exist_ok=True)
@@ -389,11 +425,11 @@ def _cmd_audit_buckets(args: argparse.Namespace) -> int:
             path = out / "suggested-policies" / f"{bucket['bucket']}.json"
             path.write_text(json.dumps(bucket["suggested_policy"], indent=2) + "\n")
     counts = report["counts"]
-    print(
+    _say(
         f"{len(report['buckets'])} buckets reviewed: "
         f"{counts['high']} high, {counts['medium']} medium, {counts['low']} low"
     )
-    print(f"report: {out / 'bucket-audit.md'}")
+    _say(f"report: {out / 'bucket-audit.md'}")
     if args.fail_on and at_or_above(report, args.fail_on):
         return 1
     return EXIT_OK
@@ -456,7 +492,7 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         code: int = args.run(args)
     except InvalidInput as exc:
-        print(f"responder: {_one_line(str(exc))}", file=sys.stderr)
+        _say(f"responder: {_one_line(str(exc))}", file=sys.stderr)
         return EXIT_INVALID
     except SystemExit as exc:  # --help and --version exit through argparse
         return exc.code if isinstance(exc.code, int) else EXIT_OK

@@ -35,6 +35,22 @@ class ContainmentFailed(ResponderError):
     """An AWS call that changes state failed; the message says what was and was not done."""
 
 
+class ContainmentUnverified(ContainmentFailed):
+    """The change call succeeded but reading it back (retried while IAM propagates) does not show it."""
+
+
+class ContainmentInProgress(TransientError):
+    """Another live attempt holds the key's claim and the key still reads Active: retried by the ASL."""
+
+
+class PrincipalMismatch(ResponderError):
+    """The principal the input names is not the one the live account shows (possible tampering)."""
+
+
+class RevocationShapeRefused(ResponderError):
+    """A session revocation was asked to write a document that is not the fixed TokenIssueTime deny."""
+
+
 class EvidenceConflict(ResponderError):
     """An evidence object already exists with different content: evidence is never overwritten."""
 
@@ -57,6 +73,10 @@ class QueryStillRunning(TransientError):
 
 class LogsUnreadable(InvalidInput):
     """Local CloudTrail log files could not be read or parsed."""
+
+
+class DigestKeysUnreadable(InvalidInput):
+    """The CloudTrail public keys given for digest validation (--digest-public-keys) cannot be read."""
 
 
 class Throttled(TransientError):
@@ -88,3 +108,7 @@ class EradicationNotApproved(ResponderError):
     def __init__(self, message: str, plan: object = None) -> None:
         super().__init__(message)
         self.plan = plan
+
+
+class RedactionKeyUnavailable(ResponderError):
+    """The deployment's redaction key (REDACTION_KEY_SECRET_ARN) cannot be read or is too short."""

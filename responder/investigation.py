@@ -8,12 +8,13 @@ SHA-256, redacted, with a hash of each removed secret.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, Field
 
+from responder.analysis.buckets import Insiders
 from responder.analysis.ips import load_ip_intel
 from responder.bundle import write_report_bundle
 from responder.errors import InvalidInput, QueryTimedOut
@@ -21,6 +22,7 @@ from responder.evidence import incident_prefix, put_evidence, put_json_evidence,
 from responder.models import Action, EvidenceRef, Incident, iso, utc_now
 from responder.plan import next_batch, report_credentials
 from responder.query import PollingEngine, QueryParams
+from responder.query.digest import for_state
 from responder.query.sql import ACCESS_KEY_RE
 from responder.redact import redact
 from responder.report import build_report
@@ -184,11 +186,25 @@ def rows_to_jsonl(rows: Sequence[Mapping[str, Any]]) -> bytes:
     return ("\n".join(lines) + "\n").encode() if lines else b""
 
 
-def save_results(s3: Any, evidence_bucket: str, engine: PollingEngine, handle: QueryHandle) -> QueryResult:
-    """Fetch every row (a bad end raises QueryFailed/Cancelled/TimedOut) and save them to evidence."""
+def save_results(
+    s3: Any,
+    evidence_bucket: str,
+    engine: PollingEngine,
+    handle: QueryHandle,
+    *,
+    log_validation: Callable[[QueryParams], dict[str, Any] | None] | None = None,
+) -> QueryResult:
+    """Fetch every row (a bad end raises QueryFailed/Cancelled/TimedOut) and save them to evidence.
+
+    ``log_validation``: the digest check of the window's log files (responder/query/digest.py), run
+    with the coverage measure and kept beside it (``coverage.log_file_validation``)."""
     rows = engine.results(handle.query_id)
     params = QueryParams.of({"access_key_id": handle.access_key_id, **handle.window})
     coverage = engine.coverage(params) if handle.coverage else {}
+    if handle.coverage and log_validation is not None:
+        validation = log_validation(params)
+        if validation is not None:
+            coverage = {**coverage, "log_file_validation": validation}
     base = f"{_query_prefix(handle.incident_id, handle.execution_id)}{handle.access_key_id}/{handle.name}"
     rows_ref = put_evidence(
         s3,
@@ -213,7 +229,7 @@ def save_results(s3: Any, evidence_bucket: str, engine: PollingEngine, handle: Q
         rows_sha256=rows_ref.sha256,
         row_count=len(rows),
         window=handle.window,
-        coverage=coverage,
+        coverage=for_state(coverage),
         evidence=[rows_ref, meta_ref],
     )
 
@@ -261,9 +277,19 @@ def response_of(state: WorkflowState, workflow_status: str) -> dict[str, Any]:
 
 
 def write_report(
-    s3: Any, evidence_bucket: str, state: WorkflowState, *, execution_id: str, started_at: str | None = None
+    s3: Any,
+    evidence_bucket: str,
+    state: WorkflowState,
+    *,
+    execution_id: str,
+    started_at: str | None = None,
+    insiders: Insiders | None = None,
 ) -> ReportRef:
-    """Analyse every saved query result and write report.json and report.md to evidence."""
+    """Analyse every saved query result and write report.json and report.md to evidence.
+
+    ``insiders``: this account as the live account shows it (responder.insiders.read_insiders), so
+    the report calls external exactly what Remediate would remove.
+    """
     inc = state.incident
     if inc is None:
         raise InvalidInput("the report needs the triaged incident")
@@ -311,6 +337,7 @@ def write_report(
         remote_ip_details=_remote_ip_details(s3, state),
         response=response,
         account_id=inc.account_id,
+        insiders=insiders,
         current_bucket_policies=_bucket_policies(s3, state),
         ip_intel=_ip_intel(s3),
         # A retried Report step must render the very same bytes: evidence is write-once.
@@ -382,6 +409,22 @@ def _policies_put(results: Mapping[tuple[str, str], Sequence[Mapping[str, Any]]]
     return put
 
 
+def _public_access_changed(
+    results: Mapping[tuple[str, str], Sequence[Mapping[str, Any]]], attacker_keys: set[str]
+) -> set[str]:
+    """Buckets whose Block Public Access an attacker key changed by a successful call."""
+    names = {"PutBucketPublicAccessBlock", "DeleteBucketPublicAccessBlock"}
+    changed: set[str] = set()
+    for rows in results.values():
+        for row in rows:
+            mine = row.get("access_key_id") in attacker_keys and not row.get("error_code")
+            if mine and row.get("event_name") in names:
+                params = json.loads(str(row.get("request_parameters") or "{}"))
+                if isinstance(params, dict) and params.get("bucketName"):
+                    changed.add(str(params["bucketName"]))
+    return changed
+
+
 def remediation_allowed(state: WorkflowState) -> tuple[bool, str]:
     """Rogue resources are contained under the key's approval policy: automatic, approved, or not."""
     inc = state.incident
@@ -410,9 +453,16 @@ def remediate(
     state: WorkflowState,
     *,
     execution_id: str,
+    insiders: Any = None,
 ) -> StepResult:
-    """Playbook step 8: contain the backdoored buckets and the IAM persistence the key created."""
+    """Playbook step 8: contain the backdoored buckets and the IAM persistence the key created.
+
+    ``insiders``: this account's :class:`responder.analysis.buckets.Insiders` as the live account
+    shows them (``responder.insiders.read_insiders``); without it only the account id is inside.
+    """
     from responder.remediate import apply_bucket_fix, contain_persistence, plan_bucket_fixes, plan_persistence
+    from responder.remediate.persistence import REMEDIATE_TIMEOUT_SECONDS, events_by_id, save_plan
+    from responder.settings import get_settings
     from responder.snapshot import bucket_state
 
     inc = state.incident
@@ -433,11 +483,16 @@ def remediate(
         live,
         finding_type=inc.finding.type if inc.finding else None,
         finding_buckets=inc.buckets,
-        account_id=inc.account_id,
+        account_id=insiders or inc.account_id,
         attacker_keys=attacker_keys,
         policies=_policies_put(results),
+        public_access_changed=_public_access_changed(results, attacker_keys),
     )
-    rogue = plan_persistence(report, exposed_user=state.owner.user_name if state.owner else None)
+    # Persistence: each event's row (its responseElements) is what the live account is checked against.
+    rows = [row for key_rows in results.values() for row in key_rows]
+    rogue = plan_persistence(
+        report, exposed_user=state.owner.user_name if state.owner else None, events=events_by_id(rows)
+    )
     allowed, why = remediation_allowed(state)
     dry_run = inc.dry_run or not allowed
     actions: list[Action] = []
@@ -453,7 +508,27 @@ def remediate(
             approved_by=why,
             dry_run=dry_run,
         )
-    actions += contain_persistence(iam, ddb, table, inc.incident_id, rogue, approved_by=why, dry_run=dry_run)
+    settings = get_settings()
+    persistence = contain_persistence(
+        iam,
+        ddb,
+        table,
+        inc.incident_id,
+        rogue,
+        approved_by=why,
+        dry_run=dry_run,
+        deny_policy_arn=settings.deny_all_policy_arn,
+        protected=settings.protected_principals,
+        protected_tag=settings.protected_tag,
+        max_principals=settings.max_auto_contain,
+        execution_id=execution_id,
+        once_scope=f"key/{inc.access_key_id}",
+        stale_after_seconds=REMEDIATE_TIMEOUT_SECONDS,
+        insiders=insiders,
+    )
+    actions += persistence.actions
+    # The full lists (every inconsistent record, everything waiting for a person) go to evidence.
+    evidence = [save_plan(s3, evidence_bucket, incident_prefix(inc.incident_id, execution_id), persistence)]
     if not allowed and not inc.dry_run:
         # A plan nobody approved is reported as such, not as something that will happen.
         actions = [
@@ -462,7 +537,7 @@ def remediate(
             else a
             for a in actions
         ]
-    return StepResult(actions=actions)
+    return StepResult(actions=actions, evidence=evidence)
 
 
 def latest_report(s3: Any, bucket: str, incident_id: str) -> dict[str, Any]:
@@ -480,12 +555,33 @@ def latest_report(s3: Any, bucket: str, incident_id: str) -> dict[str, Any]:
 
 def plan_eradication(s3: Any, iam: Any, bucket: str, incident_id: str) -> dict[str, Any]:
     """What an approved eradication of this incident would delete (reads only)."""
-    from responder.remediate import eradication_plan, plan_persistence
+    from responder.remediate import eradication_plan
+    from responder.remediate.persistence import PLAN_NAME, load_plan
 
-    report = latest_report(s3, bucket, incident_id)
-    user = ((report.get("subject") or {}).get("principal") or {}).get("user_name")
-    plan = eradication_plan(iam, plan_persistence(report, exposed_user=user), incident_id=incident_id)
+    # What the Remediate step verified against the live account (and what waits for a person):
+    # never the report's records alone, which the attacker may have written.
+    saved = latest_evidence(s3, bucket, incident_id, f"/{PLAN_NAME}-")
+    rogue = load_plan(saved) if saved else []
+    from responder.remediate.eradicate import MAX_PLANNED
+
+    # The plan travels in the workflow's state: bounded, the rest left to the next approved run.
+    plan = eradication_plan(iam, rogue, incident_id=incident_id, max_items=MAX_PLANNED)
+    if saved is None:
+        plan.not_deleted.append(
+            "no persistence plan of this incident in evidence: nothing verified to delete"
+        )
     return {**plan.model_dump(mode="json"), "digest": plan.digest, "lines": plan.describe()}
+
+
+def latest_evidence(s3: Any, bucket: str, incident_id: str, marker: str) -> dict[str, Any] | None:
+    """The newest JSON evidence object of the incident whose key contains ``marker``, or None."""
+    newest: tuple[Any, str] | None = None
+    prefix = incident_prefix(incident_id).rsplit("/", 1)[0] + "/"
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for obj in page.get("Contents", []):
+            if marker in obj["Key"] and (newest is None or obj["LastModified"] > newest[0]):
+                newest = (obj["LastModified"], obj["Key"])
+    return None if newest is None else dict(json.loads(read_evidence(s3, f"s3://{bucket}/{newest[1]}")))
 
 
 def run_eradication(

@@ -16,17 +16,32 @@ from urllib.parse import quote, urlparse
 
 from pydantic import BaseModel
 
+from responder.encode import EMAIL_TEXT_MAX, cap, chat_text, defang, email_list, email_value, plain
 from responder.models import Action, Incident
 from responder.state import WorkflowState
 
 SUBJECT_MAX = 100
 WEBHOOK_TEXT_MAX = 3900  # Chime rejects more than 4096 characters; Slack accepts more
+PLAN_LINES_MAX = 50  # eradication plan lines in an approval request; the rest is in the plan evidence
+# Every value below may come from the finding, the logs or the account: each goes through
+# email_value (one line, no control characters, URLs defanged, capped) before it joins a line.
+_v = email_value
 log = logging.getLogger(__name__)
 
 
 class Message(BaseModel):
     subject: str
     body: str
+
+
+def _link(url: str) -> str:
+    """One of our own links (console, evidence): kept clickable, but on one line and capped."""
+    return cap(plain(url), 2048)
+
+
+def _text(lines: list[str]) -> str:
+    """The body: our lines joined; any control character a value still carried is stripped."""
+    return "\n".join(plain(part) for line in lines for part in line.split("\n")) + "\n"
 
 
 def console_url(execution_id: str) -> str:
@@ -43,7 +58,9 @@ def s3_console_url(uri: str) -> str:
 
 
 def _ascii(text: str) -> str:
-    return " ".join(text.encode("ascii", "replace").decode().replace("?", " ").split()) if text else ""
+    if not text:
+        return ""
+    return " ".join(defang(plain(text)).encode("ascii", "replace").decode().replace("?", " ").split())
 
 
 def _subject(*parts: str, keep: str = "") -> str:
@@ -71,7 +88,9 @@ def _outcome(actions: list[Action]) -> str:
 
 def _action_lines(actions: list[Action]) -> list[str]:
     return [
-        f"  - {a.action} {a.target}: {a.status}" + (f" ({a.detail})" if a.detail else "") for a in actions
+        f"  - {_v(a.action)} {_v(a.target)}: {_v(a.status)}"
+        + (f" ({_v(a.detail, limit=EMAIL_TEXT_MAX)})" if a.detail else "")
+        for a in actions
     ]
 
 
@@ -80,18 +99,21 @@ def _incident_lines(state: WorkflowState) -> list[str]:
     if inc is None:
         return ["Incident: not established (the input could not be triaged)."]
     lines = [
-        f"Incident: {inc.incident_id} ({inc.source})",
-        f"Account: {inc.account_id}  Region: {inc.region or '-'}",
-        f"Access key: {inc.access_key_id or '-'}  Principal: {inc.principal.type or '-'} "
-        f"{inc.principal.user_name or ''}".rstrip(),
-        f"Decision: {inc.decision.action} ({inc.decision.reason})",
+        f"Incident: {_v(inc.incident_id)} ({_v(inc.source)})",
+        f"Account: {_v(inc.account_id)}  Region: {_v(inc.region or '-')}",
+        f"Access key: {_v(inc.access_key_id or '-')}  Principal: {_v(inc.principal.type or '-')} "
+        f"{_v(inc.principal.user_name or '')}".rstrip(),
+        f"Decision: {_v(inc.decision.action)} ({_v(inc.decision.reason, limit=EMAIL_TEXT_MAX)})",
     ]
     if inc.finding:
-        lines.insert(1, f"Finding: {inc.finding.type} severity {inc.finding.severity} id {inc.finding.id}")
+        lines.insert(
+            1,
+            f"Finding: {_v(inc.finding.type)} severity {_v(inc.finding.severity)} id {_v(inc.finding.id)}",
+        )
     if state.owner and (state.owner.owner or state.owner.user_name):
-        lines.append(f"Owner: {state.owner.owner or 'unknown'} (user {state.owner.user_name})")
+        lines.append(f"Owner: {_v(state.owner.owner or 'unknown')} (user {_v(state.owner.user_name)})")
     if inc.remote_ips:
-        lines.append("Remote IPs in the finding: " + ", ".join(inc.remote_ips[:10]))
+        lines.append("Remote IPs in the finding: " + email_list(inc.remote_ips, limit=10, each=64))
     return lines
 
 
@@ -121,7 +143,7 @@ def human_steps(state: WorkflowState) -> list[str]:
     elif any(a.action == "disable_access_key" and a.status == "done" for a in state.actions()):
         steps = [
             "Ask the owner to rotate: a new key deployed where the old one was used, the old one deleted.",
-            f"Then `responder recover --incident {inc.incident_id} --dry-run` shows what undoing the containment"
+            f"Then `responder recover --incident {_v(inc.incident_id)} --dry-run` shows what undoing the containment"
             " would change; run it without --dry-run only for what is still needed.",
             "Review the backdoors and data access in the report; remove what the attacker added.",
         ]
@@ -131,9 +153,9 @@ def human_steps(state: WorkflowState) -> list[str]:
 def approval_lines(state: WorkflowState, execution_id: str, task_token: str | None) -> list[str]:
     """The approval section: the commands while a token is pending, else the answer or the console."""
     if state.approval is not None:
-        return ["", f"Approval: approved by {state.approval.get('by') or 'unknown'}."]
+        return ["", f"Approval: approved by {_v(state.approval.get('by') or 'unknown')}."]
     if state.approval_error is not None:
-        return ["", f"Approval: not given ({state.approval_error.Error}): containment was not approved."]
+        return ["", f"Approval: not given ({_v(state.approval_error.Error)}): containment was not approved."]
     lines = ["", "Approval needed: containment waits for a human decision."]
     if task_token:
         from responder.approval import approval_commands
@@ -141,7 +163,7 @@ def approval_lines(state: WorkflowState, execution_id: str, task_token: str | No
         lines += ["  " + line for line in approval_commands(task_token).splitlines()]
     else:
         lines.append(
-            f"  The approval request carries the commands; or decide in the console: {console_url(execution_id)}"
+            f"  The approval request carries the commands; or decide in the console: {_link(console_url(execution_id))}"
         )
     return lines
 
@@ -156,7 +178,9 @@ def success_message(state: WorkflowState, execution_id: str, *, task_token: str 
     kind = inc.finding.type if inc and inc.finding else (inc.source if inc else "input")
     key = inc.access_key_id if inc else None
     outcome = _outcome(actions)
-    if inc and inc.decision.action == "await_approval" and outcome == "no change made":
+    # Approval is also asked after Validate finds the real owner protected (decision still contain).
+    asked = inc is not None and (inc.decision.action == "await_approval" or state.approval_error is not None)
+    if asked and outcome == "no change made":
         # Only a pending request needs the SOC's answer; a denial or a timeout was the answer.
         if state.approval_error is None:
             outcome = "APPROVAL NEEDED"
@@ -167,44 +191,48 @@ def success_message(state: WorkflowState, execution_id: str, *, task_token: str 
     subject = _subject("[Responder]", kind, keep=f"{key} - {outcome}" if key else f"- {outcome}")
     body = ["What happened", *_incident_lines(state)]
     if state.validation_error:
-        body += ["", f"Not contained: {state.validation_error.Error}: {state.validation_error.message}"]
+        error = state.validation_error
+        body += ["", f"Not contained: {_v(error.Error)}: {_v(error.message, limit=EMAIL_TEXT_MAX)}"]
     body += ["", "What was done", *(_action_lines(actions) or ["  - nothing changed"])]
     body += human_steps(state)
     report = state.report
     if report:
         if report.headline:
-            body += ["", "Investigation", f"  {report.headline}"]
+            # Labelled: no line of the message is the data alone (a headline "All clear" stays a value).
+            body += ["", "Investigation", f"  Headline: {_v(report.headline, limit=EMAIL_TEXT_MAX)}"]
         if report.top_source_ips:
-            body.append("  Top source IPs: " + ", ".join(report.top_source_ips[:5]))
+            body.append("  Top source IPs: " + email_list(report.top_source_ips, limit=5, each=64))
         if report.findings_by_tactic:
             body.append(
                 "  Findings by tactic: "
-                + ", ".join(f"{t} {n}" for t, n in sorted(report.findings_by_tactic.items()))
+                + email_list(f"{t} {n}" for t, n in sorted(report.findings_by_tactic.items()))
             )
     if report and report.coverage_status in ("no_data", "partial"):
         body.append(
-            f"  Log coverage of the window is {report.coverage_status}: absence of activity is not proven."
+            f"  Log coverage of the window is {_v(report.coverage_status)}: absence of activity is not proven."
         )
     if inc and inc.decision.action == "await_approval":
         body += approval_lines(state, execution_id, task_token)
     body += ["", "Evidence"]
     evidence = state.evidence()
     headline = [e for e in evidence if not (e.kind or "").startswith("query")]
-    body += [f"  {e.uri} sha256 {e.sha256}" for e in headline] or ["  none written"]
+    body += [f"  {_link(e.uri)} sha256 {_v(e.sha256)}" for e in headline] or ["  none written"]
     if len(evidence) > len(headline):
         body.append(f"  + {len(evidence) - len(headline)} query result files, each hashed in the manifest")
-    body += ["", "Links", f"  Execution: {console_url(execution_id)}"]
+    body += ["", "Links", f"  Execution: {_link(console_url(execution_id))}"]
     if report and report.uri:
-        body.append(f"  Report: {report.uri}")
+        body.append(f"  Report: {_link(report.uri)}")
         for label, uri in (
             ("Report (HTML)", report.html_uri),
             ("Report (Markdown)", report.markdown_uri),
             ("Evidence manifest", report.manifest_uri),
         ):
             if uri:
-                body.append(f"  {label}: {uri}")
-        body.append(f"  Report in the S3 console: {s3_console_url(str(report.html_uri or report.uri))}")
-    return Message(subject=subject, body="\n".join(body) + "\n")
+                body.append(f"  {label}: {_link(uri)}")
+        body.append(
+            f"  Report in the S3 console: {_link(s3_console_url(str(report.html_uri or report.uri)))}"
+        )
+    return Message(subject=subject, body=_text(body))
 
 
 def _key_not_disabled(inc: Incident | None, actions: list[Action]) -> list[str]:
@@ -215,7 +243,7 @@ def _key_not_disabled(inc: Incident | None, actions: list[Action]) -> list[str]:
     )
     if not key or contained:
         return []
-    return [f"The exposed key {key} was NOT disabled by the responder."]
+    return [f"The exposed key {_v(key)} was NOT disabled by the responder."]
 
 
 def failure_message(state: WorkflowState, execution_id: str) -> Message:
@@ -227,7 +255,7 @@ def failure_message(state: WorkflowState, execution_id: str) -> Message:
     )
     actions = state.actions()
     body = [
-        f"The responder stopped on {name}: {err.message if err else 'no detail'}",
+        f"The responder stopped on {_v(name)}: {_v(err.message, limit=EMAIL_TEXT_MAX) if err else 'no detail'}",
         "",
         "What is known",
         *_incident_lines(state),
@@ -240,11 +268,11 @@ def failure_message(state: WorkflowState, execution_id: str) -> Message:
         "Check the key's status in IAM now and contain by hand if it is still Active.",
         "",
         "Evidence",
-        *([f"  {e.uri} sha256 {e.sha256}" for e in state.evidence()] or ["  none written"]),
+        *([f"  {_link(e.uri)} sha256 {_v(e.sha256)}" for e in state.evidence()] or ["  none written"]),
         "",
-        f"Execution: {console_url(execution_id)}",
+        f"Execution: {_link(console_url(execution_id))}",
     ]
-    return Message(subject=subject, body="\n".join(body) + "\n")
+    return Message(subject=subject, body=_text(body))
 
 
 def publish(sns: Any, topic_arn: str, message: Message) -> str:
@@ -265,10 +293,18 @@ def _http_post(url: str, body: bytes, headers: dict[str, str]) -> int:
 
 
 def webhook_payload(url: str, message: Message) -> dict[str, str]:
-    """The body a Slack or Chime incoming webhook expects (by the URL's host)."""
-    text = f"{message.subject}\n\n{message.body}"
+    """The body a Slack or Chime incoming webhook expects (by the URL's host).
+
+    The text is :func:`responder.encode.chat_text`: ``&`` ``<`` ``>`` escaped, so no value can
+    mention a channel or disguise a link, and no ``@All``/``@here`` mention.
+    """
+    text = chat_text(f"{message.subject}\n\n{message.body}")
     if len(text) > WEBHOOK_TEXT_MAX:
-        text = text[: WEBHOOK_TEXT_MAX - 40] + "\n... (truncated; the e-mail has it all)"
+        cut = text[: WEBHOOK_TEXT_MAX - 40]
+        amp = cut.rfind("&")
+        if amp > cut.rfind(";"):
+            cut = cut[:amp]  # never half an entity
+        text = cut + "\n... (truncated; the e-mail has it all)"
     host = (urlparse(url).hostname or "").lower()
     if host.endswith("chime.aws") or "chime" in host:
         return {"Content": text}
@@ -327,20 +363,27 @@ def approval_message(state: WorkflowState, execution_id: str, commands: str) -> 
     if plan:
         subject = _subject("[Responder] APPROVAL NEEDED to delete", key, inc.incident_id if inc else "")
         intro = ["Deleting the rogue resources of this incident waits for your decision."]
-        deletes = [f"  - {line}" for line in plan.get("lines", [])] or ["  - nothing"]
+        lines = list(plan.get("lines", []))
+        deletes = [f"  - {_v(line, limit=EMAIL_TEXT_MAX)}" for line in lines[:PLAN_LINES_MAX]] or [
+            "  - nothing"
+        ]
+        if len(lines) > PLAN_LINES_MAX:
+            deletes.append(
+                f"  - ... and {len(lines) - PLAN_LINES_MAX} more (the plan in evidence lists them all)"
+            )
         what = ["What an approved run deletes:", *deletes, ""]
-        after = f"Without an answer in {timeout} s nothing is deleted and the SOC is told so."
+        after = f"Without an answer in {_v(timeout)} s nothing is deleted and the SOC is told so."
     else:
         subject = _subject("[Responder] APPROVAL NEEDED", kind, key)
         intro = ["Containment waits for your decision."]
         what = []
         after = (
-            f"Without an answer in {timeout} s the SOC is alerted and the default applies:"
-            f" {approval.get('on_timeout', 'leave')} (a protected principal is never contained without a yes)."
+            f"Without an answer in {_v(timeout)} s the SOC is alerted and the default applies:"
+            f" {_v(approval.get('on_timeout', 'leave'))} (a protected principal is never contained without a yes)."
         )
     body = [
         *intro,
-        f"Why: {inc.decision.reason}" if inc else "",
+        f"Why: {_v(inc.decision.reason, limit=EMAIL_TEXT_MAX)}" if inc else "",
         "",
         "What happened",
         *_incident_lines(state),
@@ -351,9 +394,9 @@ def approval_message(state: WorkflowState, execution_id: str, commands: str) -> 
         "",
         after,
         "",
-        f"Execution: {console_url(execution_id)}",
+        f"Execution: {_link(console_url(execution_id))}",
     ]
-    return Message(subject=subject, body="\n".join(body) + "\n")
+    return Message(subject=subject, body=_text(body))
 
 
 def escalation_message(state: WorkflowState, execution_id: str) -> Message:
@@ -366,11 +409,17 @@ def escalation_message(state: WorkflowState, execution_id: str) -> Message:
     subject = _subject("[Responder] ESCALATION no approval", key, "-", outcome)
     body = [
         "The approval request got no answer in time.",
-        f"Configured default: {on_timeout}; the credential will be {outcome}.",
+        f"Configured default: {_v(on_timeout)}; the credential will be {outcome}.",
         *(["The principal is protected: it is never contained without a human's yes."] if protected else []),
+        # The owner is not known yet on this path: Validate checks its protection before any change.
+        *(
+            ["Unless its real owner turns out to be protected: then it is left as is."]
+            if state.owner is None and outcome == "contained by the default"
+            else []
+        ),
         "",
         *_incident_lines(state),
         "",
-        f"Execution: {console_url(execution_id)}",
+        f"Execution: {_link(console_url(execution_id))}",
     ]
-    return Message(subject=subject, body="\n".join(body) + "\n")
+    return Message(subject=subject, body=_text(body))

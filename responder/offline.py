@@ -15,14 +15,20 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from secrets import token_bytes
 from typing import Any, TextIO
 
 from responder import plan
+from responder.analysis.rows import not_read_lines
+from responder.encode import terminal_line
 from responder.errors import InvalidInput, InvalidQueryParameter, LogsUnreadable
 from responder.query import DuckDBEngine, QueryParams
+from responder.query.digest import describe, load_public_keys, validate_offline
+from responder.query.duckdb_engine import DEFAULT_MAX_FILE_BYTES
 from responder.query.logs import file_day, select_files
 from responder.query.rows import Row
 from responder.query.sql import ACCESS_KEY_RE, iso
+from responder.redact import keyed
 from responder.report import build_report, write_report
 
 DEFAULT_DAYS = 7
@@ -31,6 +37,11 @@ PRIMARY_QUERY = "key_activity"
 # Bounds of the newest-event probe: wide enough for any real log, narrow enough for date arithmetic.
 _EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 _LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+# How far ahead of this machine's clock a record's eventTime may be and still anchor the window.
+FUTURE_SKEW = timedelta(minutes=15)
+# How long after the key's last event the default window runs on: what its minted credentials did
+# next (a federation token lives up to 36 hours).
+FOLLOW = timedelta(hours=36)
 
 #: ``progress(done, total, label)``: called after each step (a scan or a query) with what just finished.
 #: ``total`` grows when a pivot adds queries for a newly found credential.
@@ -115,36 +126,95 @@ def log_files(paths: Sequence[str | Path]) -> list[Path]:
     return files
 
 
-def _last_event(files: Sequence[Path], key: str) -> datetime | None:
-    rows = DuckDBEngine(files).run("coverage", QueryParams(key, _EARLIEST, _LATEST))
-    last = rows[0].get("last_event") if rows else None
-    if not isinstance(last, str) or not last:
+def _as_time(value: str | None) -> datetime | None:
+    if not value:
         return None
     try:
-        return parse_time(last, "eventTime")
+        return parse_time(value, "eventTime")
     except InvalidInput:
-        raise LogsUnreadable(
-            f"the newest eventTime in the logs is not an ISO 8601 time: {last[:40]!r}"
-        ) from None
+        raise LogsUnreadable(f"an eventTime in the logs is not an ISO 8601 time: {value[:40]!r}") from None
 
 
-def newest_event(files: Sequence[Path], key: str) -> datetime | None:
-    """The newest eventTime in ``files`` (None: no events at all), reading as few files as it can.
+def _last_events(
+    engine: DuckDBEngine, key: str, until: datetime, follow: timedelta
+) -> tuple[datetime | None, datetime | None]:
+    own, newest = engine.last_activity(key, until, follow)
+    return _as_time(own), _as_time(newest)
 
-    CloudTrail files a log under the day it delivered it, never before its events happened, so when
-    every file follows that layout, the newest event is in the newest two days' folders as soon as what
-    they hold reaches the older of those days; otherwise every file is read.
+
+def _hours(span: timedelta) -> str:
+    return f"{span.total_seconds() / 3600:g} h"
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """Where the default window ends, and why (the report and the CLI say so)."""
+
+    time: datetime
+    note: str
+
+
+def newest_event(
+    files: Sequence[Path],
+    key: str,
+    *,
+    now: datetime | None = None,
+    engine: DuckDBEngine | None = None,
+    days: int = DEFAULT_DAYS,
+) -> datetime | None:
+    """Where the default window ends (None: no events at all); :func:`window_anchor` says why."""
+    anchor = window_anchor(files, key, now=now, engine=engine, days=days)
+    return anchor.time if anchor else None
+
+
+def window_anchor(
+    files: Sequence[Path],
+    key: str,
+    *,
+    now: datetime | None = None,
+    engine: DuckDBEngine | None = None,
+    days: int = DEFAULT_DAYS,
+) -> Anchor | None:
+    """The end of the default window, reading as few files as it can.
+
+    Anchored on the key's own last activity, not on the newest record of any key: one record of
+    someone else's (or a forged one) must not move the window away from the key. The window ends at
+    the newest event up to FOLLOW (at most half the window) after the key's last one, for what the
+    credentials it minted did next; without any event of the key, at the newest event. A record
+    dated after ``now`` plus FUTURE_SKEW is not believed (a clock a little ahead is). CloudTrail files a log under the day it
+    delivered it, never before its events happened, so when every file follows that layout, the newest
+    event is in the newest two days' folders as soon as what they hold reaches the older of those days;
+    otherwise every file is read.
     """
-    days = [file_day(f) for f in files]
-    if all(d is not None for d in days):
-        newest_day = max(d for d in days if d is not None)
+    until = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0) + FUTURE_SKEW
+    follow = min(FOLLOW, timedelta(days=days) / 2)
+    reader = engine or DuckDBEngine(files)
+    file_days = [file_day(f) for f in files]
+    own = newest = None
+    if all(d is not None for d in file_days):
+        newest_day = min(max(d for d in file_days if d is not None), until.date())
         floor: date = newest_day - timedelta(days=1)
-        recent = [f for f, d in zip(files, days, strict=True) if d is not None and d >= floor]
+        recent = [f for f, d in zip(files, file_days, strict=True) if d is not None and floor <= d]
         if len(recent) < len(files):
-            found = _last_event(recent, key)
-            if found is not None and found.date() >= floor:
-                return found
-    return _last_event(files, key)
+            probe = DuckDBEngine(recent, max_file_bytes=reader.max_file_bytes)
+            own, newest = _last_events(probe, key, until, follow)
+            if own is None or own.date() < floor:
+                own = newest = None
+    if own is None:
+        own, newest = _last_events(reader, key, until, follow)
+    later = f" (records dated after {iso(until)} are not believed)"
+    if own is not None and newest is not None:
+        return Anchor(
+            newest,
+            f"the window ends at {iso(newest)}: the last event of {key} in the logs is {iso(own)}, and the "
+            f"window runs on to the newest event within {_hours(follow)} after it{later}",
+        )
+    if newest is not None:
+        return Anchor(
+            newest,
+            f"{key} has no event in the logs: the window ends at {iso(newest)}, the newest event{later}",
+        )
+    return None
 
 
 def resolve_window(
@@ -154,18 +224,44 @@ def resolve_window(
     start: str | datetime | None = None,
     end: str | datetime | None = None,
     days: int | None = None,
+    now: datetime | None = None,
+    engine: DuckDBEngine | None = None,
 ) -> tuple[QueryParams, bool]:
     """The window to investigate, and whether finding it scanned the logs.
 
-    --start/--end as given; otherwise ``days`` (7 by default) ending at the newest event in the logs.
+    --start/--end as given; otherwise ``days`` (7 by default) ending at the key's last event
+    (:func:`window_anchor`).
     """
+    window, anchor = _resolve(files, key, start=start, end=end, days=days, now=now, engine=engine)
+    return window, anchor is not None
+
+
+def _resolve(
+    files: Sequence[Path],
+    key: str,
+    *,
+    start: str | datetime | None,
+    end: str | datetime | None,
+    days: int | None,
+    now: datetime | None,
+    engine: DuckDBEngine | None,
+) -> tuple[QueryParams, Anchor | None]:
     first, last = check_window_options(start, end, days)
     if first is not None and last is not None:
-        return QueryParams(key, first, last), False
-    newest = newest_event(files, key)
-    if newest is None:
+        return QueryParams(key, first, last), None
+    reader = engine or DuckDBEngine(files)
+    anchor = window_anchor(files, key, now=now, engine=reader, days=days or DEFAULT_DAYS)
+    if anchor is None:
+        unread = reader.coverage(QueryParams(key, _EARLIEST, _LATEST)).get("not_read") or []
+        if unread:
+            # Nothing at all could be read: say why, file by file, rather than "no events".
+            first_bad = unread[0]
+            raise LogsUnreadable(
+                f"no CloudTrail event could be read: {first_bad['count']} {first_bad['unit']} not read "
+                f"({first_bad['reason']}), e.g. {', '.join(first_bad['files'][:3])}"
+            )
         raise LogsUnreadable("the logs hold no CloudTrail events; give the window with --start and --end")
-    return QueryParams(key, newest - timedelta(days=days or DEFAULT_DAYS), newest), True
+    return QueryParams(key, anchor.time - timedelta(days=days or DEFAULT_DAYS), anchor.time), anchor
 
 
 def _principal(rows: Sequence[Row]) -> dict[str, Any] | None:
@@ -204,19 +300,28 @@ def run_investigation(
     days: int | None = None,
     progress: Progress | None = None,
     generated_at: datetime | None = None,
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    digest_public_keys: str | Path | None = None,
 ) -> Investigation:
-    """Validate, find the window, run the plan to its end, build the report (nothing is written)."""
+    """Validate, find the window, run the plan to its end, build the report (nothing is written).
+
+    ``max_file_bytes``: no log file larger than this (decompressed) is read; it is counted in the
+    coverage's ``not_read``, as are unreadable files and records."""
     key = check_access_key(access_key_id)
     check_window_options(start, end, days)  # before touching the logs: bad dates fail fast
+    # CloudTrail's public keys for the digests (log-file validation): a bad file fails here too.
+    keys = load_public_keys(digest_public_keys) if digest_public_keys else None
     files = log_files(paths)
-    window, scanned = resolve_window(files, key, start=start, end=end, days=days)
-    engine = DuckDBEngine(files)  # found once; each query prunes them to the window's days
+    engine = DuckDBEngine(files, max_file_bytes=max_file_bytes)  # each query prunes them to the window's days
+    window, anchor = _resolve(files, key, start=start, end=end, days=days, now=generated_at, engine=engine)
+    scanned = anchor is not None
     notify = progress or (lambda done, total, label: None)
 
     done = int(scanned)
     results: Results = {}
     # Coverage reads every file of the window first: an unreadable file fails here, before any query.
     coverage = engine.coverage(window)
+    coverage["log_file_validation"] = validate_offline(paths, window.window_start, window.window_end, keys)
     done += 1
     notify(done, done + len(plan.next_batch(key, results)), "coverage")
     # The plan is bounded (depth and credential count), and each round only adds results: it ends.
@@ -247,6 +352,9 @@ def run_investigation(
     report["queries"] = [
         {"access_key_id": k, "name": n, "rows": len(rows)} for (k, n), rows in sorted(results.items())
     ]
+    report["coverage"]["window_note"] = (
+        anchor.note if anchor is not None else "the window is the one given (--start/--end)"
+    )
     return Investigation(report=report, results=results, window=window)
 
 
@@ -295,30 +403,51 @@ def investigate(
     days: int | None = None,
     progress: Progress | None = None,
     out_dir: str | Path | None = None,
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    digest_public_keys: str | Path | None = None,
 ) -> dict[str, Any]:
     """Investigate ``access_key_id`` in local CloudTrail logs; the report (report.schema.json).
 
     ``paths``: files or folders (``.json``/``.json.gz``, ``{"Records": [...]}`` or a bare list). The
     window: ``start``/``end`` (ISO 8601 with Z or an offset), or ``days`` (default 7) ending at the
-    newest event in the logs. With ``out_dir``, also writes ``queries/<key>/<name>.jsonl``,
-    report.json and report.md there. Bad arguments and unreadable logs raise InvalidInput (or a
+    key's own last event in the logs (never a time in the future). With ``out_dir``, also writes ``queries/<key>/<name>.jsonl``,
+    report.json and report.md there. Secrets are redacted with HMAC-SHA256 digests under a random
+    per-run key (see :mod:`responder.redact`). Bad arguments and unreadable logs raise InvalidInput (or a
     subclass) before anything is written.
     """
     folder = check_out_dir(out_dir) if out_dir is not None else None
-    result = run_investigation(paths, access_key_id, start=start, end=end, days=days, progress=progress)
-    if folder is not None:
-        write_investigation(result, folder)
+    # No deployment secret offline: redaction digests are keyed with a random key made for this run
+    # and kept nowhere (a short password's plain SHA-256 could be guessed); they match within the run.
+    with keyed(token_bytes(32)):
+        result = run_investigation(
+            paths,
+            access_key_id,
+            start=start,
+            end=end,
+            days=days,
+            progress=progress,
+            max_file_bytes=max_file_bytes,
+            digest_public_keys=digest_public_keys,
+        )
+        if folder is not None:
+            write_investigation(result, folder)
     return result.report
 
 
 def summary_lines(report: Mapping[str, Any]) -> list[str]:
-    """What the CLI prints when done: the headline, the window and its coverage."""
+    """What the CLI prints when done: the headline, the window and its coverage (terminal-safe)."""
     cov = report["coverage"]
-    return [
+    lines = [
         str((report.get("summary") or {}).get("headline") or report["subject"]["access_key_id"]),
         f"window {report['window']['start']} to {report['window']['end']}; logs {cov['status']} "
         f"({cov['events_scanned']} events in the window)",
     ]
+    if cov.get("window_note"):
+        lines.append(str(cov["window_note"]))
+    lines += not_read_lines(cov)
+    if cov.get("log_file_validation"):
+        lines.append(describe(cov["log_file_validation"]))
+    return [terminal_line(line) for line in lines]
 
 
 class ProgressLine:
@@ -331,7 +460,8 @@ class ProgressLine:
         self._drawn = False
 
     def __call__(self, done: int, total: int, label: str) -> None:
-        text = f"[{done}/{total}] {label}"
+        # A label names a credential found in the logs: its escapes are shown, never sent.
+        text = terminal_line(f"[{done}/{total}] {label}")
         if self.tty:
             self.stream.write("\r\x1b[K" + text[: max(self.width - 1, 10)])
             self._drawn = True

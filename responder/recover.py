@@ -72,6 +72,9 @@ PERMISSIONS_RECOVER_REMEDIATION: tuple[Permission, ...] = (
         ("arn:{partition}:s3:::*",),
     ),
     Permission(("iam:GetRole", "iam:UpdateAssumeRolePolicy"), (_ROLE,)),
+    # contain_principal attaches the stack's managed deny-all: its undo detaches it.
+    Permission(("iam:ListAttachedUserPolicies", "iam:DetachUserPolicy"), (_USER,)),
+    Permission(("iam:ListAttachedRolePolicies", "iam:DetachRolePolicy"), (_ROLE,)),
 )
 """What undoing the bucket and persistence remediations adds (``responder.remediate``); the IAM
 calls of ``contain_principal``'s undo are already in :data:`PERMISSIONS_RECOVER`."""
@@ -371,6 +374,36 @@ def _undo_public_access_block(live: _Live, rec: Recorded) -> Undo:
     )
 
 
+def _undo_managed_deny(
+    live: _Live,
+    principal: str,
+    before: dict[str, Any],
+    arn: str,
+    calls: list[Callable[[], None]],
+    said: list[str],
+    unchanged: list[str],
+) -> None:
+    """The stack's managed deny-all, attached by containment: detached only if we attached it."""
+    kind, name = _split(principal)
+    iam = live.iam
+    was = bool((before.get("deny_policy") or {}).get("attached"))
+    if kind == "user":
+        listed = lambda: iam.list_attached_user_policies(UserName=name)["AttachedPolicies"]  # noqa: E731
+        detach: Callable[[], Any] = partial(iam.detach_user_policy, UserName=name, PolicyArn=arn)
+    else:
+        listed = lambda: iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]  # noqa: E731
+        detach = partial(iam.detach_role_policy, RoleName=name, PolicyArn=arn)
+    key = ("attached", principal, arn)
+    attached = live.read(key, lambda: arn in {p["PolicyArn"] for p in listed()})
+    short = arn.rsplit("/", 1)[-1]
+    if attached and not was:
+        live.wrote(key, False)
+        calls.append(detach)
+        said.append(f"{short} detached")
+    else:
+        unchanged.append(f"{short} is {'attached since before' if attached else 'not attached'}, left as is")
+
+
 def _undo_contain_principal(live: _Live, rec: Recorded) -> Undo:
     """Re-enable the keys we set Inactive, remove our deny-all; a removed login profile stays removed."""
     before, after = rec.before or {}, rec.after or {}
@@ -395,7 +428,9 @@ def _undo_contain_principal(live: _Live, rec: Recorded) -> Undo:
             else:
                 unchanged.append(f"{key} is {current}, left as is")
     deny = after.get("deny_policy") or {}
-    if deny.get("name"):
+    if deny.get("arn") and deny.get("attached"):
+        _undo_managed_deny(live, f"{kind}/{name}", before, deny["arn"], calls, said, unchanged)
+    elif deny.get("name"):
         ident = {"UserName": name} if kind == "user" else {"RoleName": name}
         get = iam.get_user_policy if kind == "user" else iam.get_role_policy
 

@@ -20,15 +20,32 @@ from pathlib import Path
 from typing import Any
 
 from responder.analysis.attribution import attribution
-from responder.analysis.buckets import analyse_current_policy, bucket_policy_changes, trust_policy_changes
+from responder.analysis.buckets import (
+    Insiders,
+    analyse_current_policy,
+    bucket_policy_changes,
+    trust_policy_changes,
+)
 from responder.analysis.credentials import complete_credentials, derive_credentials
 from responder.analysis.exfil import NOT_LOGGED_NOTE, data_access, data_events_logged, exfil_summary
 from responder.analysis.inventory import iam_changes, inventory
 from responder.analysis.ips import AwsIpRanges, IpIntel, load_ip_intel, source_ips
-from responder.analysis.rows import Row, iso_time, parse_time, sort_rows, text
+from responder.analysis.rows import (
+    Row,
+    iso_time,
+    not_read_lines,
+    parse_time,
+    sort_rows,
+    text,
+    with_malformed,
+)
 from responder.analysis.tactics import SEVERITIES, findings
+from responder.encode import md_code, md_fence, md_text
 from responder.errors import InvalidInput, ReportInvalid
 from responder.models import iso
+from responder.query.digest import describe as integrity_line
+from responder.query.digest import next_steps as integrity_next_steps
+from responder.query.digest import with_tampering_finding
 from responder.redact import redact, redact_text, redacted
 
 REPORT_VERSION = 1
@@ -150,6 +167,7 @@ def build_report(
     ip_intel: IpIntel | None = None,
     generated_at: datetime | None = None,
     redaction_key: bytes | None = None,
+    insiders: Insiders | None = None,
 ) -> dict[str, Any]:
     """The investigation report for one exposed key, validated against the contract.
 
@@ -161,7 +179,9 @@ def build_report(
     live policy text per bucket (None: no policy), analysed for statements still open to outsiders.
     ``ip_intel``: the reputation sources (AWS ranges, Tor exits, threat list); the shipped snapshots
     when omitted (``ip_ranges`` replaces just the AWS ranges). ``redaction_key``: HMAC key for the
-    digests of redacted secrets (plain SHA-256 without it).
+    digests of redacted secrets (plain SHA-256 without it). ``insiders``: who is inside this account
+    as the live account shows it (its organization, VPC endpoints, principal ids): grants pinned to
+    them are internal, as Remediate judges them; without it only the account id is inside.
     """
     all_rows: list[Row] = list(rows)
     for credential, extra in (derived_rows or {}).items():
@@ -169,6 +189,8 @@ def build_report(
     ordered = sort_rows(all_rows)
     start, end = _time(window_start, "window start"), _time(window_end, "window end")
     account = account_id or _account(ordered, principal)
+    # One judge of "external" for the report and for Remediate: the live account's insiders.
+    judged: Insiders | str | None = insiders if insiders is not None else account
     intel = ip_intel if ip_intel is not None else load_ip_intel()
     if ip_ranges is not None:
         intel = IpIntel(ranges=ip_ranges, tor=intel.tor, threat=intel.threat)
@@ -184,7 +206,9 @@ def build_report(
         "subject": {"access_key_id": access_key_id, "principal": dict(principal) if principal else None},
         "account_id": account,
         "window": {"start": start, "end": end},
-        "coverage": dict(coverage) if coverage is not None else _coverage(ordered, start, end),
+        "coverage": with_malformed(
+            dict(coverage) if coverage is not None else _coverage(ordered, start, end), ordered
+        ),
         "credentials": (
             complete_credentials(credentials, ordered)
             if credentials is not None
@@ -197,18 +221,18 @@ def build_report(
         "events": _events(ordered),
         "iam_changes": iam_changes(ordered),
         "inventory": inventory(ordered),
-        "bucket_policy_changes": bucket_policy_changes(ordered, account),
-        "role_trust_changes": trust_policy_changes(ordered, account),
+        "bucket_policy_changes": bucket_policy_changes(ordered, judged),
+        "role_trust_changes": trust_policy_changes(ordered, judged),
         "data_access": access,
         "data_access_summary": exfil_summary(access),
         "data_events_logged": logged,
         "data_access_notes": [f"{bucket}: {NOT_LOGGED_NOTE}" for bucket, seen in logged.items() if not seen],
-        "findings": findings(ordered),
+        "findings": with_tampering_finding(findings(ordered), coverage),
         "attribution": attribution(ordered, ips),
     }
     if current_bucket_policies is not None:
         report["current_bucket_policies"] = [
-            {"bucket": bucket, **analyse_current_policy(policy, account)}
+            {"bucket": bucket, **analyse_current_policy(policy, judged)}
             for bucket, policy in sorted(current_bucket_policies.items())
         ]
     ev = [dict(e) for e in (evidence or [])]
@@ -436,6 +460,7 @@ def _next_steps(report: Mapping[str, Any]) -> list[str]:
     impact = [f["title"] for f in report["findings"] if f["technique"] == "T1496" and f["succeeded"]]
     if impact:
         steps.append(f"Stop resource abuse and check the bill: {'; '.join(impact[:5])}.")
+    steps += integrity_next_steps(report["coverage"])
     if report["coverage"]["status"] != "covered":
         steps.append(
             f"The logs cover the window only {report['coverage']['status']}: widen the search "
@@ -466,33 +491,69 @@ def summarize(report: Mapping[str, Any]) -> dict[str, Any]:
 
 
 # --- markdown --------------------------------------------------------------------------------
+# Every value below may come from CloudTrail, GuardDuty or the account: identifiers are code spans
+# (md_code), anything else escaped text (md_text), each on one line with control characters gone;
+# only the headings, labels and punctuation of this module are live Markdown.
+
+_PROSE_MAX = 4000  # a summary sentence that quotes many values
+
+
+def _join(values: Iterable[Any], *, table: bool = False) -> str:
+    return ", ".join(md_code(v, table=table) for v in values if v not in (None, ""))
 
 
 def _cell(value: Any) -> str:
     if value is None:
         return ""
+    if isinstance(value, Code):
+        return value.render(table=True)
     if isinstance(value, list | tuple | set):
-        value = ", ".join(str(v) for v in value)
-    return str(value).replace("|", "\\|").replace("\n", " ")
+        return ", ".join(md_text(v) for v in value)
+    return md_text(value)
+
+
+class Code:
+    """A table cell (or list of them) shown as code spans: an identifier, verbatim and inert."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def render(self, *, table: bool = False) -> str:
+        if isinstance(self.value, list | tuple | set):
+            return _join(self.value, table=table)
+        return md_code(self.value, table=table) if self.value not in (None, "") else ""
 
 
 def _table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[str]:
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines = ["| " + " | ".join(md_text(h) for h in headers) + " |", "|" + "---|" * len(headers)]
     lines.extend("| " + " | ".join(_cell(v) for v in row) + " |" for row in rows)
     return [*lines, ""]
 
 
 def _md_summary(report: Mapping[str, Any]) -> list[str]:
     summary = report.get("summary") or summarize(report)
-    out = [f"# Exposed key {report['subject']['access_key_id']}", "", f"**{summary['headline']}**", ""]
-    out += [
-        f"Window {report['window']['start']} to {report['window']['end']}; logs: "
-        f"{report['coverage']['status']} ({report['coverage']['events_scanned']} events scanned).",
+    cov = report["coverage"]
+    out = [
+        f"# Exposed key {md_text(report['subject']['access_key_id'])}",
+        "",
+        f"**{md_text(summary['headline'])}**",
         "",
     ]
-    out += ["## What happened", "", summary["what_happened"], ""]
-    out += ["## What was done", ""] + [f"- {line}" for line in summary["what_was_done"]] + [""]
-    out += ["## What you must do now", ""] + [f"- [ ] {line}" for line in summary["next_steps"]] + [""]
+    out += [
+        f"Window {md_text(report['window']['start'])} to {md_text(report['window']['end'])}; logs: "
+        f"{md_text(cov['status'])} ({md_text(cov['events_scanned'])} events scanned).",
+        "",
+    ]
+    # What was not read (files, records, documents): the SOC must not take silence for absence.
+    notes = [md_text(line, limit=_PROSE_MAX) for line in not_read_lines(cov)]
+    out += [*notes, ""] if notes else []
+    if cov.get("log_file_validation"):
+        out += [md_text(integrity_line(cov["log_file_validation"]), limit=_PROSE_MAX), ""]
+    out += ["## What happened", "", md_text(summary["what_happened"], limit=_PROSE_MAX), ""]
+    done = [f"- {md_text(line, limit=_PROSE_MAX)}" for line in summary["what_was_done"]]
+    out += ["## What was done", "", *done, ""]
+    todo = [f"- [ ] {md_text(line, limit=_PROSE_MAX)}" for line in summary["next_steps"]]
+    out += ["## What you must do now", "", *todo, ""]
     return out
 
 
@@ -504,13 +565,13 @@ def _md_ips(report: Mapping[str, Any]) -> list[str]:
         ["IP", "Class", "Events", "First seen", "Last seen", "Org / country", "User agents"],
         (
             [
-                ip["ip"],
+                Code(ip["ip"]),
                 ip["classification"],
                 ip["event_count"],
                 ip["first_seen"],
                 ip["last_seen"],
                 " / ".join(str(v) for v in (ip.get("org"), ip.get("country")) if v),
-                ip["user_agents"],
+                Code(ip["user_agents"]),
             ]
             for ip in report["source_ips"]
         ),
@@ -523,12 +584,12 @@ def _md_findings(report: Mapping[str, Any]) -> list[str]:
     for finding in report["findings"]:
         if finding["tactic"] != tactic:
             tactic = finding["tactic"]
-            out += [f"### {tactic}", ""]
+            out += [*([""] if out[-1] else []), f"### {md_text(tactic)}", ""]
         ids = finding["event_ids"]
-        shown = ", ".join(ids[:5]) + (f" (+{len(ids) - 5} more)" if len(ids) > 5 else "")
+        shown = _join(ids[:5]) + (f" (+{len(ids) - 5} more)" if len(ids) > 5 else "")
         out.append(
-            f"- **{finding['severity'].upper()}** {finding['title']}"
-            f" ({finding.get('technique') or 'no technique'}; {len(ids)} event(s): {shown})"
+            f"- **{md_text(str(finding['severity']).upper())}** {md_text(finding['title'])}"
+            f" ({md_text(finding.get('technique') or 'no technique')}; {len(ids)} event(s): {shown})"
         )
     return [*out, "" if report["findings"] else "None.", ""]
 
@@ -556,7 +617,10 @@ def inventory_rows(report: Mapping[str, Any]) -> list[list[Any]]:
 def _md_inventory(report: Mapping[str, Any]) -> list[str]:
     inv = report.get("inventory") or {}
     out = ["## Resources created, modified, deleted", ""]
-    changes = inventory_rows(report)
+    changes = [
+        [kind, Code(event), when, Code(target), detail, result]
+        for kind, event, when, target, detail, result in inventory_rows(report)
+    ]
     if changes:
         out += _table(INVENTORY_HEADERS, changes)
     else:
@@ -566,7 +630,7 @@ def _md_inventory(report: Mapping[str, Any]) -> list[str]:
         out += ["Reads (counted):", ""]
         out += _table(
             ["Event", "Target", "Count", "Failed"],
-            ([r["event_name"], r["target"], r["count"], r["failed"]] for r in reads[:30]),
+            ([Code(r["event_name"]), Code(r["target"]), r["count"], r["failed"]] for r in reads[:30]),
         )
         if len(reads) > 30:
             out += [f"... and {len(reads) - 30} more in report.json.", ""]
@@ -589,15 +653,17 @@ def _md_backdoors(report: Mapping[str, Any]) -> list[str]:
     for change in backdoors:
         state = "" if change.get("succeeded", True) else " (attempt failed)"
         out += [
-            f"### {change['bucket']}: {change['event_name']} at {change['event_time']}{state}",
+            f"### {md_code(change['bucket'])}: {md_code(change['event_name'])} at "
+            f"{md_text(change['event_time'])}{state}",
             "",
-            f"Grants: {', '.join(change['external_principals'])}",
+            f"Grants: {_join(change['external_principals'])}",
             "",
         ]
         for statement in change.get("offending_statements") or []:
-            out += [f"Statement `{statement['sid']}`: {'; '.join(statement['reasons'])}", ""]
+            reasons = "; ".join(str(r) for r in statement["reasons"])
+            out += [f"Statement {md_code(statement['sid'])}: {md_text(reasons, limit=_PROSE_MAX)}", ""]
             pretty = json.dumps(json.loads(statement["statement"]), indent=2, sort_keys=True)
-            out += ["```json", pretty, "```", ""]
+            out += [*md_fence(pretty, "json"), ""]
     if not backdoors:
         out += [f"None found ({len(report['bucket_policy_changes'])} bucket policy change(s) reviewed).", ""]
     return out
@@ -609,16 +675,23 @@ def _md_data(report: Mapping[str, Any]) -> list[str]:
         out += _table(
             ["Bucket", "Object", "Event", "Count", "Bytes out"],
             (
-                [a["bucket"], a["object_key"], a["event_name"], a["count"], a.get("bytes_out")]
+                [
+                    Code(a["bucket"]),
+                    Code(a["object_key"]),
+                    Code(a["event_name"]),
+                    a["count"],
+                    a.get("bytes_out"),
+                ]
                 for a in report["data_access"][:50]
             ),
         )
     else:
         out += ["No S3 data events from the key in the logs.", ""]
     for note in report.get("data_access_notes") or []:
-        out += [f"> {note}", ""]
+        out += [f"> {md_text(note, limit=_PROSE_MAX)}", ""]
     att = report["attribution"]
-    out += [f"## Attribution: {att['assessment']}", ""] + [f"- {r}" for r in att["reasons"]] + [""]
+    out += [f"## Attribution: {md_text(att['assessment'])}", ""]
+    out += [f"- {md_text(r, limit=_PROSE_MAX)}" for r in att["reasons"]] + [""]
     return out
 
 
@@ -629,7 +702,7 @@ def _md_response(report: Mapping[str, Any]) -> list[str]:
         out += _table(
             ["Action", "Target", "Status", "At", "Detail"],
             (
-                [a["action"], a["target"], a["status"], a.get("at"), a.get("detail")]
+                [a["action"], Code(a["target"]), a["status"], a.get("at"), a.get("detail")]
                 for a in response["actions"]
             ),
         )
@@ -638,7 +711,7 @@ def _md_response(report: Mapping[str, Any]) -> list[str]:
     out += ["## Evidence", ""]
     evidence = report.get("evidence") or (response or {}).get("evidence") or []
     if evidence:
-        out += _table(["Object", "SHA-256"], ([e["uri"], e["sha256"]] for e in evidence))
+        out += _table(["Object", "SHA-256"], ([Code(e["uri"]), Code(e["sha256"])] for e in evidence))
     else:
         out += ["None recorded.", ""]
     if report.get("redactions"):
@@ -648,7 +721,7 @@ def _md_response(report: Mapping[str, Any]) -> list[str]:
         ]
     manifest = report.get("evidence_manifest")
     if manifest:
-        out += [f"Evidence manifest: {manifest['uri']} sha256 {manifest['sha256']}", ""]
+        out += [f"Evidence manifest: {md_code(manifest['uri'])} sha256 {md_code(manifest['sha256'])}", ""]
     sources = report.get("ip_sources") or []
     if sources:
         out += ["## IP reputation sources", ""]
@@ -660,20 +733,29 @@ def _md_response(report: Mapping[str, Any]) -> list[str]:
         ranges = report.get("ip_ranges") or {}
         if ranges:
             out += [
-                f"_AWS IP ranges: {ranges.get('source')} ({ranges.get('prefixes')} prefixes, "
-                f"{ranges.get('age_days')} days old{', sample only' if ranges.get('sample') else ''})._",
+                f"_AWS IP ranges: {md_text(ranges.get('source'))} ({md_text(ranges.get('prefixes'))} prefixes, "
+                f"{md_text(ranges.get('age_days'))} days old{', sample only' if ranges.get('sample') else ''}._",
                 "",
             ]
     return out
 
 
+def _md_placeholder(placeholder: str) -> str:
+    # A secret found only in the finished text: its placeholder must not read as an HTML tag.
+    return placeholder.replace("<", "&lt;").replace(">", "&gt;")
+
+
 def render_markdown(report: Mapping[str, Any], *, redaction_key: bytes | None = None) -> str:
-    """report.md: summary first, then IPs, findings, inventory, backdoors, data, attribution, response."""
+    """report.md: summary first, then IPs, findings, inventory, backdoors, data, attribution, response.
+
+    Safe to open in any Markdown viewer: the headings are this function's own, and no value from the
+    logs renders as markup (see :mod:`responder.encode`).
+    """
     clean: Mapping[str, Any] = redacted(report, key=redaction_key)
     out: list[str] = []
     for section in (_md_summary, _md_ips, _md_findings, _md_inventory, _md_backdoors, _md_data, _md_response):
         out += section(clean)
-    return redact_text("\n".join(out).rstrip() + "\n", key=redaction_key)
+    return redact_text("\n".join(out).rstrip() + "\n", key=redaction_key, wrap=_md_placeholder)
 
 
 def report_json_bytes(report: Mapping[str, Any]) -> bytes:

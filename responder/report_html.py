@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from html import escape
 from typing import Any
 
+from responder.query.digest import describe as integrity_line
 from responder.redact import redact_text, redacted
 from responder.report import INVENTORY_HEADERS, inventory_rows
 
@@ -103,7 +104,8 @@ def _summary(report: Mapping[str, Any]) -> str:
         f"<p><strong>{_e(summary.get('headline'))}</strong> "
         f"{_badge(severity, _SEVERITY_COLOURS.get(severity, '#4d4d4d'))}</p>"
         f'<p class="muted">Window {_e(report["window"]["start"])} to {_e(report["window"]["end"])}; '
-        f"logs: {_e(cov['status'])} ({_e(cov['events_scanned'])} events scanned).</p>"
+        f"logs: {_e(cov['status'])} ({_e(cov['events_scanned'])} events scanned)."
+        f"{' ' + _e(integrity_line(cov['log_file_validation'])) + '.' if cov.get('log_file_validation') else ''}</p>"
         f'<h2 id="what-happened">What happened</h2><p>{_e(summary.get("what_happened"))}</p>'
         f'<h2 id="what-was-done">What was done</h2><ul>{done}</ul>'
         f'<h2 id="what-to-do">What you must do now</h2><ol class="todo">{steps}</ol>'
@@ -459,4 +461,5 @@ def render_html(report: Mapping[str, Any], *, redaction_key: bytes | None = None
         f"{_e(data.get('report_version'))}, account {_e(data.get('account_id'))}.</p></footer>"
         "</main></body></html>\n"
     )
-    return redact_text(page, key=redaction_key)
+    # A secret found only in the finished page: its placeholder escaped, or it would read as a tag.
+    return redact_text(page, key=redaction_key, wrap=escape)

@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -34,9 +35,16 @@ from urllib.parse import unquote
 
 from botocore.exceptions import ClientError
 
-from responder.containment import THROTTLING_CODES, record_action
-from responder.errors import ContainmentFailed, InvalidInput, ResponderError, Throttled
-from responder.models import Action, iso, utc_now
+from responder.containment import THROTTLING_CODES, read_back, record_action
+from responder.errors import (
+    ContainmentFailed,
+    ContainmentUnverified,
+    InvalidInput,
+    ResponderError,
+    RevocationShapeRefused,
+    Throttled,
+)
+from responder.models import Action, ActionStatus, iso, utc_now
 from responder.permissions import Permission
 from responder.policy_eval import parse_time
 
@@ -104,6 +112,18 @@ def revocation_cutoff(document: Any) -> str | None:
     return (
         value if isinstance(value, str) and canonical(document) == canonical(revoke_document(value)) else None
     )
+
+
+def checked_revocation(document: Any) -> str:
+    """``document`` as the JSON text to put, only when it is exactly the revoke shape (one Deny of
+    everything on ``aws:TokenIssueTime``); anything else raises RevocationShapeRefused. This step is the
+    one that may write inline policies: it can write nothing but a session cutoff."""
+    if revocation_cutoff(document) is None:
+        raise RevocationShapeRefused(
+            "refusing to put an inline policy that is not the fixed session revocation "
+            "(Deny * on * when aws:TokenIssueTime is before the cutoff): nothing was written"
+        )
+    return json.dumps(document)
 
 
 def decode_policy(document: Any) -> Any:
@@ -177,6 +197,7 @@ def _revoke(
     table: str,
     incident_id: str,
     now: datetime,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> Action:
     target = f"{kind}/{name}"
     at = cutoff(now)
@@ -200,16 +221,30 @@ def _revoke(
         detail=f"{policy_name} on {target} denies every session issued before {at}"
         + ("" if existing is None else f" (replaced an existing {policy_name}, saved for recover)"),
     )
-    return _change(
+    text = checked_revocation(document)
+    done = _change(
         ddb,
         table,
         incident_id,
         action,
         {"policy_name": policy_name, "document": existing},
         {"policy_name": policy_name, "document": document},
-        lambda: put(json.dumps(document)),
+        lambda: put(text),
         not_done=f"sessions of {target} issued before {at} are NOT revoked ({policy_name} not put)",
     )
+    # Read back what IAM holds (eventually consistent): a revocation nobody can see is not one.
+    verified, seen = read_back(
+        lambda: _read_policy(get, what=f"{policy_name} of {target}"),
+        lambda d: d is not None and canonical(d) == canonical(document),
+        sleep,
+    )
+    if not verified:
+        raise ContainmentUnverified(
+            f"PutPolicy of {policy_name} on {target} succeeded but it reads back "
+            f"{'absent' if seen is None else 'different'}: sessions issued before {at} may NOT be revoked"
+        )
+    done.detail = f"{done.detail} (read back)"
+    return done
 
 
 def _later_or_same(a: str, b: str) -> bool:
@@ -217,7 +252,14 @@ def _later_or_same(a: str, b: str) -> bool:
 
 
 def revoke_user_sessions(
-    iam: Any, ddb: Any, table: str, incident_id: str, user_name: str, *, now: datetime
+    iam: Any,
+    ddb: Any,
+    table: str,
+    incident_id: str,
+    user_name: str,
+    *,
+    now: datetime,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> Action:
     """Deny ``user/<name>`` every session issued before ``now`` (its long-term keys keep working).
 
@@ -235,11 +277,19 @@ def revoke_user_sessions(
         table,
         incident_id,
         now,
+        sleep,
     )
 
 
 def revoke_role_sessions(
-    iam: Any, ddb: Any, table: str, incident_id: str, role_name: str, *, now: datetime
+    iam: Any,
+    ddb: Any,
+    table: str,
+    incident_id: str,
+    role_name: str,
+    *,
+    now: datetime,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> Action:
     """Deny ``role/<name>`` every session issued before ``now``, as the console's "Revoke active sessions".
 
@@ -256,6 +306,7 @@ def revoke_role_sessions(
         table,
         incident_id,
         now,
+        sleep,
     )
 
 
@@ -330,3 +381,164 @@ def tag_principal(
             iam.tag_role(RoleName=name, Tags=tags)
 
     return _change(ddb, table, incident_id, action, before, after, make, not_done=f"{target} is NOT tagged")
+
+
+# ------------------------------------------------------------------- roles the key assumed
+
+MAX_ASSUMED_ROLES = 20  # bounded work: more are reported for a person to revoke
+_ASSUMED_ROLE_ARN = re.compile(
+    r"^arn:aws[a-z-]*:sts::(?P<account>\d{12}):assumed-role/(?P<role>[\w+=,.@-]{1,64})/"
+)
+
+PERMISSIONS_ASSUMED_ROLES: tuple[Permission, ...] = (
+    Permission(("iam:GetRole", "iam:ListRoleTags"), (_ROLE,)),
+    Permission(("s3:ListBucket",), ("@evidence_bucket",)),
+    Permission(("s3:GetObject",), ("@evidence_bucket/*",)),
+)
+"""What :func:`revoke_assumed_roles` adds to :data:`PERMISSIONS_REVOKE`: the live role, and the saved rows."""
+
+
+def assumed_roles(
+    exposed_key: str, results: dict[tuple[str, str], Any], account_id: str
+) -> dict[str, dict[str, str]]:
+    """Roles of ``account_id`` that the key (or a credential it minted) assumed, from the saved
+    ``minted_credentials`` rows: role name -> the first AssumeRole's time and event id."""
+    from responder.plan import credentials
+
+    keys = [c.access_key_id for c in credentials(exposed_key, results)]
+    found: dict[str, dict[str, str]] = {}
+    for key in keys:
+        for row in results.get((key, "minted_credentials"), ()):
+            if row.get("event_name") != "AssumeRole":
+                continue
+            m = _ASSUMED_ROLE_ARN.match(str(row.get("minted_for") or ""))
+            if not m or m.group("account") != account_id:
+                continue  # another account's role is not ours to revoke; the report shows it
+            seen = {
+                "event_time": str(row.get("event_time") or ""),
+                "event_id": str(row.get("event_id") or ""),
+            }
+            if m.group("role") not in found or seen["event_time"] < found[m.group("role")]["event_time"]:
+                found[m.group("role")] = seen
+    return found
+
+
+def revoke_assumed_roles(
+    iam: Any,
+    s3: Any,
+    ddb: Any,
+    table: str,
+    evidence_bucket: str,
+    state: Any,
+    *,
+    execution_id: str,
+    protected_tag: str,
+    protected_principals: tuple[str, ...],
+    now: datetime | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[Action]:
+    """Revoke the older sessions of every role of this account the exposed key assumed in the window.
+
+    Disabling the key leaves the role sessions it minted valid for up to 12 hours. Each role named by
+    the logs is checked against the live account first (it exists and was created before the
+    AssumeRole); a protected role waits for a person's yes; the rest get ``AWSRevokeOlderSessions``
+    under the same approval policy that contained the key.
+    """
+    from responder.containment import protection
+    from responder.investigation import load_rows, remediation_allowed, saved_results
+
+    inc = state.incident
+    if inc is None or not inc.access_key_id:
+        return []
+    metas = saved_results(s3, evidence_bucket, inc.incident_id, execution_id)
+    results = {k: load_rows(s3, m["rows"]) for k, m in metas.items() if k[1] == "minted_credentials"}
+    roles = assumed_roles(inc.access_key_id, results, inc.account_id)
+    owner = state.owner
+    if owner is not None and owner.principal_type == "AssumedRole" and owner.user_name:
+        roles.pop(owner.user_name, None)  # RevokeSessions revoked the exposed session's own role
+    if not roles:
+        return []
+    allowed, why = remediation_allowed(state)
+    revoked = [
+        a for a in (state.revocation.actions if state.revocation else []) if a.action == "revoke_sessions"
+    ]
+    if not allowed and any(a.status in ("done", "already_done") for a in revoked):
+        allowed, why = True, "the policy that revoked the key's sessions"
+    at = now or utc_now()
+    actions: list[Action] = []
+    for n, (role, seen) in enumerate(sorted(roles.items())):
+        target = f"role/{role}"
+        assumed = f"assumed by the key at {seen['event_time']} (event {seen['event_id']})"
+        if n >= MAX_ASSUMED_ROLES:
+            actions.append(
+                Action.now(
+                    "revoke_sessions",
+                    target,
+                    "skipped",
+                    f"{assumed}; more than {MAX_ASSUMED_ROLES} roles: revoke it by hand",
+                )
+            )
+            continue
+        try:
+            live = iam.get_role(RoleName=role)["Role"]
+            tags = read_tags(iam, "role", role)
+        except ClientError as exc:
+            if code_of(exc) == "NoSuchEntity":
+                actions.append(
+                    Action.now(
+                        "revoke_sessions",
+                        target,
+                        "skipped",
+                        f"{assumed}, but no such role exists here: a record inconsistent with the account",
+                    )
+                )
+                continue
+            raise failure(exc, f"could not read {target}; nothing changed") from exc
+        created = live.get("CreateDate")
+        created_iso = iso(created) if isinstance(created, datetime) else str(created or "")
+        if seen["event_time"] and created_iso and created_iso > seen["event_time"]:
+            actions.append(
+                Action.now(
+                    "revoke_sessions",
+                    target,
+                    "skipped",
+                    f"{assumed}, but the live role was created later ({created_iso}): a record inconsistent "
+                    "with the account; nothing changed",
+                )
+            )
+            continue
+        guard = protection(
+            tags,
+            protected_tag,
+            protected_principals,
+            kind="role",
+            name=role,
+            principal_id=live.get("RoleId"),
+            arn=live.get("Arn"),
+        )
+        if guard and state.approval is None:
+            actions.append(
+                Action.now(
+                    "revoke_sessions",
+                    target,
+                    "skipped",
+                    f"{assumed}; protected ({guard}): needs a person's yes",
+                )
+            )
+            continue
+        if inc.dry_run or not allowed:
+            status: ActionStatus = "would_do" if inc.dry_run else "skipped"
+            reason = "dry run" if inc.dry_run else why
+            actions.append(
+                Action.now(
+                    "revoke_sessions",
+                    target,
+                    status,
+                    f"{assumed}; would deny sessions issued before now ({reason})",
+                )
+            )
+            continue
+        action = revoke_role_sessions(iam, ddb, table, inc.incident_id, role, now=at, sleep=sleep)
+        action.detail = f"{action.detail}; {assumed}"
+        actions.append(action)
+    return actions

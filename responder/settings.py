@@ -32,7 +32,18 @@ class Settings:
     athena_workgroup: str = ""
     athena_database: str = ""
     athena_table: str = ""
+    # Log-file validation (responder/query/digest.py): the trail bucket and key prefix up to the
+    # account level (Athena), the accounts whose digests to check (empty: every account folder), the
+    # public keys file (offline and the local runner; deployed runs ask cloudtrail:ListPublicKeys), and
+    # how many log files one run reads and hashes (newest first).
+    cloudtrail_bucket: str = ""
+    cloudtrail_prefix: str = "AWSLogs/"
+    trail_accounts: tuple[str, ...] = ()
+    digest_public_keys: str = ""
+    log_validation_max_files: int = 2000
     local_log_paths: tuple[str, ...] = ()
+    # The DuckDB engine reads no log file larger than this, decompressed (a gzip bomb is skipped, counted).
+    local_log_max_file_bytes: int = 256 << 20
     lookback_days: int = 7
     max_lookback_days: int = 3650
     contain_min_severity: float = 7.0
@@ -45,7 +56,19 @@ class Settings:
     threat_list_bucket: str = ""  # our own threat list, s3://threat_list_bucket/threat_list_key
     threat_list_key: str = ""
     webhook_secret_id: str = ""  # Secrets Manager secret holding the Slack/Chime webhook URL
+    # Secrets Manager secret holding the HMAC key of redaction digests (created by the stack).
+    redaction_key_secret_arn: str = ""
     console_region: str = "us-east-1"
+    # Remediation: the stack's managed deny-all policy (attached, never written) and how many rogue
+    # principals one run contains before the rest wait for a person (issue 12: bounded work).
+    deny_all_policy_arn: str = ""
+    max_auto_contain: int = 25
+    # Who is inside, for "external means external" (responder/insiders.py): the organization id when
+    # DescribeOrganization cannot say, this account's Cognito identity pools, and the OIDC ``sub``
+    # prefixes of its own apps (``repo:acme/``). Anything else a grant names is outside.
+    organization_id: str = ""
+    trusted_identity_pools: tuple[str, ...] = ()
+    trusted_oidc_subjects: tuple[str, ...] = ()
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -61,11 +84,14 @@ class Settings:
             severity = float(env.get("CONTAIN_MIN_SEVERITY", "7.0"))
             poll = int(env.get("POLL_SECONDS", "5"))
             approval_timeout = int(env.get("APPROVAL_TIMEOUT_SECONDS", "3600"))
+            max_auto_contain = int(env.get("MAX_AUTO_CONTAIN", "25"))
         except ValueError as exc:
             raise InvalidInput(f"bad numeric setting: {exc}") from exc
         on_timeout = env.get("APPROVAL_ON_TIMEOUT", "leave")
         if on_timeout not in ("leave", "contain"):
             raise InvalidInput(f"APPROVAL_ON_TIMEOUT must be 'leave' or 'contain', not {on_timeout!r}")
+        if max_auto_contain < 0:
+            raise InvalidInput("MAX_AUTO_CONTAIN must not be negative")
         if approval_timeout < 1:
             raise InvalidInput("APPROVAL_TIMEOUT_SECONDS must be at least 1")
         return cls(
@@ -77,7 +103,13 @@ class Settings:
             athena_workgroup=env.get("ATHENA_WORKGROUP", ""),
             athena_database=env.get("ATHENA_DATABASE", ""),
             athena_table=env.get("ATHENA_TABLE", ""),
+            cloudtrail_bucket=env.get("CLOUDTRAIL_BUCKET", ""),
+            cloudtrail_prefix=env.get("CLOUDTRAIL_PREFIX", "AWSLogs/"),
+            trail_accounts=_csv(env.get("TRAIL_ACCOUNTS")),
+            digest_public_keys=env.get("DIGEST_PUBLIC_KEYS", ""),
+            log_validation_max_files=_positive_int(env, "LOG_VALIDATION_MAX_FILES", 2000),
             local_log_paths=_csv(env.get("LOCAL_LOG_PATHS")),
+            local_log_max_file_bytes=_positive_int(env, "LOCAL_LOG_MAX_FILE_BYTES", 256 << 20),
             lookback_days=lookback,
             max_lookback_days=max_lookback,
             contain_min_severity=severity,
@@ -90,7 +122,13 @@ class Settings:
             threat_list_bucket=env.get("THREAT_LIST_BUCKET", ""),
             threat_list_key=env.get("THREAT_LIST_KEY", ""),
             webhook_secret_id=env.get("WEBHOOK_SECRET_ID", ""),
+            redaction_key_secret_arn=env.get("REDACTION_KEY_SECRET_ARN", ""),
             console_region=env.get("AWS_REGION", env.get("AWS_DEFAULT_REGION", "us-east-1")),
+            organization_id=env.get("ORGANIZATION_ID", ""),
+            trusted_identity_pools=_csv(env.get("TRUSTED_IDENTITY_POOLS")),
+            trusted_oidc_subjects=_csv(env.get("TRUSTED_OIDC_SUBJECTS")),
+            deny_all_policy_arn=env.get("DENY_ALL_POLICY_ARN", ""),
+            max_auto_contain=max_auto_contain,
         )
 
 
@@ -98,3 +136,17 @@ class Settings:
 def get_settings() -> Settings:
     """The process-wide settings (cached; the local runner clears the cache between runs)."""
     return Settings.from_env()
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    """A whole number above zero from the environment (InvalidInput naming the variable otherwise)."""
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidInput(f"{name} must be a whole number, not {raw!r}") from None
+    if value < 1:
+        raise InvalidInput(f"{name} must be at least 1, not {value}")
+    return value

@@ -251,11 +251,14 @@ class ProgressDisplay:
         self._drawn = False
 
     def __call__(self, step: ProgressStep) -> None:
+        from responder.encode import terminal_line
+
+        text = terminal_line(step.text())  # an error cause may quote the input: never its escapes
         if self.tty:
-            self.stream.write("\r\x1b[K" + step.text()[: max(self.width - 1, 10)])
+            self.stream.write("\r\x1b[K" + text[: max(self.width - 1, 10)])
             self._drawn = True
         else:
-            self.stream.write(step.text() + "\n")
+            self.stream.write(text + "\n")
         self.stream.flush()
 
     def clear(self) -> None:

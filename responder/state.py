@@ -76,6 +76,7 @@ class WorkflowState(_Loose):
     validation_error: ErrorInfo | None = None
     containment: StepResult | None = None
     revocation: StepResult | None = None
+    role_revocation: StepResult | None = None  # RevokeAssumedRoles: roles the key assumed
     approval: dict[str, Any] | None = None  # what `responder approve` sent back
     approval_error: ErrorInfo | None = None  # ApprovalDenied or States.Timeout
     escalation: StepResult | None = None
@@ -106,6 +107,7 @@ class WorkflowState(_Loose):
             self.escalation,
             self.snapshot,
             self.report,
+            self.role_revocation,
             self.remediation,
             self.eradication,
         )

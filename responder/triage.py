@@ -138,6 +138,32 @@ def triage(
     )
 
 
+def accounts_in_scope(own_account: str) -> frozenset[str]:
+    """The accounts this deployment acts in: its own. (The organization issue adds member accounts
+    here, and every caller of :func:`scope_to_accounts` follows.)"""
+    return frozenset({own_account})
+
+
+def scope_to_accounts(incident: Incident, accounts: frozenset[str]) -> Incident:
+    """Notify-only, with why, when the incident is about an account outside ``accounts``.
+
+    A finding (or manual input) claiming another account must not be acted on here: the fast path
+    would disable a same-named user's key of this account, and remediation would judge this account's
+    own grants external. Nothing is changed and the SOC is told.
+    """
+    if incident.account_id in accounts:
+        return incident
+    ours = ", ".join(sorted(accounts)) or "none known"
+    decision = Decision(
+        action="notify_only",
+        reason=f"the input is about account {incident.account_id}, not this account ({ours}): "
+        "notify only, nothing is changed here",
+    )
+    extra = {k: v for k, v in (incident.model_extra or {}).items() if k != "mode"}
+    data = incident.model_dump(exclude=set(incident.model_extra or {}))
+    return Incident.model_validate({**data, **extra, "decision": decision.model_dump()})
+
+
 def incident_id(kind: str, account_id: str, subject: str) -> str:
     """``inc-`` + 16 hex of SHA-256 over ``kind|account|subject`` (finding id, or key for manual input)."""
     digest = hashlib.sha256(f"{kind}|{account_id}|{subject}".encode()).hexdigest()
@@ -191,16 +217,9 @@ class Rule:
     reason: Callable[[Facts, Settings], str]
 
 
-def _protected(f: Facts, s: Settings) -> bool:
-    names = {n.casefold() for n in (f.user_name, f.principal_id) if n}
-    for entry in s.protected_principals:
-        # An entry is a user/role name, a principal id, or an ARN (compared by its last path part).
-        tail = entry.rsplit("/", 1)[-1] if entry.startswith("arn:") else entry
-        if tail.casefold() in names:
-            return True
-    return False
-
-
+# Protection is not a row: the finding's userName/principalId are the finding's word, and the list and
+# tag are judged on the key's real owner once IAM shows it (responder.containment: contain_now on the
+# fast path, validate_key otherwise), on every path.
 RULES: tuple[Rule, ...] = (
     Rule(
         "unhandled_family",
@@ -234,12 +253,6 @@ RULES: tuple[Rule, ...] = (
         lambda f, s: not f.access_key_id,
         "await_approval",
         lambda f, s: "no access key to disable; remediating the named bucket(s) needs approval",
-    ),
-    Rule(
-        "protected_principal",
-        _protected,
-        "await_approval",
-        lambda f, s: f"principal {f.user_name or f.principal_id} is protected: containment needs approval",
     ),
     Rule(
         "role_session",
@@ -531,20 +544,75 @@ def _manual(
 
 
 QUARANTINE_KEYS = frozenset(
-    {"source", "userName", "policyArn", "accountId", "region", "eventTime", "eventId"}
+    {
+        "source",
+        "userName",
+        "policyArn",
+        "accountId",
+        "region",
+        "eventTime",
+        "eventId",
+        "userIdentity",
+        "sourceIPAddress",
+    }
 )
 QUARANTINE_POLICY_RE = re.compile(
     r"^arn:aws[a-z-]*:iam::aws:policy/AWSCompromisedKeyQuarantine[A-Za-z0-9]*\Z"
 )
 USER_NAME_RE = re.compile(r"^[\w+=,.@-]{1,64}\Z")
 QUARANTINE_REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d\Z")
+AWS_INTERNAL = "AWS Internal"  # CloudTrail's caller, source IP and user agent for AWS's own calls
+AWS_SERVICE_RE = re.compile(r"^[a-z0-9.-]+\.amazonaws\.com\Z")
+
+
+def _field(data: Mapping[str, Any], key: str) -> str | None:
+    """A string field of the input (None when absent, empty or null)."""
+    value = data.get(key)
+    if value is None or value in ("", "null"):
+        return None
+    return value if isinstance(value, str) else str(value)
+
+
+def quarantine_caller(data: Mapping[str, Any]) -> tuple[bool, str]:
+    """Was the attach AWS's own? (True, who) or (False, why not).
+
+    AWS attaches its quarantine policy as itself: no principal ARN, and either no identity type with
+    ``invokedBy`` and ``sourceIPAddress`` ``AWS Internal``, or an ``AWSService`` identity. Any IAM user,
+    role session or root call carries an ARN: someone with ``iam:AttachUserPolicy`` can attach the
+    policy to anyone, and that must not disable their keys.
+    """
+    identity = data.get("userIdentity")
+    if identity is None:
+        identity = {}
+    if not isinstance(identity, Mapping):
+        raise InvalidInput("quarantine-policy input: userIdentity must be the CloudTrail userIdentity object")
+    caller_type, caller_arn = _field(identity, "type"), _field(identity, "arn")
+    invoked_by, source_ip = _field(identity, "invokedBy"), _field(data, "sourceIPAddress")
+    if caller_arn:
+        kind = f"{_short(caller_type, 40)} " if caller_type else ""
+        return False, f"attached by {kind}{_short(caller_arn, 200)}, a principal of an account, not by AWS"
+    if caller_type is None and invoked_by == AWS_INTERNAL and source_ip == AWS_INTERNAL:
+        return True, "AWS"
+    # Some AWS-internal calls are logged with an ``AWSAccount`` identity (an AWS-owned account, no
+    # ARN); ``invokedBy`` is written by CloudTrail, never by the caller, so it still tells AWS apart.
+    if caller_type == "AWSAccount" and invoked_by == AWS_INTERNAL:
+        return True, "AWS"
+    if caller_type == "AWSService" and invoked_by and AWS_SERVICE_RE.match(invoked_by):
+        return True, invoked_by
+    seen = ", ".join(
+        f"{k}={_short(v, 60)!r}"
+        for k, v in (("type", caller_type), ("invokedBy", invoked_by), ("sourceIPAddress", source_ip))
+        if v
+    )
+    return False, f"the attach does not show AWS as its caller ({seen or 'no caller recorded'})"
 
 
 def _quarantine(data: Mapping[str, Any], settings: Settings, *, now: datetime) -> Incident:
     """AWS attached its compromised-key quarantine policy to a user: AWS found one of its keys in public.
 
     The event names the user, not the key: the Triage step resolves the user's active key (one active
-    key: contain it; several: a human picks, from the AWS Health notice that names it).
+    key: contain it; several: a human picks, from the AWS Health notice that names it). Only AWS's own
+    attach is a signal: any other caller is notify-only, with who it was.
     """
     unknown = sorted(str(k) for k in data if k not in QUARANTINE_KEYS)
     if unknown:
@@ -561,6 +629,18 @@ def _quarantine(data: Mapping[str, Any], settings: Settings, *, now: datetime) -
     account = _account(data.get("accountId"), "accountId")
     region = data.get("region")
     event_time = data.get("eventTime")
+    name = policy.rsplit("/", 1)[-1]
+    by_aws, who = quarantine_caller(data)
+    if by_aws:
+        decision = Decision(
+            action="contain", reason=f"AWS attached {name} to {user}: one of its keys was found in public"
+        )
+    else:
+        decision = Decision(
+            action="notify_only",
+            reason=f"{name} on {user} was {who}: not AWS's quarantine signal, so no key is disabled; "
+            "find out who attached it and why",
+        )
     return Incident(
         incident_id=incident_id("quarantine", account, event_id),
         source="quarantine-policy",
@@ -571,10 +651,7 @@ def _quarantine(data: Mapping[str, Any], settings: Settings, *, now: datetime) -
         region=region if isinstance(region, str) and QUARANTINE_REGION_RE.match(region) else None,
         lookback_days=_lookback(None, settings),
         event_time=_time(event_time) or iso(now),
-        decision=Decision(
-            action="notify_only",
-            reason=f"AWS attached {policy.rsplit('/', 1)[-1]} to {user}: one of its keys was found in public",
-        ),
+        decision=decision,
         quarantine_policy=policy,
     )
 

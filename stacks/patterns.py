@@ -6,6 +6,7 @@ compromised-key quarantine trigger (:func:`quarantine_pattern`).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -226,9 +227,48 @@ def detection_patterns(settings: StackSettings) -> dict[str, dict[str, Any]]:
     return {name: detection_pattern(d, settings) for name, d in DETECTIONS.items()}
 
 
+AWS_INTERNAL = "AWS Internal"  # CloudTrail's caller, source IP and user agent for AWS's own calls
+
+
+def quarantine_caller_clause() -> list[dict[str, Any]]:
+    """``detail`` branches (``$or``) that hold only when AWS itself made the attach.
+
+    AWS's own calls carry no principal ARN: either no identity type, ``invokedBy`` and
+    ``sourceIPAddress`` both ``AWS Internal``; an ``AWSAccount`` identity invoked by ``AWS Internal``;
+    or an ``AWSService`` identity invoked by an AWS service.
+    Every IAM user, role session and root call has an ``arn``; a console call can also show
+    ``AWS Internal``, so the missing ARN is what tells AWS apart. responder.triage checks the same.
+    """
+    return [
+        {
+            "userIdentity": {
+                "arn": [{"exists": False}],
+                "type": [{"exists": False}],
+                "invokedBy": [AWS_INTERNAL],
+            },
+            "sourceIPAddress": [AWS_INTERNAL],
+        },
+        {
+            "userIdentity": {
+                "arn": [{"exists": False}],
+                "type": ["AWSAccount"],
+                "invokedBy": [AWS_INTERNAL],
+            }
+        },
+        {
+            "userIdentity": {
+                "arn": [{"exists": False}],
+                "type": ["AWSService"],
+                "invokedBy": [{"suffix": ".amazonaws.com"}],
+            }
+        },
+    ]
+
+
 def quarantine_pattern() -> dict[str, Any]:
     """AWS attached its compromised-key quarantine policy (AWSCompromisedKeyQuarantine, V2, V3...) to a
-    user: AWS found that user's key in public. Never filtered by the allow-list: AWS is the caller."""
+    user: AWS found that user's key in public. Only AWS's own attach matches: anyone with
+    ``iam:AttachUserPolicy`` can attach the policy, and that must not start a containment."""
     return {
         "source": ["aws.iam"],
         "detail-type": [CLOUDTRAIL_DETAIL_TYPE],
@@ -242,12 +282,14 @@ def quarantine_pattern() -> dict[str, Any]:
                     for partition in _PARTITIONS
                 ]
             },
+            "$or": quarantine_caller_clause(),
         },
     }
 
 
 # The responder input the quarantine rule sends the state machine (EventBridge input transformer):
-# key -> JSON path into the event. responder.triage reads it as a ``quarantine-policy`` incident.
+# key -> JSON path into the event. responder.triage reads it as a ``quarantine-policy`` incident and
+# checks the caller fields again (an execution can be started by hand with any input).
 QUARANTINE_INPUT: dict[str, str] = {
     "userName": "$.detail.requestParameters.userName",
     "policyArn": "$.detail.requestParameters.policyArn",
@@ -255,5 +297,141 @@ QUARANTINE_INPUT: dict[str, str] = {
     "region": "$.detail.awsRegion",
     "eventTime": "$.detail.eventTime",
     "eventId": "$.detail.eventID",
+    # The whole userIdentity (always in a CloudTrail record): a path the event lacks, such as
+    # userIdentity.arn of AWS's own call, leaves an unquoted placeholder empty, which is not JSON.
+    "userIdentity": "$.detail.userIdentity",
+    "sourceIPAddress": "$.detail.sourceIPAddress",
 }
 QUARANTINE_SOURCE = "quarantine-policy"
+
+
+def quarantine_input(event: dict[str, Any]) -> dict[str, Any]:
+    """What the quarantine rule's input transformer sends for ``event`` (a path the event lacks is
+    left out here; EventBridge renders it empty, which triage reads the same)."""
+    out: dict[str, Any] = {"source": QUARANTINE_SOURCE}
+    for key, path in QUARANTINE_INPUT.items():
+        node: Any = event
+        for part in path.removeprefix("$.").split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        if node is not None:
+            out[key] = node
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
+# The responder watching itself (stacks/constructs/detections.py ResponderWriteAlarm): a responder role
+# that writes a policy or trust other than its fixed ones is a compromised step, or a bug as urgent.
+#
+# Its sessions are ``assumed-role/<role>/<function>``; every role of the stack is named
+# ``<stack name>-...``, so ``sessionContext.sessionIssuer.arn`` starts with that role ARN prefix.
+# What it may write: the session revocation's inline Deny on ``aws:TokenIssueTime`` (one fixed shape,
+# under its fixed names: responder.revoke), and the stack's deny-all policy attached to a principal.
+
+RESPONDER_WRITE_TITLE = "a responder role wrote a policy or trust outside its fixed forms"
+# Calls no step makes in a fixed form: any of them by a responder role alarms.
+RESPONDER_POLICY_WRITES: tuple[str, ...] = (
+    "AttachGroupPolicy",
+    "CreatePolicy",
+    "CreatePolicyVersion",
+    "PutGroupPolicy",
+    "PutRolePermissionsBoundary",
+    "PutUserPermissionsBoundary",
+    "SetDefaultPolicyVersion",
+    "UpdateAssumeRolePolicy",
+)
+# Written in a fixed form only: alarm when the name, the document or the attached policy differs.
+RESPONDER_FIXED_WRITES: tuple[str, ...] = (
+    "PutUserPolicy",
+    "PutRolePolicy",
+    "AttachUserPolicy",
+    "AttachRolePolicy",
+)
+_CUTOFF_SLOT = "CUTOFFSLOT"
+
+
+def _wildcard_literal(text: str) -> str:
+    """``text`` as a literal in an EventBridge wildcard pattern (``*`` and ``\\`` escaped)."""
+    return text.replace("\\", "\\\\").replace("*", "\\*")
+
+
+def revocation_document_filters() -> list[dict[str, Any]]:
+    """Filters on ``requestParameters.policyDocument`` that match anything but the revocation's document.
+
+    The document is logged as the text the step sent: ``json.dumps`` of
+    :func:`responder.revoke.revoke_document`, whose only variable part is the cutoff inside a JSON
+    string. "Anything but that text with any cutoff" leaves the cutoff free, so a cutoff holding a
+    quote (which could close the string and add an Allow statement after it) alarms on its own; a
+    cutoff without one is a string value and nothing else. A missing document alarms too.
+    """
+    from responder.revoke import revoke_document  # the one definition of the shape
+
+    before, after = json.dumps(revoke_document(_CUTOFF_SLOT)).split(_CUTOFF_SLOT)
+    shape = f"{_wildcard_literal(before)}*{_wildcard_literal(after)}"
+    quoted = f'{_wildcard_literal(before)}*"*{_wildcard_literal(after)}'
+    return [{"anything-but": {"wildcard": shape}}, {"wildcard": quoted}, {"exists": False}]
+
+
+def responder_write_pattern(role_arn_prefix: str, deny_all_policy_arn: str) -> dict[str, Any]:
+    """IAM policy and trust writes by a role whose ARN starts with ``role_arn_prefix`` (the stack's),
+    other than the session revocation's documents and the attachment of ``deny_all_policy_arn``; and any
+    of these calls by such a role refused as ``AccessDenied`` (it hit a guardrail). Attempts count: the
+    pattern does not require success."""
+    from responder.revoke import ROLE_POLICY_NAME, USER_POLICY_PREFIX
+
+    document = revocation_document_filters()
+    absent: dict[str, Any] = {"exists": False}
+    branches: list[dict[str, Any]] = [
+        {"eventName": list(RESPONDER_POLICY_WRITES)},
+        {
+            "eventName": ["PutUserPolicy"],
+            "requestParameters": {"policyName": [{"anything-but": {"prefix": USER_POLICY_PREFIX}}, absent]},
+        },
+        {"eventName": ["PutUserPolicy", "PutRolePolicy"], "requestParameters": {"policyDocument": document}},
+        {
+            "eventName": ["PutRolePolicy"],
+            "requestParameters": {"policyName": [{"anything-but": [ROLE_POLICY_NAME]}, absent]},
+        },
+        {
+            "eventName": ["AttachUserPolicy", "AttachRolePolicy"],
+            "requestParameters": {"policyArn": [{"anything-but": [deny_all_policy_arn]}, absent]},
+        },
+        {"eventName": list(RESPONDER_FIXED_WRITES), "errorCode": ["AccessDenied"]},
+        # The responder only ever deactivates keys.
+        {"eventName": ["UpdateAccessKey"], "requestParameters": {"status": ["Active"]}},
+    ]
+    return {
+        "source": ["aws.iam"],
+        "detail-type": [CLOUDTRAIL_DETAIL_TYPE],
+        "detail": {
+            "eventSource": ["iam.amazonaws.com"],
+            "userIdentity": {"sessionContext": {"sessionIssuer": {"arn": [{"prefix": role_arn_prefix}]}}},
+            "$or": branches,
+        },
+    }
+
+
+# What the alarm says, by JSON path: the common fields, the outcome, and what was written where.
+RESPONDER_WRITE_FIELDS: dict[str, str] = {
+    **ALERT_FIELDS,
+    "error_code": "$.detail.errorCode",
+    "user_name": "$.detail.requestParameters.userName",
+    "role_name": "$.detail.requestParameters.roleName",
+    "policy_name": "$.detail.requestParameters.policyName",
+    "policy_arn": "$.detail.requestParameters.policyArn",
+}
+
+
+def responder_write_lines() -> list[str]:
+    """The SOC message of the responder-write alarm, one line each (``{field}``: a
+    :data:`RESPONDER_WRITE_FIELDS` value)."""
+    return [
+        f"Incident responder alert: {RESPONDER_WRITE_TITLE}",
+        "Who: {who} ({identity_type}, access key {access_key}) - a role of the incident responder itself",
+        "What: {event_name} on {event_source}; refused with: {error_code} (empty: it succeeded)",
+        "Where: user {user_name} role {role_name} policy {policy_name} {policy_arn} in account {account}, "
+        "region {region}",
+        "From: {source_ip} ({user_agent})",
+        "When: {event_time} (CloudTrail event {event_id})",
+        "Treat the responder's step functions as compromised: review the change and the function's "
+        "recent invocations before trusting its next run.",
+    ]

@@ -10,14 +10,16 @@ from constructs import Construct
 
 from responder.permissions import Permission
 from stacks.constructs.alarms import Alarms
+from stacks.constructs.containment import DENY_ALL_POLICY_ENV, DenyAllPolicy
 from stacks.constructs.detection import Detection
-from stacks.constructs.detections import Detections, QuarantineTrigger
+from stacks.constructs.detections import Detections, QuarantineTrigger, ResponderWriteAlarm
 from stacks.constructs.evidence import EvidenceStore
-from stacks.constructs.functions import References, StepFunctions
+from stacks.constructs.functions import References, StepFunctions, guardrails
 from stacks.constructs.layers import newest_python_runtime
 from stacks.constructs.log_encryption import LogEncryption
 from stacks.constructs.notifications import Notifications
 from stacks.constructs.query_engine import AthenaQueryEngine
+from stacks.constructs.redaction import REDACTION_KEY_SECRET_ENV, RedactionKey
 from stacks.constructs.workflow import Workflow
 from stacks.settings import StackSettings
 
@@ -32,6 +34,9 @@ ENGINE_REFERENCES: dict[str, frozenset[str]] = {
             "glue_database",
             "glue_table",
             "cloudtrail_bucket",
+            # cloudtrail:ListPublicKeys takes no resource ("*"): digest validation reads the trail's
+            # files, so only a deployment that has them (Athena) grants it.
+            "cloudtrail_public_keys",
         }
     ),
 }
@@ -40,6 +45,17 @@ ENGINE_REFERENCES: dict[str, frozenset[str]] = {
 OPTIONAL_REFERENCES: dict[str, str] = {
     "threat_list_object": "threatListUri",
     "webhook_secret": "chatWebhookSecretArn",
+}
+# Stack resources whose ARN a step gets as an environment variable when its permissions name them.
+REFERENCE_ENVIRONMENT: dict[str, str] = {
+    "deny_all_policy": DENY_ALL_POLICY_ENV,
+    "redaction_key_secret": REDACTION_KEY_SECRET_ENV,
+}
+# ...and the steps that get one whatever they declare: the containing steps recognise the deny-all
+# policy among a principal's attachments (to detach it before deleting, or to report it as ours).
+ALWAYS_ENVIRONMENT: dict[str, tuple[str, ...]] = {
+    "remediate": ("deny_all_policy",),
+    "eradicate": ("deny_all_policy",),
 }
 POWERTOOLS_SERVICE_NAME = "responder"  # as responder.observability names it
 POWERTOOLS_METRICS_NAMESPACE = "IncidentResponder"
@@ -56,6 +72,8 @@ class ResponderStack(Stack):
         notifications = Notifications(self, "Notifications", emails=settings.soc_emails)
         evidence = EvidenceStore(self, "Evidence", settings=settings)
         log_encryption = LogEncryption(self, "LogEncryption", retention_days=settings.log_retention_days)
+        self.deny_all = DenyAllPolicy(self, "Containment")
+        self.redaction_key = RedactionKey(self, "RedactionKey")
         self.query_engine: AthenaQueryEngine | None = None
         engine_arns, engine_environment, implied = self._query_engine(settings, evidence.access_logs)
         optional_arns, optional_implied = self._optional_references(settings)
@@ -65,6 +83,8 @@ class ResponderStack(Stack):
                 "incident_table": evidence.table.table_arn,
                 "soc_topic": notifications.topic.topic_arn,
                 "soc_key": notifications.key.key_arn,
+                "deny_all_policy": self.deny_all.arn,
+                "redaction_key_secret": self.redaction_key.secret_arn,
                 **engine_arns,
                 **optional_arns,
             },
@@ -72,7 +92,8 @@ class ResponderStack(Stack):
                 *(r for e, r in ENGINE_REFERENCES.items() if e != settings.query_engine)
             ),
             unconfigured=frozenset(OPTIONAL_REFERENCES) - set(optional_arns),
-            implied={**implied, **optional_implied},
+            implied={**implied, **optional_implied, **self._redaction_implied()},
+            environment=REFERENCE_ENVIRONMENT,
         )
         self.references = references
         environment = {
@@ -92,6 +113,21 @@ class ResponderStack(Stack):
             log_retention=log_encryption.retention,
             log_key=log_encryption.key,
             runtime=newest_python_runtime(),
+            guardrails=guardrails(
+                stack_name=self.stack_name,
+                deny_all_policy_arn=self.deny_all.arn,
+                record_buckets=(evidence.bucket.bucket_arn,),
+                log_buckets=(
+                    evidence.access_logs.bucket_arn,
+                    # The trail's bucket whenever it is named, whichever engine reads the trail.
+                    *(
+                        [f"arn:{Aws.PARTITION}:s3:::{settings.cloudtrail_bucket}"]
+                        if settings.cloudtrail_bucket
+                        else []
+                    ),
+                ),
+            ),
+            always_environment=ALWAYS_ENVIRONMENT,
         )
         workflow = Workflow(
             self,
@@ -121,6 +157,15 @@ class ResponderStack(Stack):
                 state_machine=workflow.state_machine,
                 dead_letter_queue=detection.dead_letter_queue,
             )
+        # A responder role that writes a policy or trust other than its fixed ones is a compromised step.
+        self.responder_write_alarm = ResponderWriteAlarm(
+            self,
+            "ResponderWriteAlarm",
+            stack_name=self.stack_name,
+            deny_all_policy_arn=self.deny_all.arn,
+            topic=notifications.topic,
+            dead_letter_queue=detection.dead_letter_queue,
+        )
         Alarms(
             self,
             "Alarms",
@@ -170,10 +215,26 @@ class ResponderStack(Stack):
             {
                 **engine.references,
                 "cloudtrail_bucket": f"arn:{Aws.PARTITION}:s3:::{settings.cloudtrail_bucket}",
+                "cloudtrail_public_keys": "*",
             },
             engine.environment,
             implied,
         )
+
+    def _redaction_implied(self) -> dict[str, tuple[Permission, ...]]:
+        """Reading the redaction key secret takes its KMS key, through Secrets Manager only."""
+        return {
+            "redaction_key_secret": (
+                Permission(
+                    ("kms:Decrypt",),
+                    (self.redaction_key.key_arn,),
+                    "the redaction key secret is encrypted with the stack's key for it",
+                    conditions={
+                        "StringEquals": {"kms:ViaService": ["secretsmanager.{region}.amazonaws.com"]}
+                    },
+                ),
+            )
+        }
 
     @staticmethod
     def _optional_references(

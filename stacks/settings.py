@@ -61,6 +61,11 @@ _FINDING_PREFIX = re.compile(r"^[A-Za-z0-9]+(:[A-Za-z0-9]*(/[A-Za-z0-9!._:-]*)?)
 _TAG_KEY = re.compile(r"^[\w.:/=+@ -]{1,128}$")
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
 _ACCOUNT = re.compile(r"^\d{12}$")
+_IDENTITY_POOL = re.compile(
+    r"^[a-z]{2}(-[a-z]+)+-\d:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+)
+# An OIDC subject prefix the account's own apps use (``repo:acme-corp/``): a prefix, never a pattern.
+_OIDC_SUBJECT = re.compile(r"^[^\s,*?]{3,256}$")
 _ORGANIZATION = re.compile(r"^o-[a-z0-9]{10,32}$")
 _KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]{1,128}$")
 _DAY = re.compile(r"^\d{4}/\d{2}/\d{2}$")
@@ -131,6 +136,9 @@ class StackSettings:
     athena_results_retention_days: int = 30
     approval_timeout_seconds: int = 3600
     approval_on_timeout: Literal["leave", "contain"] = "leave"
+    max_auto_contain: int = 25
+    trusted_identity_pools: tuple[str, ...] = ()
+    trusted_oidc_subjects: tuple[str, ...] = ()
     threat_list_uri: str = ""
     chat_webhook_secret_arn: str = ""
     chat_webhook_kms_key_arn: str = ""
@@ -268,6 +276,16 @@ class StackSettings:
             approval_on_timeout=c.choice(  # type: ignore[arg-type]
                 "approvalOnTimeout", ("leave", "contain"), defaults.approval_on_timeout
             ),
+            max_auto_contain=c.integer("maxAutoContain", defaults.max_auto_contain, 0, 1000),
+            trusted_identity_pools=c.strings(
+                "trustedIdentityPools", (), _IDENTITY_POOL, "a Cognito identity pool id (REGION:UUID)"
+            ),
+            trusted_oidc_subjects=c.strings(
+                "trustedOidcSubjects",
+                (),
+                _OIDC_SUBJECT,
+                "an OIDC subject prefix such as repo:acme-corp/ (no spaces, commas or wildcards)",
+            ),
             threat_list_uri=threat_list,
             chat_webhook_secret_arn=webhook_secret,
             chat_webhook_kms_key_arn=webhook_key,
@@ -311,6 +329,10 @@ class StackSettings:
             "POLL_SECONDS": str(self.poll_seconds),
             "APPROVAL_TIMEOUT_SECONDS": str(self.approval_timeout_seconds),
             "APPROVAL_ON_TIMEOUT": self.approval_on_timeout,
+            "MAX_AUTO_CONTAIN": str(self.max_auto_contain),
+            "ORGANIZATION_ID": self.organization_id,
+            "TRUSTED_IDENTITY_POOLS": ",".join(self.trusted_identity_pools),
+            "TRUSTED_OIDC_SUBJECTS": ",".join(self.trusted_oidc_subjects),
             "THREAT_LIST_BUCKET": self.threat_list_bucket,
             "THREAT_LIST_KEY": self.threat_list_key,
             "WEBHOOK_SECRET_ID": self.chat_webhook_secret_arn,
@@ -363,7 +385,9 @@ KEYS: tuple[ContextKey, ...] = (
     ContextKey(
         "organizationId", "organization_id", "string", ATHENA_GROUP,
         "Organization id (`o-...`) of an organization trail, whose logs sit under "
-        "`AWSLogs/<org-id>/<account>/`.",
+        "`AWSLogs/<org-id>/<account>/`. Remediation also counts a grant pinned to this organization "
+        "(`aws:PrincipalOrgID`) as internal when the account cannot read its organization itself.",
+        ("ORGANIZATION_ID",),
     ),
     ContextKey(
         "trailAccounts", "trail_accounts", "list of strings", ATHENA_GROUP,
@@ -457,6 +481,24 @@ KEYS: tuple[ContextKey, ...] = (
         "What happens when nobody answers in time: `leave` (escalate and investigate, key left active) "
         "or `contain` (disable the key anyway; never for a protected principal).",
         ("APPROVAL_ON_TIMEOUT",),
+    ),
+    ContextKey(
+        "maxAutoContain", "max_auto_contain", "integer", CONTAINMENT_GROUP,
+        "How many attacker-made principals or grants one run contains by itself (0 to 1000); the rest "
+        "are listed, by risk, in an approval request rather than changed.",
+        ("MAX_AUTO_CONTAIN",),
+    ),
+    ContextKey(
+        "trustedIdentityPools", "trusted_identity_pools", "list of strings", CONTAINMENT_GROUP,
+        "This account's own Cognito identity pool ids: a role trust to `cognito-identity.amazonaws.com` "
+        "is internal only when its `aud` condition names one of them.",
+        ("TRUSTED_IDENTITY_POOLS",),
+    ),
+    ContextKey(
+        "trustedOidcSubjects", "trusted_oidc_subjects", "list of strings", CONTAINMENT_GROUP,
+        "Subject prefixes of this account's own OIDC workloads (e.g. `repo:acme-corp/` for GitHub "
+        "Actions): a federated trust is internal only with an audience and a `sub` under one of them.",
+        ("TRUSTED_OIDC_SUBJECTS",),
     ),
     ContextKey(
         "lookbackDays", "lookback_days", "integer", INVESTIGATION_GROUP,

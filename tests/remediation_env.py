@@ -14,6 +14,7 @@ import contextlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import boto3
@@ -21,6 +22,8 @@ from botocore.exceptions import ClientError
 
 from responder.analysis.buckets import bucket_policy_changes
 from responder.analysis.inventory import iam_changes
+from responder.demo.account import backdate_iam
+from responder.remediate.record import DENY_ALL
 from responder.revoke import canonical, decode_policy
 from tests.iam_env import ACCOUNT, REGION, TRUST, Env, emulated_iam
 
@@ -30,6 +33,8 @@ EVIDENCE = "responder-evidence-test"
 ROGUE_USER = "svc-backup"
 OTHER_USER = "reporting"
 ADMIN_ARN = f"arn:aws:iam::{ACCOUNT}:policy/break-glass-admin"  # the owner's, attached by the attacker
+DENY_ALL_NAME = "responder-deny-all"  # the stack's managed deny-all policy
+DENY_ALL_ARN = f"arn:aws:iam::{ACCOUNT}:policy/{DENY_ALL_NAME}"
 
 OWNER_STATEMENTS = [
     {
@@ -78,6 +83,7 @@ class Incident:
     s3: Any
     rogue_key: str = ""
     rogue_user_key: str = ""
+    rogue_user_id: str = ""
     other_user_key: str = ""
 
     @property
@@ -183,16 +189,43 @@ def attacker_rows(inc: Incident) -> list[dict[str, Any]]:
             key,
             "2024-05-01T10:00:00Z",
         ),
-        _row("CreateUser", "iam", {"userName": ROGUE_USER}, key, "2024-05-01T10:01:00Z"),
+        _row(
+            "CreateUser",
+            "iam",
+            {"userName": ROGUE_USER},
+            key,
+            "2024-05-01T10:01:00Z",
+            {
+                "user": {
+                    "userName": ROGUE_USER,
+                    "userId": inc.rogue_user_id,
+                    "arn": _arn(ROGUE_USER),
+                    "createDate": "May 1, 2024 10:01:00 AM",
+                }
+            },
+        ),
         _row(
             "CreateAccessKey",
             "iam",
             {"userName": ROGUE_USER},
             key,
             "2024-05-01T10:02:00Z",
-            {"accessKey": {"accessKeyId": inc.rogue_user_key, "userName": ROGUE_USER}},
+            {
+                "accessKey": {
+                    "accessKeyId": inc.rogue_user_key,
+                    "userName": ROGUE_USER,
+                    "createDate": "May 1, 2024 10:02:00 AM",
+                }
+            },
         ),
-        _row("CreateLoginProfile", "iam", {"userName": ROGUE_USER}, key, "2024-05-01T10:03:00Z"),
+        _row(
+            "CreateLoginProfile",
+            "iam",
+            {"userName": ROGUE_USER},
+            key,
+            "2024-05-01T10:03:00Z",
+            {"loginProfile": {"userName": ROGUE_USER, "createDate": "May 1, 2024 10:01:00 AM"}},
+        ),
         _row(
             "AttachUserPolicy",
             "iam",
@@ -206,7 +239,13 @@ def attacker_rows(inc: Incident) -> list[dict[str, Any]]:
             {"userName": OTHER_USER},
             key,
             "2024-05-01T10:05:00Z",
-            {"accessKey": {"accessKeyId": inc.rogue_key, "userName": OTHER_USER}},
+            {
+                "accessKey": {
+                    "accessKeyId": inc.rogue_key,
+                    "userName": OTHER_USER,
+                    "createDate": "2024-05-01T10:05:00Z",
+                }
+            },
         ),
         _row(
             "UpdateAssumeRolePolicy",
@@ -218,14 +257,31 @@ def attacker_rows(inc: Incident) -> list[dict[str, Any]]:
     ]
 
 
+def _arn(user: str) -> str:
+    return f"arn:aws:iam::{ACCOUNT}:user/{user}"
+
+
 def report_of(inc: Incident, rows: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """The report's sections remediation reads, built by the real analysis functions."""
+    """The report's sections remediation reads, built by the real analysis functions.
+
+    Each ``iam_changes`` entry also carries its row's parameters and response, as the Remediate step
+    joins them from the saved query rows by event id (the live-account check needs them).
+    """
     rows = rows if rows is not None else attacker_rows(inc)
+    by_id = {r["event_id"]: r for r in rows}
+    changes = [
+        {
+            **c,
+            "request_parameters": by_id.get(c["event_id"], {}).get("request_parameters"),
+            "response_elements": by_id.get(c["event_id"], {}).get("response_elements"),
+        }
+        for c in iam_changes(rows)
+    ]
     return {
         "account_id": ACCOUNT,
         "subject": {"access_key_id": inc.env.key, "principal": {"user_name": inc.env.user}},
         "bucket_policy_changes": bucket_policy_changes(rows, ACCOUNT),
-        "iam_changes": iam_changes(rows),
+        "iam_changes": changes,
     }
 
 
@@ -242,11 +298,25 @@ def emulated_incident(*, backdoor: bool = True) -> Iterator[Incident]:
         admin = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
         env.iam.create_policy(PolicyName="break-glass-admin", PolicyDocument=json.dumps(admin))
         inc.other_user_key = env.iam.create_access_key(UserName=OTHER_USER)["AccessKey"]["AccessKeyId"]
+        env.iam.create_policy(PolicyName=DENY_ALL_NAME, PolicyDocument=json.dumps(DENY_ALL))
         if backdoor:
-            env.iam.create_user(UserName=ROGUE_USER)
+            inc.rogue_user_id = env.iam.create_user(UserName=ROGUE_USER)["User"]["UserId"]
             inc.rogue_user_key = env.iam.create_access_key(UserName=ROGUE_USER)["AccessKey"]["AccessKeyId"]
             env.iam.create_login_profile(UserName=ROGUE_USER, Password="Backdoor-Passw0rd!")
             env.iam.attach_user_policy(UserName=ROGUE_USER, PolicyArn=ADMIN_ARN)
             inc.rogue_key = env.iam.create_access_key(UserName=OTHER_USER)["AccessKey"]["AccessKeyId"]
             env.iam.update_assume_role_policy(RoleName=env.role, PolicyDocument=json.dumps(OPEN_TRUST))
+            # When the attacker's calls made them (the records' times): the live check compares them.
+            backdate_iam(
+                ACCOUNT,
+                users={ROGUE_USER: _at("2024-05-01T10:01:00Z")},
+                keys={
+                    inc.rogue_user_key: _at("2024-05-01T10:02:00Z"),
+                    inc.rogue_key: _at("2024-05-01T10:05:00Z"),
+                },
+            )
         yield inc
+
+
+def _at(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))

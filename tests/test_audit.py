@@ -284,7 +284,43 @@ def test_permissions_name_every_call_the_audit_makes():
         "s3:GetAccountPublicAccessBlock",
         "organizations:DescribeOrganization",
         "organizations:ListAccounts",
+        "ec2:DescribeVpcEndpoints",
+        "ec2:DescribeVpcs",
+        "iam:ListUsers",
+        "iam:ListRoles",
     }
+
+
+def test_vpc_endpoint_and_user_id_conditions_are_inside_only_with_this_accounts_values(account):
+    """Issue 12, point 9: the one analysis reads conditions by value, in the audit as elsewhere."""
+    ec2, iam, s3 = boto3.client("ec2"), boto3.client("iam"), boto3.client("s3")
+    vpc = ec2.create_vpc(CidrBlock="10.1.0.0/16")["Vpc"]["VpcId"]
+    vpce = ec2.create_vpc_endpoint(VpcId=vpc, ServiceName="com.amazonaws.us-east-1.s3")["VpcEndpoint"][
+        "VpcEndpointId"
+    ]
+    role_id = iam.create_role(RoleName="app", AssumeRolePolicyDocument=json.dumps({"Statement": []}))["Role"][
+        "RoleId"
+    ]
+    policies = {
+        "ours-vpce": {"aws:SourceVpce": vpce},
+        "theirs-vpce": {"aws:SourceVpce": "vpce-0attacker0000000"},
+        "ours-userid": {"aws:userid": f"{role_id}:*"},
+        "theirs-userid": {"aws:userid": "AROAATTACKERROLE0000:*"},
+    }
+    for name, condition in policies.items():
+        s3.create_bucket(Bucket=name)
+        statements = [_allow(name, "*", {"StringLike": condition}, sid="Cond"), _tls(name)]
+        s3.put_bucket_policy(
+            Bucket=name, Policy=json.dumps({"Version": "2012-10-17", "Statement": statements})
+        )
+
+    found = {b: {c for c, _ in k} for b, k in _by_bucket(_audit(ec2=ec2, iam=iam)).items()}
+    assert "external_principal" in found["theirs-vpce"] and "external_principal" in found["theirs-userid"]
+    assert not {"external_principal", "unverified_principal"} & found["ours-vpce"]
+    assert not {"external_principal", "unverified_principal"} & found["ours-userid"]
+    # Without the live reads nobody can say they are ours: unverified, not internal.
+    blind = {b: {c for c, _ in k} for b, k in _by_bucket(_audit()).items()}
+    assert "unverified_principal" in blind["ours-vpce"] and "unverified_principal" in blind["ours-userid"]
 
 
 # ---------------------------------------------------------------------------------------- CLI

@@ -22,6 +22,7 @@ from responder.snapshot import bucket_state
 from tests.remediation_env import (
     BACKDOORED_POLICY,
     BUCKET,
+    DENY_ALL_ARN,
     EVIDENCE,
     OWNER_POLICY,
     OWNER_STATEMENTS,
@@ -30,7 +31,7 @@ from tests.remediation_env import (
     emulated_incident,
     report_of,
 )
-from tests.test_remediate import _S3_ACTIONS
+from tests.test_remediate import _S3_ACTIONS, owner_put
 
 INC = "inc-backdoor-0001"
 EXEC = "exec-1"
@@ -45,11 +46,16 @@ def inc(aws_env: None) -> Iterator[Incident]:
 
 def fix_bucket(inc: Incident, fix: BucketFix | None = None) -> None:
     if fix is None:
+        # The owner's earlier policy is known and the key also turned Block Public Access off: both
+        # the statement and Block Public Access are the attacker's to undo (and recover's to put back).
         [fix] = plan_bucket_fixes(
             report_of(inc),
             {BUCKET: bucket_state(inc.s3, BUCKET)},
             finding_type="Policy:S3/BucketAnonymousAccessGranted",
             finding_buckets=[BUCKET],
+            attacker_keys={inc.env.key},
+            changes=[owner_put(key=inc.env.key), *report_of(inc)["bucket_policy_changes"]],
+            public_access_changed={BUCKET},
         )
     apply_bucket_fix(
         inc.s3, inc.ddb, inc.table, EVIDENCE, INC, fix, execution_id=EXEC, approved_by=APPROVER, dry_run=False
@@ -58,7 +64,16 @@ def fix_bucket(inc: Incident, fix: BucketFix | None = None) -> None:
 
 def contain(inc: Incident) -> None:
     rogue = plan_persistence(report_of(inc))
-    contain_persistence(inc.iam, inc.ddb, inc.table, INC, rogue, approved_by=APPROVER, dry_run=False)
+    contain_persistence(
+        inc.iam,
+        inc.ddb,
+        inc.table,
+        INC,
+        rogue,
+        approved_by=APPROVER,
+        dry_run=False,
+        deny_policy_arn=DENY_ALL_ARN,
+    )
 
 
 def recover(inc: Incident, **kwargs: Any) -> list[Any]:
@@ -144,7 +159,7 @@ def test_a_policy_changed_since_is_left_alone(inc: Incident):
 def test_a_key_the_owner_re_enabled_is_left_alone_and_the_rest_undone(inc: Incident):
     contain(inc)
     inc.iam.update_access_key(UserName=ROGUE_USER, AccessKeyId=inc.rogue_user_key, Status="Active")
-    inc.iam.delete_user_policy(UserName=ROGUE_USER, PolicyName=f"responder-deny-all-{INC}")
+    inc.iam.detach_user_policy(UserName=ROGUE_USER, PolicyArn=DENY_ALL_ARN)
 
     [undo] = [a for a in recover(inc) if a.target == f"user/{ROGUE_USER}"]
 
@@ -188,7 +203,8 @@ def test_declared_recover_permissions_cover_the_calls(inc: Incident):
 
     declared = actions_of(PERMISSIONS_RECOVER + PERMISSIONS_RECOVER_REMEDIATION)
     assert called <= declared
-    assert {"s3:PutBucketPolicy", "s3:PutBucketPublicAccessBlock", "iam:UpdateAssumeRolePolicy"} <= called
+    # The role's trust is not changed by containment here (its before-state is unknown: a person decides).
+    assert {"s3:PutBucketPolicy", "s3:PutBucketPublicAccessBlock", "iam:DetachUserPolicy"} <= called
 
 
 def test_every_record_says_who_approved_it(inc: Incident):
@@ -199,6 +215,5 @@ def test_every_record_says_who_approved_it(inc: Incident):
         "remove_policy_statements",
         "block_public_access",
         "contain_principal",
-        "remove_trust_statements",
     }
     assert {r["approved_by"] for r in records} == {APPROVER}

@@ -10,7 +10,13 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from responder.errors import ContainmentFailed, InvalidInput, Throttled
+from responder.errors import (
+    ContainmentFailed,
+    ContainmentUnverified,
+    InvalidInput,
+    RevocationShapeRefused,
+    Throttled,
+)
 from responder.permissions import actions_of
 from responder.policy_eval import evaluate
 from responder.revoke import (
@@ -19,6 +25,7 @@ from responder.revoke import (
     TAG_CONTAINED_AT,
     TAG_INCIDENT,
     canonical,
+    checked_revocation,
     cutoff,
     revoke_document,
     revoke_role_sessions,
@@ -346,3 +353,54 @@ def test_declared_permissions_are_exactly_the_calls_made(iam_env: Env):
                 assert permission.resources == (f"arn:{{partition}}:iam::{{account}}:{kind}/*",)
             else:
                 assert permission.resources == ("@incident_table",)
+
+
+# ------------------------------------------------------------ one fixed shape, read back after
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]},
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Deny",
+                    "Action": ["*"],
+                    "Resource": ["*"],
+                    "Condition": {"DateLessThan": {"aws:TokenIssueTime": "2024-05-01T12:00:00Z"}},
+                },
+                {"Effect": "Allow", "Action": ["iam:*"], "Resource": ["*"]},  # a rider on the shape
+            ],
+        },
+        {**revoke_document("2024-05-01T12:00:00Z"), "Extra": True},
+        "not a policy",
+    ],
+    ids=["allow-all", "shape-plus-rider", "extra-key", "text"],
+)
+def test_anything_but_the_fixed_revocation_shape_is_refused(document: object) -> None:
+    with pytest.raises(RevocationShapeRefused, match="nothing was written"):
+        checked_revocation(document)
+    assert json.loads(checked_revocation(revoke_document("2024-05-01T12:00:00Z"))) == revoke_document(
+        "2024-05-01T12:00:00Z"
+    )
+
+
+def test_a_revocation_that_does_not_read_back_is_a_named_error(iam_env: Env):
+    """IAM's eventual consistency, which moto does not have: botocore's Stubber, real API shapes."""
+    name = user_policy_name(INC)
+    iam = boto3.client("iam", region_name=REGION)
+    with Stubber(iam) as stub:
+        stub.add_client_error("get_user_policy", "NoSuchEntity", http_status_code=404)  # none before
+        stub.add_response("put_user_policy", {})
+        for _ in range(5):  # the bounded read-back, while IAM propagates: never there
+            stub.add_client_error("get_user_policy", "NoSuchEntity", http_status_code=404)
+        with pytest.raises(ContainmentUnverified, match="reads back absent"):
+            revoke_user_sessions(
+                iam, iam_env.ddb, iam_env.table, INC, iam_env.user, now=NOW, sleep=lambda _: None
+            )
+        stub.assert_no_pending_responses()
+    # The change was recorded before it was made: recover knows of it whatever IAM shows later.
+    [record] = iam_env.actions(INC)
+    assert record["after"] == {"policy_name": name, "document": revoke_document("2024-05-01T12:00:00Z")}

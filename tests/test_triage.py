@@ -342,15 +342,13 @@ def test_bucket_without_key_awaits_approval() -> None:
 @pytest.mark.parametrize(
     "entry", ["ci-deploy", "CI-DEPLOY", "AIDA4EXAMPLEPRINCIPAL", "arn:aws:iam::111122223333:user/ci-deploy"]
 )
-def test_protected_principal_awaits_approval_even_at_high_severity(entry: str) -> None:
-    action, reason = decision_of(finding(severity=9), Settings(protected_principals=(entry,)))
-    assert action == "await_approval"
-    assert "protected" in reason
-
-
-def test_protected_role_session_awaits_approval() -> None:
+def test_protection_is_not_decided_on_the_findings_names(entry: str) -> None:
+    """The finding's userName/principalId are its word: the list is checked against the key's real owner
+    (tests/lambdas/test_owner_and_claims.py), so triage neither trusts nor is fooled by them."""
+    action, _ = decision_of(finding(severity=9), Settings(protected_principals=(entry,)))
+    assert action == "contain"
     detail = with_key(finding(severity=2), accessKeyId="ASIA4EXAMPLEKEY7X2QZ", userName="deployer")
-    assert decision_of(detail, Settings(protected_principals=("deployer",)))[0] == "await_approval"
+    assert decision_of(detail, Settings(protected_principals=("deployer",)))[0] == "contain"
 
 
 def test_role_session_key_is_contained_at_any_severity() -> None:
@@ -521,3 +519,102 @@ def test_handler_raises_named_errors(aws_env: None) -> None:
 
     with pytest.raises(InvalidInput):
         module.handler({"accessKeyId": "nope"}, lambda_context())  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------- quarantine: AWS's own attach only
+
+QUARANTINE = {
+    "source": "quarantine-policy",
+    "userName": "ci-deployer",
+    "policyArn": "arn:aws:iam::aws:policy/AWSCompromisedKeyQuarantineV3",
+    "accountId": "123456789012",
+    "region": "us-east-1",
+    "eventTime": "2026-12-01T10:00:00Z",
+    "eventId": "0f3c4b2a-5d6e-4f70-8a9b-000000000001",
+}
+MALLORY = "arn:aws:iam::123456789012:user/mallory"
+
+
+@pytest.mark.parametrize(
+    "caller",
+    [
+        {
+            "userIdentity": {"accountId": "123456789012", "invokedBy": "AWS Internal"},
+            "sourceIPAddress": "AWS Internal",
+        },
+        {
+            "userIdentity": {"type": "", "arn": None, "invokedBy": "AWS Internal"},
+            "sourceIPAddress": "AWS Internal",
+        },
+        {
+            "userIdentity": {"type": "AWSService", "invokedBy": "health.amazonaws.com"},
+            "sourceIPAddress": "health.amazonaws.com",
+        },
+    ],
+    ids=["aws-internal", "empty-fields", "aws-service"],
+)
+def test_awss_own_quarantine_attach_is_a_containment(caller: dict[str, Any]) -> None:
+    incident = triage({**QUARANTINE, **caller}, Settings())
+    assert incident.decision.action == "contain"
+    assert incident.access_key_id is None  # the Triage step resolves the user's one active key
+
+
+@pytest.mark.parametrize(
+    ("caller", "said"),
+    [
+        (
+            {
+                "userIdentity": {"type": "IAMUser", "arn": MALLORY, "invokedBy": "AWS Internal"},
+                "sourceIPAddress": "AWS Internal",
+            },
+            f"IAMUser {MALLORY}",
+        ),
+        (
+            {
+                "userIdentity": {"type": "Root", "arn": "arn:aws:iam::123456789012:root"},
+                "sourceIPAddress": "1.2.3.4",
+            },
+            "arn:aws:iam::123456789012:root",
+        ),
+        (
+            {"userIdentity": {"invokedBy": "AWS Internal"}, "sourceIPAddress": "203.0.113.7"},
+            "sourceIPAddress='203.0.113.7'",
+        ),
+        (
+            {"userIdentity": {"type": "AWSService", "invokedBy": "evil.example.com"}},
+            "invokedBy='evil.example.com'",
+        ),
+        ({}, "no caller recorded"),  # an input without the caller: not proof that AWS attached it
+    ],
+    ids=["console-user", "root", "outside-ip", "not-an-aws-service", "no-caller"],
+)
+def test_any_other_quarantine_attach_is_notify_only_saying_who(caller: dict[str, Any], said: str) -> None:
+    incident = triage({**QUARANTINE, **caller}, Settings())
+    assert incident.decision.action == "notify_only"
+    assert said in incident.decision.reason and "not AWS's quarantine signal" in incident.decision.reason
+
+
+def test_a_quarantine_caller_that_is_not_an_identity_object_is_a_named_error() -> None:
+    with pytest.raises(InvalidInput, match="userIdentity"):
+        triage({**QUARANTINE, "userIdentity": "AWS Internal"}, Settings())
+
+
+# ------------------------------------------------------------------------------ this account only
+
+
+def test_an_incident_about_another_account_is_notify_only_and_loses_its_eradicate_mode() -> None:
+    from responder.triage import accounts_in_scope, scope_to_accounts
+
+    ours = accounts_in_scope("123456789012")
+    finding_here = triage(finding(severity=9), Settings())
+    assert scope_to_accounts(finding_here, accounts_in_scope(finding_here.account_id)) is finding_here
+    ask = {
+        "accessKeyId": "AKIA4EXAMPLEKEY7X2QZ",
+        "accountId": "999988887777",
+        "eradicate": True,
+        "incidentId": "inc-0123456789abcdef",
+    }
+    scoped = scope_to_accounts(triage(ask, Settings()), ours)
+    assert scoped.decision.action == "notify_only"
+    assert "999988887777" in scoped.decision.reason and "123456789012" in scoped.decision.reason
+    assert "mode" not in (scoped.model_extra or {})  # Route would otherwise plan an eradication

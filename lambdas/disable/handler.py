@@ -8,6 +8,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import BaseModel, parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from lambdas.steps import STEP_BY_NAME
 from responder.clients import client, throttling_retried
 from responder.containment import Owner, disable_key
 from responder.models import Incident
@@ -20,6 +21,10 @@ PERMISSIONS: tuple[Permission, ...] = (
     Permission(("iam:ListAccessKeys", "iam:UpdateAccessKey"), ("arn:{partition}:iam::{account}:user/*",)),
     Permission(("dynamodb:PutItem", "dynamodb:UpdateItem"), ("@incident_table",)),
 )
+
+
+# A claim is stale once older than the longest step that claims keys can run (Triage or Disable).
+CLAIM_STALE_SECONDS = max(STEP_BY_NAME[s].timeout_seconds for s in ("triage", "disable"))
 
 
 class DisableInput(BaseModel):
@@ -42,6 +47,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         request.incident,
         request.owner,
         execution_id=request.execution_id,
+        stale_after_seconds=CLAIM_STALE_SECONDS,
     )
     for action in actions:
         logger.info("containment", extra={"action": action.action, "status": action.status})

@@ -1,5 +1,10 @@
 """Remediate: the backdoored bucket policies and the IAM persistence the key created, contained
-under the same approval policy as the key (playbook step 8); a dry run reports would_do."""
+under the same approval policy as the key (playbook step 8); a dry run reports would_do.
+
+Only what the live account confirms is touched (each record's ids and dates checked first), never a
+protected principal, at most ``MAX_AUTO_CONTAIN`` principals (the rest wait for a person, listed in
+evidence), each once across executions; deny-all is the stack's managed policy (``DENY_ALL_POLICY_ARN``),
+attached, so this function writes no policy document."""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ from aws_lambda_powertools.utilities.parser import BaseModel, parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from responder.clients import client, throttling_retried
+from responder.insiders import PERMISSIONS_INSIDERS, insiders_here
 from responder.investigation import remediate
 from responder.observability import logger, metrics, tracer
 from responder.permissions import Permission
@@ -19,6 +25,7 @@ from responder.state import WorkflowState
 PERMISSIONS: tuple[Permission, ...] = (
     *PERMISSIONS_BUCKET_FIX,
     *PERMISSIONS_CONTAIN_PERSISTENCE,
+    *PERMISSIONS_INSIDERS,
     Permission(("s3:ListBucket",), ("@evidence_bucket",)),
     Permission(("s3:GetObject", "s3:PutObject"), ("@evidence_bucket/*",)),
 )
@@ -36,6 +43,9 @@ class RemediateInput(BaseModel):
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse(event=event, model=RemediateInput)
     settings = get_settings()
+    # This account is the one the function runs in, never the one the finding claims (issue 12, point 13).
+    account = context.invoked_function_arn.split(":")[4]
+    insiders = insiders_here(account, settings, client)
     result = remediate(
         client("s3"),
         client("iam"),
@@ -44,6 +54,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         settings.evidence_bucket,
         request.state,
         execution_id=request.execution_id,
+        insiders=insiders,
     )
     for action in result.actions:
         logger.info(

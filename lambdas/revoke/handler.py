@@ -1,5 +1,8 @@
 """RevokeSessions: credentials minted before now stop working (deny on aws:TokenIssueTime), and the
-principal is tagged with the incident. Runs after the key is Inactive."""
+principal is tagged with the incident. Runs after the key is Inactive.
+
+RevokeAssumedRoles (``mode: assumed_roles``, after the queries): the older sessions of every role
+of this account the key assumed in the window are revoked too, from the rows saved in evidence."""
 
 from __future__ import annotations
 
@@ -9,15 +12,22 @@ from aws_lambda_powertools.utilities.parser import BaseModel, parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from responder.clients import client, throttling_retried
-from responder.containment import Owner
+from responder.containment import TAKEN_OVER_NOTE, Owner
 from responder.models import Action, Incident, utc_now
 from responder.observability import logger, metrics, tracer
 from responder.permissions import Permission
-from responder.revoke import PERMISSIONS_REVOKE, revoke_role_sessions, revoke_user_sessions, tag_principal
+from responder.revoke import (
+    PERMISSIONS_ASSUMED_ROLES,
+    PERMISSIONS_REVOKE,
+    revoke_assumed_roles,
+    revoke_role_sessions,
+    revoke_user_sessions,
+    tag_principal,
+)
 from responder.settings import get_settings
-from responder.state import StepResult
+from responder.state import StepResult, WorkflowState
 
-PERMISSIONS: tuple[Permission, ...] = PERMISSIONS_REVOKE
+PERMISSIONS: tuple[Permission, ...] = PERMISSIONS_REVOKE + PERMISSIONS_ASSUMED_ROLES
 
 
 class RevokeInput(BaseModel):
@@ -27,10 +37,18 @@ class RevokeInput(BaseModel):
     execution_id: str
 
 
+class AssumedRolesInput(BaseModel):
+    mode: str
+    state: WorkflowState
+    execution_id: str
+
+
 def _contained_elsewhere(containment: dict[str, Any] | None) -> str | None:
     """The other run's word when this run lost the claim on the key: it revokes, not us."""
     for action in (containment or {}).get("actions", []):
         if action.get("action") == "disable_access_key" and action.get("status") == "already_done":
+            if TAKEN_OVER_NOTE in str(action.get("detail") or ""):
+                return None  # that run died before revoking: this one revokes
             return str(action.get("detail") or "contained by another run")
     return None
 
@@ -82,6 +100,8 @@ def revoke(
 @metrics.log_metrics
 @throttling_retried
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if isinstance(event, dict) and event.get("mode") == "assumed_roles":
+        return _assumed_roles(parse(event=event, model=AssumedRolesInput))
     request = parse(event=event, model=RevokeInput)
     logger.append_keys(incident_id=request.incident.incident_id, access_key_id=request.incident.access_key_id)
     actions = revoke(
@@ -95,5 +115,31 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     for action in actions:
         logger.info(
             "revocation", extra={"action": action.action, "target": action.target, "status": action.status}
+        )
+    return StepResult(actions=actions).model_dump(mode="json")
+
+
+def _assumed_roles(request: AssumedRolesInput) -> dict[str, Any]:
+    settings = get_settings()
+    incident = request.state.incident
+    logger.append_keys(
+        incident_id=incident.incident_id if incident else None,
+        access_key_id=incident.access_key_id if incident else None,
+    )
+    actions = revoke_assumed_roles(
+        client("iam"),
+        client("s3"),
+        client("dynamodb"),
+        settings.incident_table,
+        settings.evidence_bucket,
+        request.state,
+        execution_id=request.execution_id,
+        protected_tag=settings.protected_tag,
+        protected_principals=settings.protected_principals,
+    )
+    for action in actions:
+        logger.info(
+            "assumed role revocation",
+            extra={"action": action.action, "target": action.target, "status": action.status},
         )
     return StepResult(actions=actions).model_dump(mode="json")

@@ -8,30 +8,35 @@ Errors propagate by name (``InvalidInput``, ``UnsupportedFinding``, ``Throttled`
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from lambdas.steps import STEP_BY_NAME
 from responder.clients import client, throttling_retried
 from responder.containment import FastContainment, contain_now, resolve_quarantined_key
 from responder.models import Decision, dump
 from responder.observability import logger, metrics, tracer
 from responder.permissions import Permission
 from responder.settings import get_settings
-from responder.triage import triage
+from responder.triage import accounts_in_scope, scope_to_accounts, triage
 
 __all__ = ["PERMISSIONS", "handler", "logger", "metrics", "tracer"]
 
 # The fast path: four calls at most before the key is Inactive (see contain_now), one record after.
 PERMISSIONS: tuple[Permission, ...] = (
     Permission(
-        ("iam:ListUserTags", "iam:ListAccessKeys", "iam:UpdateAccessKey"),
+        ("iam:ListUserTags", "iam:ListAccessKeys", "iam:UpdateAccessKey", "iam:GetUser"),
         ("arn:{partition}:iam::{account}:user/*",),
         reason="the exposed key's user is only known from the finding at run time",
     ),
     Permission(("dynamodb:PutItem", "dynamodb:UpdateItem"), ("@incident_table",)),
 )
+
+# A claim is stale once older than the longest step that claims keys can run (Triage or Disable).
+CLAIM_STALE_SECONDS = max(STEP_BY_NAME[s].timeout_seconds for s in ("triage", "disable"))
 
 
 def account_of(context: LambdaContext) -> str | None:
@@ -45,6 +50,17 @@ def account_of(context: LambdaContext) -> str | None:
     return parts[4] if len(parts) > 4 and parts[4] else None
 
 
+@lru_cache(maxsize=1)
+def _caller_account() -> str:
+    # GetCallerIdentity needs no permission; only a direct invoke without a function ARN gets here.
+    return str(client("sts").get_caller_identity()["Account"])
+
+
+def own_account(context: LambdaContext) -> str:
+    """This function's account: from its ARN, else (once per process) STS GetCallerIdentity."""
+    return account_of(context) or _caller_account()
+
+
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
@@ -55,9 +71,12 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     raw = event["input"] if wrapped else event
     execution_id = str(event["execution_id"]) if wrapped else "direct-invoke"
     settings = get_settings()
-    incident = resolve_quarantined_key(
-        client("iam"), triage(raw, settings, default_account_id=account_of(context))
+    account = own_account(context)
+    # The account check comes first: nothing below may act on another account's say-so.
+    incident = scope_to_accounts(
+        triage(raw, settings, default_account_id=account), accounts_in_scope(account)
     )
+    incident = resolve_quarantined_key(client("iam"), incident)
     fast = FastContainment(status="not_attempted", reason=f"decision is {incident.decision.action}")
     if incident.decision.action == "contain":
         fast = contain_now(
@@ -68,6 +87,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             execution_id=execution_id,
             owner_tag_keys=settings.owner_tag_keys,
             protected_tag=settings.protected_tag,
+            protected_principals=settings.protected_principals,
+            stale_after_seconds=CLAIM_STALE_SECONDS,
         )
         if fast.status == "needs_approval":
             incident.decision = Decision(action="await_approval", reason=fast.reason)

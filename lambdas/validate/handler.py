@@ -20,7 +20,12 @@ PERMISSIONS: tuple[Permission, ...] = (
         ("*",),
         reason="sts:GetAccessKeyInfo supports no resource-level permissions",
     ),
-    Permission(("iam:GetAccessKeyLastUsed", "iam:ListUserTags"), ("arn:{partition}:iam::{account}:user/*",)),
+    Permission(
+        ("iam:GetAccessKeyLastUsed", "iam:GetUser", "iam:ListUserTags"),
+        ("arn:{partition}:iam::{account}:user/*",),
+    ),
+    # A role session's key: the finding's role, checked against the live one, and its protected tag.
+    Permission(("iam:GetRole", "iam:ListRoleTags"), ("arn:{partition}:iam::{account}:role/*",)),
 )
 
 
@@ -42,6 +47,10 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         incident,
         owner_tag_keys=settings.owner_tag_keys,
         protected_tag=settings.protected_tag,
+        protected_principals=settings.protected_principals,
     )
-    logger.info("key validated", extra={"user_name": owner.user_name, "owner_found": bool(owner.owner)})
+    logger.info(
+        "key validated",
+        extra={"user_name": owner.user_name, "owner_found": bool(owner.owner), "protected": owner.protected},
+    )
     return owner.model_dump(mode="json")

@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from policyuniverse.policy import Policy
-from policyuniverse.statement import Statement
 
 from responder.analysis.rows import Row, event_name, iso_time, mapping, succeeded, text
 from responder.redact import redacted
+from responder.safejson import load_json
 
 BUCKET_POLICY_EVENTS = frozenset({"PutBucketPolicy", "DeleteBucketPolicy"})
 TRUST_POLICY_EVENTS = frozenset({"CreateRole", "UpdateAssumeRolePolicy"})
@@ -61,21 +61,129 @@ def parse_policy(value: Any) -> dict[str, Any] | None:
         candidates.append(unquote(value))
     for candidate in candidates:
         try:
-            parsed = json.loads(candidate)
-        except ValueError:
+            # Bounded (responder.safejson): a policy string in CloudTrail is the caller's text.
+            parsed = load_json(candidate)
+        except ValueError:  # JsonLimit too: an unreadable policy is no policy
             continue
         if isinstance(parsed, dict):
             return parsed
     return None
 
 
-def _principal_values(statement: Mapping[str, Any], parsed: Statement) -> set[str]:
-    values = {str(p) for p in parsed.principals}
+@dataclass(frozen=True)
+class Insiders:
+    """What pins a grant to this account, by value (issue 12: external means external).
+
+    Anything not listed here is outside: another organization id, VPC endpoint, VPC or user id, an
+    identity pool or an OIDC subject this account does not own. Empty means unknown, which is outside
+    too (a condition naming an unknown organization is *unverified*, reported as external).
+    ``user_ids``: unique ids (``AIDA...``, ``AROA...``) of this account's users and roles.
+    ``oidc_subjects``: ``sub`` prefixes of this account's own apps (``repo:acme/``).
+    """
+
+    account_id: str | None
+    organization_id: str | None = None
+    org_accounts: frozenset[str] = frozenset()
+    trusted_accounts: frozenset[str] = frozenset()
+    vpc_endpoints: frozenset[str] = frozenset()
+    vpcs: frozenset[str] = frozenset()
+    user_ids: frozenset[str] = frozenset()
+    identity_pools: frozenset[str] = frozenset()
+    oidc_subjects: frozenset[str] = frozenset()
+
+    def inside(self, account: str) -> bool:
+        return bool(account) and (
+            account == self.account_id or account in self.org_accounts or account in self.trusted_accounts
+        )
+
+
+def insiders_of(context: Insiders | str | None) -> Insiders:
+    """An :class:`Insiders` from itself or from an account id alone (then nothing else is inside)."""
+    return context if isinstance(context, Insiders) else Insiders(account_id=context)
+
+
+@dataclass
+class StatementReview:
+    """Who one Allow statement lets in that should not be. The one reading for audit, report and fix."""
+
+    external: list[str] = field(default_factory=list)  # outsiders, as named
+    unverified: list[str] = field(default_factory=list)  # cannot be placed inside: outside until shown
+    wildcard: str | None = None  # why '*' is open, when it is
+    aws_public: bool = False  # public as AWS (and Block Public Access) defines it
+    open_to: list[str] = field(default_factory=list)  # who the open wildcard lets in, as named
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def is_external(self) -> bool:
+        return bool(self.external or self.unverified or self.wildcard)
+
+
+# Only positive operators narrow. IfExists passes when the key is absent (an outsider outside any
+# organization has no aws:PrincipalOrgID) and ForAllValues passes on an empty set: neither narrows.
+_NARROWING_OPERATOR = re.compile(
+    r"^(ForAnyValue:)?(StringEquals|StringEqualsIgnoreCase|StringLike|ArnEquals|ArnLike|IpAddress)$",
+    re.IGNORECASE,
+)
+_CONDITION_CATEGORY = {
+    "aws:sourcearn": "arn",
+    "aws:principalarn": "arn",
+    "aws:sourceowner": "account",
+    "aws:sourceaccount": "account",
+    "aws:principalaccount": "account",
+    "kms:calleraccount": "account",
+    "aws:principalorgid": "organization",
+    "aws:principalorgpaths": "organization",
+    "aws:userid": "userid",
+    "aws:sourceip": "cidr",
+    "aws:sourcevpc": "vpc",
+    "aws:sourcevpce": "vpce",
+}
+# aws:ResourceOrgID is deliberately absent: in a bucket policy it names the bucket's own organization,
+# true for every caller, so it narrows nothing however it is set.
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def condition_values(statement: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    """(operator:key, category, value) of each narrowing condition value; other operators narrow nothing."""
+    out: list[tuple[str, str, str]] = []
+    condition = statement.get("Condition")
+    if not isinstance(condition, Mapping):
+        return out
+    for operator, entries in condition.items():
+        if not _NARROWING_OPERATOR.match(str(operator)) or not isinstance(entries, Mapping):
+            continue
+        for key, values in entries.items():
+            category = _CONDITION_CATEGORY.get(str(key).lower())
+            if category:
+                out += [(f"{operator}:{key}".lower(), category, str(v)) for v in _as_list(values)]
+    return out
+
+
+def _keyed_values(statement: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Condition key (lower case) -> values, over the positive operators (for federated trusts)."""
+    out: dict[str, list[str]] = {}
+    condition = statement.get("Condition")
+    if not isinstance(condition, Mapping):
+        return out
+    for operator, entries in condition.items():
+        if not _NARROWING_OPERATOR.match(str(operator)) or not isinstance(entries, Mapping):
+            continue
+        for key, values in entries.items():
+            out.setdefault(str(key).lower(), []).extend(str(v) for v in _as_list(values))
+    return out
+
+
+def principals_of(statement: Mapping[str, Any]) -> dict[str, list[str]]:
+    """``Principal`` by kind (AWS, Service, Federated, CanonicalUser); ``"*"`` is ``{"AWS": ["*"]}``."""
     principal = statement.get("Principal")
-    if isinstance(principal, Mapping) and "CanonicalUser" in principal:
-        users = principal["CanonicalUser"]
-        values.update(f"CanonicalUser:{u}" for u in (users if isinstance(users, list) else [users]))
-    return values
+    if principal is None:
+        return {}
+    if not isinstance(principal, Mapping):
+        return {"AWS": [str(p) for p in _as_list(principal)]}
+    return {str(kind): [str(v) for v in _as_list(values)] for kind, values in principal.items()}
 
 
 def _account_of(principal: str) -> str | None:
@@ -109,81 +217,196 @@ def _public_cidr(cidr: str) -> bool:
     return not any(net.version == n.version and net.subnet_of(n) for n in _INTERNAL_NETS)  # type: ignore[arg-type]
 
 
-def _wildcard_external(parsed: Statement, account_id: str | None) -> tuple[bool, list[str], str]:
-    """Is a '*' principal narrowed to this account by its conditions? (external, who, reason)
+def _wild(value: str) -> bool:
+    return "*" in value or "?" in value
 
-    Condition keys are ANDed, so one key pinning the caller to this account, its organization, a
-    user id or a VPC endpoint narrows the statement; naming another account opens it whatever else
-    is there. A public source IP narrows the network, not the principal: anyone from that address.
+
+def _value_inside(category: str, value: str, ins: Insiders) -> bool | None:
+    """Does one condition value pin the caller inside? True, False (outside), None (cannot tell)."""
+    if category == "account":
+        return ins.inside(value)
+    if category == "arn":
+        account = _account_of(value)
+        return bool(account and account != "*" and not _wild(account) and ins.inside(account))
+    if category == "organization":
+        named = value.split("/", 1)[0]
+        if _wild(named):
+            return False
+        if not ins.organization_id:
+            return None
+        return named == ins.organization_id
+    if category == "userid":
+        # aws:userid is "<unique id>" or "<unique id>:<session>"; the account root's is the account id.
+        unique = value.split(":", 1)[0]
+        if _wild(unique):
+            return False
+        if unique == ins.account_id:
+            return True
+        return True if unique in ins.user_ids else None if not ins.user_ids else False
+    if category in ("vpce", "vpc"):
+        known = ins.vpc_endpoints if category == "vpce" else ins.vpcs
+        if _wild(value):
+            return False
+        return True if value in known else None if not known else False
+    return None
+
+
+_CATEGORY_NAMES = {
+    "account": "account",
+    "arn": "ARN",
+    "organization": "organization",
+    "userid": "user id",
+    "vpce": "VPC endpoint",
+    "vpc": "VPC",
+}
+
+
+def _review_wildcard(statement: Mapping[str, Any], ins: Insiders, review: StatementReview) -> None:
+    """Is '*' pinned inside by its conditions, by value? Keys are ANDed: one inside-only key narrows.
+
+    A condition naming anything but this account's own (another organization, the attacker's VPC
+    endpoint or user id) opens the statement to them; a public source IP narrows the network, not the
+    principal: anyone from that address.
     """
-    entries = list(parsed.condition_entries)
-    if not entries:
-        return True, ["*"], "allows any principal ('*') with no narrowing condition"
-    outsiders: list[str] = []
     addresses: list[str] = []
-    restricted = False
-    for entry in entries:
-        category, value = entry.category, str(entry.value)
-        if category == "account":
-            if value == account_id:
-                restricted = True
-            else:
-                outsiders.append(value)
-        elif category == "arn":
-            acct = _account_of(value)
-            if acct and acct == account_id:
-                restricted = True
-            elif acct or "*" in value:
-                outsiders.append(value)
-        elif category == "cidr":
-            if _public_cidr(value):
-                addresses.append(f"* (aws:SourceIp {value})")
-            else:
-                restricted = True
-        elif value in {"*", "o-*"} or "*" in value.rstrip("*"):
-            outsiders.append(f"{category}:{value}")
-        elif category in {"organization", "userid", "vpce"} or (category == "vpc" and "*" not in value):
-            restricted = True
+    private: list[str] = []
+    outsiders: list[str] = []
+    unknown: list[str] = []
+    # Values of one key are ORed (any of them lets its holder in); keys are ANDed (one key whose every
+    # value is this account's pins the statement inside, whatever the other keys say).
+    verdicts: dict[str, list[bool | None]] = {}
+    for key, category, value in condition_values(statement):
+        if category == "cidr":
+            # An address narrows the network, never the principal: private ranges exist in every
+            # account's VPCs, public ones are anyone's from that address.
+            (addresses if _public_cidr(value) else private).append(value)
+            continue
+        inside = _value_inside(category, value, ins)
+        verdicts.setdefault(key, []).append(inside)
+        label = value if category in ("account", "arn") else f"{_CATEGORY_NAMES[category]} {value}"
+        if inside is False:
+            outsiders.append(label)
+        elif inside is None:
+            unknown.append(label)
+    if any(values and all(v is True for v in values) for values in verdicts.values()):
+        return
+    review.external += outsiders
+    review.unverified += unknown
     if outsiders:
-        return True, outsiders, "allows '*' with conditions naming " + ", ".join(outsiders)
-    if restricted:
-        return False, [], ""
-    if addresses:
-        return True, addresses, "allows anyone ('*') from " + ", ".join(a.split(" ", 1)[1] for a in addresses)
-    return True, ["*"], "allows any principal ('*'); its conditions do not narrow it to this account"
+        review.reasons.append("allows '*' with conditions naming " + ", ".join(outsiders))
+    if unknown:
+        review.reasons.append(
+            "allows '*' with conditions naming " + ", ".join(unknown) + ", not known to be this account's"
+        )
+    if outsiders or unknown:
+        return
+    if addresses or private:
+        review.wildcard = "allows anyone ('*') from " + ", ".join(addresses + private)
+        review.open_to += [f"* (aws:SourceIp {a})" for a in addresses + private]
+    else:
+        review.open_to.append("*")
+        review.wildcard = (
+            "allows any principal ('*') with no condition narrowing it to the account or organization"
+        )
+        review.aws_public = True
+    review.reasons.append(review.wildcard)
+
+
+def _review_federated(
+    statement: Mapping[str, Any], provider: str, ins: Insiders, review: StatementReview
+) -> None:
+    """A web identity trust is this account's only when its audience and subject name its own apps."""
+    conditions = _keyed_values(statement)
+    if provider == "cognito-identity.amazonaws.com":
+        pools = conditions.get("cognito-identity.amazonaws.com:aud", [])
+        if not pools or not ins.identity_pools or not set(pools) <= ins.identity_pools:
+            review.external.append(f"Federated {provider}")
+            review.reasons.append(
+                f"trusts {provider} without an audience condition naming this account's identity pools"
+                + (f" (names {', '.join(pools)})" if pools else "")
+            )
+        return
+    if provider.startswith("arn:") and ":saml-provider/" in provider:
+        if _account_of(provider) == ins.account_id:
+            return
+    elif (
+        provider.startswith("arn:")
+        and ":oidc-provider/" in provider
+        and _account_of(provider) == ins.account_id
+    ):
+        host = provider.split(":oidc-provider/", 1)[1].lower()
+        auds = conditions.get(f"{host}:aud", [])
+        subs = conditions.get(f"{host}:sub", [])
+        owned = bool(subs) and all(
+            any(s.startswith(prefix) and not _wild(s[: len(prefix)]) for prefix in ins.oidc_subjects)
+            for s in subs
+        )
+        if auds and owned:
+            return
+        review.external.append(f"Federated {provider}")
+        review.reasons.append(
+            f"trusts {host} without "
+            + ("an audience condition" if not auds else "a subject condition naming this account's own apps")
+            + (f" (sub {', '.join(subs)})" if subs else "")
+        )
+        return
+    review.external.append(f"Federated {provider}")
+    review.reasons.append(
+        f"trusts {provider}, an identity provider outside account {ins.account_id or '(unknown)'}"
+    )
+
+
+def review_statement(statement: Mapping[str, Any], context: Insiders | str | None) -> StatementReview:
+    """Who an Allow statement lets in from outside, as seen from ``context`` (by value)."""
+    ins = insiders_of(context)
+    review = StatementReview()
+    if str(statement.get("Effect", "")).lower() != "allow":
+        return review
+    if "NotPrincipal" in statement:
+        review.wildcard = "uses NotPrincipal with Allow: everyone but the listed principals"
+        review.aws_public = True
+        review.open_to.append("NotPrincipal")
+        review.reasons.append(review.wildcard)
+        return review
+    for kind, values in sorted(principals_of(statement).items()):
+        for principal in values:
+            if kind == "Service":
+                continue
+            if kind == "Federated":
+                _review_federated(statement, principal, ins, review)
+                continue
+            if kind == "CanonicalUser":
+                review.unverified.append(f"CanonicalUser:{principal}")
+                review.reasons.append(
+                    f"allows CanonicalUser:{principal}, which cannot be placed in this account"
+                )
+                continue
+            if _is_service(principal):
+                continue
+            account = _account_of(principal)
+            if account == "*":
+                _review_wildcard(statement, ins, review)
+            elif account is None:
+                review.unverified.append(principal)
+                review.reasons.append(
+                    f"allows {principal}, a principal that cannot be placed in this account"
+                )
+            elif not ins.inside(account):
+                review.external.append(principal)
+                review.reasons.append(f"allows {principal}, outside account {ins.account_id or '(unknown)'}")
+    return review
 
 
 def statement_external(
-    statement: Mapping[str, Any], account_id: str | None
+    statement: Mapping[str, Any], account_id: Insiders | str | None
 ) -> tuple[bool, list[str], list[str]]:
-    """(external, external principals, reasons) for one statement."""
-    if str(statement.get("Effect", "")).lower() != "allow":
-        return False, [], []
-    parsed = Statement(dict(statement))
-    if parsed.uses_not_principal():
-        return True, ["NotPrincipal"], ["uses NotPrincipal with Allow: everyone but the listed principals"]
-    external: list[str] = []
-    reasons: list[str] = []
-    for principal in sorted(_principal_values(statement, parsed)):
-        if _is_service(principal):
-            continue
-        account = _account_of(principal)
-        if account == "*":
-            ext, who, reason = _wildcard_external(parsed, account_id)
-            if ext:
-                external.extend(who)
-                reasons.append(reason)
-        elif account is not None:
-            if account_id is None or account != account_id:
-                external.append(principal)
-                reasons.append(f"allows {principal}, outside account {account_id or '(unknown)'}")
-        else:
-            external.append(principal)
-            reasons.append(f"allows {principal}, a principal that cannot be placed in this account")
-    return bool(external), external, reasons
+    """(external, external principals, reasons) for one statement: unverified counts as external."""
+    review = review_statement(statement, account_id)
+    who = [*review.external, *review.unverified, *review.open_to]
+    return review.is_external, who, list(review.reasons)
 
 
-def analyse_policy(policy: Any, account_id: str | None) -> PolicyAnalysis:
+def analyse_policy(policy: Any, account_id: Insiders | str | None) -> PolicyAnalysis:
     """Flags for one policy document (object or JSON text) as seen from ``account_id``."""
     document = parse_policy(policy)
     if document is None:
@@ -219,7 +442,7 @@ def analyse_policy(policy: Any, account_id: str | None) -> PolicyAnalysis:
     return result
 
 
-def analyse_current_policy(policy_text: str | None, account_id: str | None) -> dict[str, Any]:
+def analyse_current_policy(policy_text: str | None, account_id: Insiders | str | None) -> dict[str, Any]:
     """The live bucket policy (GetBucketPolicy's text, None when the bucket has none) -> the same flags."""
     result = analyse_policy(policy_text, account_id).as_dict()
     result["has_policy"] = bool(policy_text)
@@ -227,11 +450,13 @@ def analyse_current_policy(policy_text: str | None, account_id: str | None) -> d
     return result
 
 
-def _account_for(row: Row, account_id: str | None) -> str | None:
+def _account_for(row: Row, account_id: Insiders | str | None) -> Insiders | str | None:
     return account_id or text(row, "account_id")
 
 
-def bucket_policy_changes(rows: Iterable[Row], account_id: str | None = None) -> list[dict[str, Any]]:
+def bucket_policy_changes(
+    rows: Iterable[Row], account_id: Insiders | str | None = None
+) -> list[dict[str, Any]]:
     """Report ``bucket_policy_changes``: every PutBucketPolicy / DeleteBucketPolicy, failed ones too."""
     out: list[dict[str, Any]] = []
     for row in rows:
@@ -263,7 +488,9 @@ def bucket_policy_changes(rows: Iterable[Row], account_id: str | None = None) ->
     return out
 
 
-def trust_policy_changes(rows: Iterable[Row], account_id: str | None = None) -> list[dict[str, Any]]:
+def trust_policy_changes(
+    rows: Iterable[Row], account_id: Insiders | str | None = None
+) -> list[dict[str, Any]]:
     """CreateRole / UpdateAssumeRolePolicy whose trust policy lets another account assume the role."""
     out: list[dict[str, Any]] = []
     for row in rows:

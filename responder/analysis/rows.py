@@ -7,11 +7,12 @@ must not break the analysis, and neither must a record with an anonymized or mis
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
+
+from responder.safejson import load_json
 
 Row = Mapping[str, Any]
 """One activity row. Declared loosely: engines differ in how they type values."""
@@ -48,16 +49,13 @@ _JSON_FIELDS = {
 }
 
 
-def _json_text(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))
-
-
 def record_to_row(record: Mapping[str, Any]) -> dict[str, str | int | None]:
-    """One CloudTrail record (as in a log file or LookupEvents' CloudTrailEvent) -> one contract row."""
+    """One CloudTrail record (as in a log file or LookupEvents' CloudTrailEvent) -> one contract row.
+
+    Its documents are read as the engines' rows are (``responder.query.rows``): one too deep or too
+    large is None, with its raw text under ``malformed``."""
+    from responder.query.rows import normalize_row  # the one reading of a document, whatever the source
+
     identity = record.get("userIdentity") or {}
     issuer = ((identity.get("sessionContext") or {}).get("sessionIssuer")) or {}
     read_only = record.get("readOnly")
@@ -80,8 +78,8 @@ def record_to_row(record: Mapping[str, Any]) -> dict[str, str | int | None]:
         "read_only": None if read_only is None else str(read_only).lower(),
         "event_type": record.get("eventType"),
     }
-    for key, field in _JSON_FIELDS.items():
-        row[key] = _json_text(record.get(field))
+    documents = normalize_row({key: record.get(field) for key, field in _JSON_FIELDS.items()})
+    row.update(documents)
     return row
 
 
@@ -104,8 +102,9 @@ def doc(row: Row, key: str) -> Any:
     if value is None or isinstance(value, dict | list):
         return value
     try:
-        return json.loads(str(value))
-    except ValueError:
+        # Bounded: a row from anywhere (an old evidence file, another engine) may hold hostile text.
+        return load_json(str(value))
+    except ValueError:  # JsonLimit too
         return None
 
 
@@ -184,3 +183,68 @@ def sort_rows(rows: Iterable[Row]) -> list[Row]:
         unique.append(row)
     far = datetime.max.replace(tzinfo=UTC)
     return sorted(unique, key=lambda r: (time_of(r) or far, text(r, "event_id") or ""))
+
+
+MALFORMED = "malformed"  # responder.query.rows.MALFORMED: a row's documents that were not read as they are
+MAX_LISTED = 50  # unreadable records listed one by one in the report; the rest are counted
+
+
+def malformed_records(rows: Iterable[Row]) -> dict[str, Any]:
+    """What the report says of the rows whose documents were not read as they are (``malformed``).
+
+    ``unreadable``: records with a document too deep or too large, which the analysis did not read
+    (the raw text is in the saved query results); ``duplicate_keys``: records whose document repeats
+    a key (the first value was read, as by the queries). Each with its count and the first records."""
+    out: dict[str, Any] = {"unreadable": 0, "duplicate_keys": 0, "records": []}
+    for row in rows:
+        marks = mapping(row, MALFORMED)
+        if not marks:
+            continue
+        unreadable = {k: v for k, v in marks.items() if isinstance(v, dict) and "raw" in v}
+        kind = "unreadable" if unreadable else "duplicate_keys"
+        out[kind] += 1
+        if len(out["records"]) < MAX_LISTED:
+            out["records"].append(
+                {
+                    "event_id": text(row, "event_id"),
+                    "event_time": iso_time(row),
+                    "event_name": text(row, "event_name"),
+                    "access_key_id": text(row, "access_key_id"),
+                    "kind": kind,
+                    "fields": {
+                        k: {n: v.get(n) for n in ("reason", "bytes", "sha256") if n in v}
+                        for k, v in sorted(marks.items())
+                        if isinstance(v, dict)
+                    },
+                }
+            )
+    return out
+
+
+def with_malformed(coverage: dict[str, Any], rows: Iterable[Row]) -> dict[str, Any]:
+    """The report's coverage with what it could not read of the rows themselves (``malformed``):
+    ``unreadable_records`` (a document too deep or too large, not analysed), ``duplicate_key_records``
+    and ``malformed_records`` (the first of them, each with its fields and why)."""
+    found = malformed_records(rows)
+    if found["unreadable"] or found["duplicate_keys"]:
+        coverage["unreadable_records"] = found["unreadable"]
+        coverage["duplicate_key_records"] = found["duplicate_keys"]
+        coverage["malformed_records"] = found["records"]
+    return coverage
+
+
+def not_read_lines(coverage: Mapping[str, Any]) -> list[str]:
+    """What the logs held that was not read, one line per reason ("N records not read: why")."""
+    lines = [f"{n['count']} {n['unit']} not read: {n['reason']}" for n in coverage.get("not_read") or []]
+    unreadable = coverage.get("unreadable_records") or 0
+    if unreadable:
+        lines.append(
+            f"{unreadable} record(s) of the key hold a document too deep or too large to read: "
+            "not analysed (the raw text is in the query results)"
+        )
+    duplicated = coverage.get("duplicate_key_records") or 0
+    if duplicated:
+        lines.append(
+            f"{duplicated} record(s) of the key repeat a key in a document: the first value was read"
+        )
+    return lines

@@ -7,9 +7,11 @@ table, SOC topic) and the victim's side (the user and keys, the backdoored bucke
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import boto3
 from moto.core import DEFAULT_ACCOUNT_ID
 
 ACCOUNT_ID = DEFAULT_ACCOUNT_ID
@@ -24,19 +26,28 @@ class ResponderResources:
     incident_table: str
     soc_topic_arn: str
     soc_inbox_url: str  # an SQS queue subscribed to the topic, standing in for the SOC's mailbox
+    deny_all_policy_arn: str = ""  # the stack's managed deny-all policy (containment attaches it)
+    # The per-deployment HMAC key of redaction digests (the stack's RedactionKey secret).
+    redaction_key_secret_arn: str = ""
 
     def environment(self) -> dict[str, str]:
-        return {
+        env = {
             "EVIDENCE_BUCKET": self.evidence_bucket,
             "INCIDENT_TABLE": self.incident_table,
             "SOC_TOPIC_ARN": self.soc_topic_arn,
         }
+        if self.deny_all_policy_arn:
+            env["DENY_ALL_POLICY_ARN"] = self.deny_all_policy_arn
+        if self.redaction_key_secret_arn:
+            env["REDACTION_KEY_SECRET_ARN"] = self.redaction_key_secret_arn
+        return env
 
 
 def deploy_responder_resources(
-    s3: Any, ddb: Any, sns: Any, sqs: Any, *, suffix: str = "local"
+    s3: Any, ddb: Any, sns: Any, sqs: Any, *, suffix: str = "local", iam: Any = None
 ) -> ResponderResources:
-    """Create the evidence bucket (Object Lock, versioned), the incident table and the SOC topic."""
+    """Create the evidence bucket (Object Lock, versioned), the incident table and the SOC topic;
+    with ``iam``, also the managed deny-all policy the stack owns (``DENY_ALL_POLICY_ARN``)."""
     bucket = f"responder-evidence-{ACCOUNT_ID}-{suffix}"
     s3.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
     s3.put_object_lock_configuration(
@@ -71,9 +82,35 @@ def deploy_responder_resources(
         "QueueArn"
     ]
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=inbox_arn)
+    deny_all = ""
+    if iam is not None:
+        from responder.remediate.record import DENY_ALL
+
+        deny_all = iam.create_policy(
+            PolicyName=f"responder-deny-all-{suffix}",
+            PolicyDocument=json.dumps(DENY_ALL),
+            Description="Deny-all containment the responder attaches to rogue principals",
+        )["Policy"]["Arn"]
     return ResponderResources(
-        evidence_bucket=bucket, incident_table=table, soc_topic_arn=topic, soc_inbox_url=inbox
+        evidence_bucket=bucket,
+        incident_table=table,
+        soc_topic_arn=topic,
+        soc_inbox_url=inbox,
+        deny_all_policy_arn=deny_all,
+        # As the stack does: every redaction digest keyed with a per-deployment secret.
+        redaction_key_secret_arn=create_redaction_key(
+            boto3.client("secretsmanager", region_name=REGION), suffix
+        ),
     )
+
+
+def create_redaction_key(secrets: Any, suffix: str = "local") -> str:
+    """The redaction key secret, as the stack generates it (64 letters and digits); its ARN."""
+    value = secrets.get_random_password(PasswordLength=64, ExcludePunctuation=True, IncludeSpace=False)
+    secret = secrets.create_secret(
+        Name=f"responder-redaction-key-{suffix}", SecretString=value["RandomPassword"]
+    )
+    return str(secret["ARN"])
 
 
 def soc_inbox(sqs: Any, resources: ResponderResources) -> list[dict[str, str]]:
@@ -205,3 +242,72 @@ def state_differences(before: dict[str, Any], after: dict[str, Any], path: str =
             out += state_differences(before.get(key), after.get(key), f"{path}/{key}")  # type: ignore[arg-type]
         return out
     return [] if before == after else [path or "/"]
+
+
+def resources_of(state: Mapping[str, Any]) -> dict[str, Any]:
+    """An :func:`account_state` by resource, as ``account-changes.json`` names them.
+
+    ``user/NAME`` (inline and attached policies, tags), ``access-key/ID`` (its user and status),
+    ``login-profile/USER``, ``role/NAME`` (trust, inline and attached policies) and ``bucket/NAME``
+    (policy, Block Public Access, ACL): one entry per thing a person would say "was changed".
+    """
+    out: dict[str, Any] = {}
+    for name, user in (state.get("users") or {}).items():
+        out[f"user/{name}"] = {k: user[k] for k in ("inline", "attached", "tags") if k in user}
+        for key_id, status in (user.get("keys") or {}).items():
+            out[f"access-key/{key_id}"] = {"user": name, "status": status}
+        if user.get("login_profile"):
+            out[f"login-profile/{name}"] = {"create_date": user["login_profile"]}
+    for name, role in (state.get("roles") or {}).items():
+        out[f"role/{name}"] = role
+    for name, bucket in (state.get("buckets") or {}).items():
+        out[f"bucket/{name}"] = bucket
+    return out
+
+
+def resource_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Every resource that differs between two account states: ``{"resource", "before", "after"}``.
+
+    ``before`` or ``after`` is None where the resource did not exist then (created or deleted).
+    """
+    old, new = resources_of(before), resources_of(after)
+    return [
+        {"resource": r, "before": old.get(r), "after": new.get(r)}
+        for r in sorted(set(old) | set(new))
+        if old.get(r) != new.get(r)
+    ]
+
+
+def backdate_iam(
+    account_id: str,
+    *,
+    users: Mapping[str, Any] | None = None,
+    roles: Mapping[str, Any] | None = None,
+    keys: Mapping[str, Any] | None = None,
+) -> None:
+    """Set the CreateDate moto gives users, roles and access keys (by id) to when the story made them.
+
+    moto stamps everything with the moment the demo builds the account; CloudTrail's records say when
+    each was really created, and the responder checks one against the other (issue 12: records are
+    checked against the live account). Times are datetimes (UTC). moto's login profile shares its
+    user's CreateDate.
+    """
+    from datetime import UTC
+
+    from moto.iam.models import iam_backends
+
+    backend = iam_backends[account_id]["global"]
+
+    def naive(when: Any) -> Any:
+        return when.astimezone(UTC).replace(tzinfo=None, microsecond=0)
+
+    for name, when in (users or {}).items():
+        backend.users[name].create_date = naive(when)
+    by_name = {role.name: role for role in backend.roles.values()}  # moto keys roles by id
+    for name, when in (roles or {}).items():
+        by_name[name].create_date = naive(when)
+    for key_id, when in (keys or {}).items():
+        for user in backend.users.values():
+            for key in user.access_keys:
+                if key.access_key_id == key_id:
+                    key.create_date = naive(when)

@@ -86,6 +86,9 @@ class LogSet:
     bytes_exfiltrated: int
     session_tokens: list[str]  # every sessionToken in the logs: secrets that must never be reported
     attack_calls: list[AttackCall] = field(default_factory=list)
+    # With ``digests=True``: the trail's digest files, and its public key as ListPublicKeys prints it.
+    digest_files: list[Path] = field(default_factory=list)
+    public_keys: dict[str, Any] = field(default_factory=dict)
 
 
 def bucket_policy_before(scenario: Scenario) -> dict[str, Any]:
@@ -145,8 +148,10 @@ def generate_logs(
     days: int = 14,
     background_per_day: int = 110,
     seed: int = 0,
+    digests: bool = False,
 ) -> LogSet:
-    """Write ``days`` days of CloudTrail logs ending at ``scenario.now`` under ``out_dir``."""
+    """Write ``days`` days of CloudTrail logs ending at ``scenario.now`` under ``out_dir``; with
+    ``digests``, also the digest files of log-file validation (:mod:`responder.demo.digests`)."""
     if days < 1:
         raise ValueError("days must be at least 1")
     if background_per_day < 0:
@@ -159,6 +164,14 @@ def generate_logs(
     files = _write(scenario.account_id, events, out_dir, gen.rng)
     attack = sorted((e for e in events if e.attack), key=lambda e: e.time)
     times = [e.time for e in events]
+    digest_files: list[Path] = []
+    public_keys: dict[str, Any] = {}
+    if digests:
+        from responder.demo.digests import write_digests
+
+        digest_files, public_keys = write_digests(
+            out_dir, files, account_id=scenario.account_id, bucket=scenario.trail_bucket, seed=seed
+        )
     return LogSet(
         root=out_dir,
         files=files,
@@ -180,6 +193,8 @@ def generate_logs(
         bytes_exfiltrated=gen.bytes_exfiltrated,
         session_tokens=[t for t, when in gen.session_tokens if start <= when <= scenario.now],
         attack_calls=[_attack_call(e.record, e.time) for e in attack],
+        digest_files=digest_files,
+        public_keys=public_keys,
     )
 
 

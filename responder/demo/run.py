@@ -36,10 +36,12 @@ from responder.demo.account import (
     ResponderResources,
     VictimUser,
     account_state,
+    backdate_iam,
     create_victim_bucket,
     create_victim_user,
     deploy_responder_resources,
     key_status,
+    resource_changes,
     soc_inbox,
     state_differences,
 )
@@ -47,6 +49,7 @@ from responder.demo.cloudtrail import generate_logs
 from responder.demo.finding import guardduty_event
 from responder.demo.scenario import default_scenario
 from responder.demo.scenarios import DEFAULT_SCENARIO, SCENARIOS, Setup
+from responder.encode import terminal_writer
 from responder.evidence import read_evidence
 from responder.investigation import response_of
 from responder.local.events import matches_rule
@@ -83,6 +86,10 @@ class DemoResult:
     backdoor_key_id: str = ""
     session_key_id: str = ""
     account_changes: list[str] | None = None  # paths of the account state a run changed (compare_account)
+    # Every resource of the emulated account the runs changed (account-changes.json), always computed.
+    resource_changes: list[dict[str, Any]] = field(default_factory=list)
+    # What the runs may change (the blast radius the story allows): see Setup.may_change.
+    may_change: set[str] = field(default_factory=set)
 
 
 def _narrator(narrate: Narrate) -> Callable[[Invocation], None]:
@@ -204,6 +211,8 @@ class _World:
     log_root: Path
     victim_bucket: str = ""
     inbox: list[dict[str, str]] = field(default_factory=list)
+    # The story's ground truth: the exposed key, its user, and what the attacker created or changed.
+    attacker_resources: list[str] = field(default_factory=list)
 
     def client_as(self, service: str, credentials: dict[str, Any]) -> Any:
         """A client acting with other credentials (another account, a role session)."""
@@ -222,16 +231,21 @@ class _World:
         return new
 
 
+# CloudTrail's public key for the demo trail's digests, as `aws cloudtrail list-public-keys` prints it.
+PUBLIC_KEYS_FILE = "cloudtrail-public-keys.json"
+
+
 def _build_world(out_dir: Path, result: DemoResult, narrate: Narrate) -> _World:
     """The victim account as the attacker left it, the responder's resources, and the finding."""
     names = ("iam", "s3", "dynamodb", "sns", "sqs", "sts", "stepfunctions")
     clients = {n: boto3.client(n, region_name=REGION) for n in names}
     iam, s3 = clients["iam"], clients["s3"]
     victim = create_victim_user(iam, "dana.reyes", owner="dana.reyes@example.com")
-    iam.create_user(UserName="svc-backup-sync")
+    backdoor_id = iam.create_user(UserName="svc-backup-sync")["User"]["UserId"]
     backdoor_key = iam.create_access_key(UserName="svc-backup-sync")["AccessKey"]["AccessKeyId"]
     story = default_scenario(
         utc_now().replace(microsecond=0),
+        backdoor_user_id=backdoor_id,
         account_id=ACCOUNT_ID,
         exposed_key_id=victim.exposed_key_id,
         innocent_key_id=victim.innocent_key_id,
@@ -244,6 +258,18 @@ def _build_world(out_dir: Path, result: DemoResult, narrate: Narrate) -> _World:
     result.planted_secrets = list(logs.session_tokens)
     result.attacker_account_id = story.attacker_account_id
     result.backdoor_key_id, result.session_key_id = logs.backdoor_key_id, logs.session_key_id
+    # The account as CloudTrail tells it: the backdoor user and key created when the attacker's calls
+    # say (the responder checks each record against the live account before acting on it).
+    made = {
+        c.event_name: c.event_time
+        for c in logs.attack_calls
+        if c.event_name in ("CreateUser", "CreateAccessKey")
+    }
+    backdate_iam(
+        ACCOUNT_ID,
+        users={"svc-backup-sync": made["CreateUser"]},
+        keys={backdoor_key: made["CreateAccessKey"]},
+    )
     narrate(
         f"  emulated account {ACCOUNT_ID}: user {victim.user_name} with keys {victim.exposed_key_id} (exposed)"
         f" and {victim.innocent_key_id}; {logs.total_events} CloudTrail events in {len(logs.files)} files"
@@ -252,9 +278,42 @@ def _build_world(out_dir: Path, result: DemoResult, narrate: Narrate) -> _World:
     create_victim_bucket(
         s3, story.victim_bucket, policy=logs.bucket_policy_after, objects=list(logs.objects_read)
     )
-    resources = deploy_responder_resources(s3, clients["dynamodb"], clients["sns"], clients["sqs"])
+    resources = deploy_responder_resources(s3, clients["dynamodb"], clients["sns"], clients["sqs"], iam=iam)
     event = guardduty_event(story, logs)
-    return _World(clients, ACCOUNT_ID, victim, resources, event, logs.root, story.victim_bucket)
+    story_resources = [
+        f"access-key/{victim.exposed_key_id}",
+        f"user/{victim.user_name}",  # the revocation policy and the containment tags
+        "user/svc-backup-sync",
+        f"access-key/{backdoor_key}",
+        f"bucket/{story.victim_bucket}",
+    ]
+    world = _World(
+        clients,
+        ACCOUNT_ID,
+        victim,
+        resources,
+        event,
+        logs.root,
+        story.victim_bucket,
+        attacker_resources=story_resources,
+    )
+    # The owner set the victim bucket's policy with the same key days before it leaked: the policy
+    # before the attacker's PutBucketPolicy is in the window, so only the attacker's statement goes.
+    from responder.demo.bucket_stories import owner_policy_history
+
+    owner_policy_history(world)
+    _sign_trail(out_dir, logs.root, story.trail_bucket)
+    return world
+
+
+def _sign_trail(out_dir: Path, root: Path, bucket: str) -> None:
+    """The trail validates its log files: it signs what it delivered (the story's files), before any
+    scenario forges one. Digests go beside the logs; its public key outside them."""
+    from responder.demo.digests import write_digests
+    from responder.query.logs import select_files
+
+    _, public_keys = write_digests(root, select_files([root]), account_id=ACCOUNT_ID, bucket=bucket)
+    (out_dir / PUBLIC_KEYS_FILE).write_text(json.dumps(public_keys, indent=2) + "\n")
 
 
 @dataclass
@@ -398,6 +457,19 @@ def session_check(iam: Any, user_name: str, issued_at: str) -> str:
 
 def _write_outputs(result: DemoResult, reports: list[dict[str, Any] | None], narrate: Narrate) -> None:
     out = result.out_dir
+    # What the runs changed in the account, whatever the report says: the one output no step writes.
+    (out / "account-changes.json").write_text(
+        json.dumps(result.resource_changes, indent=2, sort_keys=True) + "\n"
+    )
+    changed = [c["resource"] for c in result.resource_changes]
+    narrate(
+        f"\nAccount changes: {len(changed)} resource(s) ({out / 'account-changes.json'})"
+        + (
+            f": {', '.join(changed[:8])}" + (f" (+{len(changed) - 8} more)" if len(changed) > 8 else "")
+            if changed
+            else ""
+        )
+    )
     (out / "soc-message.txt").write_text(
         "\n\n".join(f"Subject: {m['Subject']}\n\n{m['Message']}" for m in result.soc_messages)
     )
@@ -414,6 +486,32 @@ def _write_outputs(result: DemoResult, reports: list[dict[str, Any] | None], nar
         narrate(f"\nReport: {result.report_path} (and report.md, report.html)")
 
 
+def _announce_inputs(setup: Setup, narrate: Narrate) -> bool:
+    """Say what starts each execution; False when the detection rule would not start the first."""
+    pattern = rule_pattern()
+    for event in setup.inputs:
+        if "detail" in event:
+            matched = matches_rule(pattern, event)
+            narrate(
+                f"GuardDuty finding {event['detail']['type']} (severity {event['detail']['severity']}): "
+                + ("matches the detection rule" if matched else "the detection rule ignores it")
+            )
+            if not matched:
+                return False
+        elif event.get("source") == "quarantine-policy" and (event.get("userIdentity") or {}).get("arn"):
+            narrate(
+                f"{event['userIdentity']['arn']} attached {event['policyArn'].rsplit('/', 1)[-1]} to {event['userName']}:"
+                " the quarantine rule does not match (not AWS); sent by hand, triage decides"
+            )
+        elif event.get("source") == "quarantine-policy":
+            narrate(
+                f"AWS attached {event['policyArn'].rsplit('/', 1)[-1]} to {event['userName']}: the quarantine rule starts the responder"
+            )
+        else:
+            narrate(f"Manual run from the console: {json.dumps(event)}")
+    return True
+
+
 def run_demo(
     out_dir: Path,
     *,
@@ -425,6 +523,8 @@ def run_demo(
     hooks = hooks or DemoHooks()
     if narrate is None:
         narrate = functools.partial(print, file=sys.stdout, flush=True)
+    # Narration quotes the logs and the SOC message: the terminal gets no escape sequence from them.
+    narrate = terminal_writer(narrate)
     if scenario not in SCENARIOS:
         raise ValueError(f"unknown scenario {scenario!r}; known: {', '.join(SCENARIOS)}")
     spec = SCENARIOS[scenario]
@@ -436,28 +536,16 @@ def run_demo(
         world = _build_world(out_dir, result, narrate)
         setup = spec.prepare(world)
         result.facts = setup.facts
+        result.may_change = {*world.attacker_resources, *setup.may_change}
         result.planted_secrets += setup.secrets
-        pattern = rule_pattern()
-        for event in setup.inputs:
-            if "detail" in event:
-                matched = matches_rule(pattern, event)
-                narrate(
-                    f"GuardDuty finding {event['detail']['type']} (severity {event['detail']['severity']}): "
-                    + ("matches the detection rule" if matched else "the detection rule ignores it")
-                )
-                if not matched:
-                    result.ignored, result.status = True, "IGNORED"
-                    return result
-            elif event.get("source") == "quarantine-policy":
-                narrate(
-                    f"AWS attached {event['policyArn'].rsplit('/', 1)[-1]} to {event['userName']}: the quarantine rule starts the responder"
-                )
-            else:
-                narrate(f"Manual run from the console: {json.dumps(event)}")
+        if not _announce_inputs(setup, narrate):
+            result.ignored, result.status = True, "IGNORED"
+            return result
         environment = {
             **world.resources.environment(),
             "QUERY_ENGINE": "duckdb",
             "LOCAL_LOG_PATHS": str(world.log_root),
+            "DIGEST_PUBLIC_KEYS": str(out_dir / PUBLIC_KEYS_FILE),
             "POLL_SECONDS": "1",
             "AWS_DEFAULT_REGION": REGION,
             **setup.environment,
@@ -475,10 +563,12 @@ def run_demo(
         ):
             if hooks.before_run:
                 hooks.before_run(world)
-            before = _account(world) if setup.compare_account else None
+            before = _account(world)
             executions = _run_executions(flow, world, setup, narrate)
-            if before is not None:
-                result.account_changes = state_differences(before, _account(world))
+            after = _account(world)
+            result.resource_changes = resource_changes(before, after)
+            if setup.compare_account:
+                result.account_changes = state_differences(before, after)
             if hooks.after_run:
                 hooks.after_run(world, executions)
             reports = [_final_report(world.clients["s3"], e) for e in executions]

@@ -166,6 +166,7 @@ def default_scenario(
     user_id: str | None = None,
     region: str = "us-east-1",
     backdoor_key_id: str | None = None,
+    backdoor_user_id: str | None = None,
 ) -> Scenario:
     """The demo's incident, ending at `now`; the emulated account passes the ids it really created.
 
@@ -199,7 +200,7 @@ def default_scenario(
         attacker_sdk_user_agent=ATTACKER_SDK_UA,
         incident_start=now - timedelta(hours=2, minutes=40),
         backdoor_user_name="svc-backup-sync",
-        backdoor_user_id=_ident(rng, "AIDA", 17),
+        backdoor_user_id=backdoor_user_id or _ident(rng, "AIDA", 17),
         backdoor_key_id=backdoor_key_id or _ident(rng, "AKIA"),
         session_key_id=_ident(rng, "ASIA"),
         colleague_user_name="k.osei",

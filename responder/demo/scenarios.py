@@ -8,6 +8,7 @@ to show one branch of the containment policy. The names are part of the command-
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,6 +35,10 @@ class Setup:
     compare_account: bool = False
     # Credentials the scenario minted: they must reach no output (the demo checks its outputs for them).
     secrets: list[str] = field(default_factory=list, repr=False)
+    # Resources this scenario's runs may change besides the default story's (the exposed key, its
+    # user, and what the attacker verifiably created or changed): e.g. another exposed key, the role
+    # of a leaked session. Ground truth of the story, never the responder's own conclusion.
+    may_change: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -96,7 +101,9 @@ def assumed_role(world: Any) -> Setup:
         userType="AssumedRole",
     )
     event = _with(event, type="UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.OutsideAWS")
-    return Setup(inputs=[event], facts={"role": "app-deploy", "session_key": key})
+    return Setup(
+        inputs=[event], facts={"role": "app-deploy", "session_key": key}, may_change=["role/app-deploy"]
+    )
 
 
 def root(world: Any) -> Setup:
@@ -209,8 +216,15 @@ def quarantine_policy(world: Any) -> Setup:
         "region": "us-east-1",
         "eventTime": world.event["time"],
         "eventId": "0f3c4b2a-5d6e-4f70-8a9b-aquarantine01",
+        # AWS itself is the caller: no principal ARN, AWS Internal (what makes it the quarantine signal).
+        "userIdentity": {"accountId": world.account_id, "invokedBy": "AWS Internal"},
+        "sourceIPAddress": "AWS Internal",
     }
-    return Setup(inputs=[event], facts={"quarantined_user": "ci-deployer", "quarantined_key": key})
+    return Setup(
+        inputs=[event],
+        facts={"quarantined_user": "ci-deployer", "quarantined_key": key},
+        may_change=["user/ci-deployer", f"access-key/{key}"],
+    )
 
 
 def dry_run(world: Any) -> Setup:
@@ -220,6 +234,139 @@ def dry_run(world: Any) -> Setup:
         "reason": "what would the responder do?",
     }
     return Setup(inputs=[ask], compare_account=True)
+
+
+# -- issue 12, triage and containment: AWS's quarantine only, protected by the real owner, claims taken over
+
+
+def _attach_event(world: Any, user: str, identity: dict[str, Any], source_ip: str) -> dict[str, Any]:
+    """The CloudTrail record (as EventBridge delivers it) of an AttachUserPolicy of the quarantine policy."""
+    detail = {
+        "eventVersion": "1.09",
+        "userIdentity": identity,
+        "eventTime": world.event["time"],
+        "eventSource": "iam.amazonaws.com",
+        "eventName": "AttachUserPolicy",
+        "awsRegion": "us-east-1",
+        "sourceIPAddress": source_ip,
+        "userAgent": "aws-cli/2.15.0 Python/3.11.6 Linux/6.1 exe/x86_64",
+        "requestParameters": {
+            "userName": user,
+            "policyArn": "arn:aws:iam::aws:policy/AWSCompromisedKeyQuarantineV3",
+        },
+        "responseElements": None,
+        "eventID": "6b1d2c3e-4f50-4a61-8b72-c0ffee5000f1",
+        "readOnly": False,
+        "eventType": "AwsApiCall",
+        "managementEvent": True,
+        "recipientAccountId": world.account_id,
+    }
+    return {
+        "version": "0",
+        "id": "0d6c1f2e-3a4b-4c5d-9e6f-7a8b9c0d1e2f",
+        "detail-type": "AWS API Call via CloudTrail",
+        "source": "aws.iam",
+        "account": world.account_id,
+        "time": world.event["time"],
+        "region": "us-east-1",
+        "resources": [],
+        "detail": detail,
+    }
+
+
+def spoofed_quarantine(world: Any) -> Setup:
+    from responder.local.events import matches_rule
+    from stacks.patterns import quarantine_input, quarantine_pattern
+
+    iam = world.clients["iam"]
+    iam.create_user(UserName="ci-deployer", Tags=[{"Key": "owner", "Value": "platform@example.com"}])
+    key = iam.create_access_key(UserName="ci-deployer")["AccessKey"]["AccessKeyId"]
+    # Any IAM user with iam:AttachUserPolicy can attach AWS's quarantine policy to someone else.
+    intern = iam.create_user(UserName="ops-intern")["User"]
+    identity = {
+        "type": "IAMUser",
+        "principalId": intern["UserId"],
+        "arn": intern["Arn"],
+        "accountId": world.account_id,
+        "accessKeyId": "AKIAOPSINTERNKEY0001",
+        "userName": "ops-intern",
+    }
+    event = _attach_event(world, "ci-deployer", identity, "198.51.100.23")
+    matched = matches_rule(quarantine_pattern(), event)
+    # What the rule would send if it matched (or anyone with states:StartExecution sends by hand).
+    return Setup(
+        inputs=[quarantine_input(event)],
+        facts={
+            "quarantined_user": "ci-deployer",
+            "quarantined_key": key,
+            "quarantine_rule": "matches" if matched else "does not match",
+            "attached_by": intern["Arn"],
+        },
+        compare_account=True,
+    )
+
+
+def protected_by_name(world: Any) -> Setup:
+    # The finding names no user (GuardDuty leaves it out for some finding types); the list names the
+    # owner by ARN only: the real owner is found from the key, and the list is checked against it.
+    event = copy.deepcopy(world.event)
+    details = event["detail"]["resource"]["accessKeyDetails"]
+    details.pop("userName", None)
+    details.pop("principalId", None)
+    owner_arn = world.clients["iam"].get_user(UserName=world.victim.user_name)["User"]["Arn"]
+    return Setup(
+        inputs=[_with(event, resource=event["detail"]["resource"])],
+        environment={
+            "PROTECTED_PRINCIPALS": f"break-glass-admin,{owner_arn}",
+            "APPROVAL_TIMEOUT_SECONDS": "2",
+            "APPROVAL_ON_TIMEOUT": "contain",
+        },
+        facts={"protected_owner": owner_arn},
+        compare_account=True,
+    )
+
+
+STALE_CLAIM_AGE = timedelta(hours=2)  # far older than any step that claims a key can run
+
+
+def stale_claim(world: Any) -> Setup:
+    from responder.models import utc_now
+    from responder.settings import Settings
+    from responder.triage import triage
+
+    # An earlier attempt claimed the key, then died (its Lambda was killed) before UpdateAccessKey.
+    claimed_at = iso(utc_now() - STALE_CLAIM_AGE)
+    world.clients["dynamodb"].put_item(
+        TableName=world.resources.incident_table,
+        Item={
+            "pk": {"S": f"KEY#{world.victim.exposed_key_id}"},
+            "sk": {"S": "CONTAINMENT"},
+            "status": {"S": "in_progress"},
+            "incident_id": {"S": triage(world.event, Settings()).incident_id},
+            "execution_id": {"S": f"arn:aws:states:us-east-1:{world.account_id}:execution:responder:died"},
+            "claimed_at": {"S": claimed_at},
+        },
+    )
+    return Setup(inputs=[world.event], facts={"stale_claimed_at": claimed_at}, compare_account=True)
+
+
+TRIAGE_SCENARIOS = (
+    DemoScenario(
+        "spoofed-quarantine",
+        "an IAM user attaches AWS's quarantine policy to another user: not AWS's signal, no key is disabled",
+        spoofed_quarantine,
+    ),
+    DemoScenario(
+        "protected-by-name",
+        "the owner is protected by the list only and the finding names no user: nothing contained without a yes",
+        protected_by_name,
+    ),
+    DemoScenario(
+        "stale-claim",
+        "an earlier attempt died after claiming the key: this run takes the claim over and disables it",
+        stale_claim,
+    ),
+)
 
 
 SCENARIOS: dict[str, DemoScenario] = {
@@ -291,4 +438,337 @@ SCENARIOS: dict[str, DemoScenario] = {
         ),
     )
 }
+SCENARIOS.update({s.name: s for s in TRIAGE_SCENARIOS})
+
+# -- issue 12, outputs: every sink encodes what it carries (responder/demo/hostile.py)
+
+
+def _hostile_strings(world: Any) -> Setup:
+    from responder.demo.hostile import hostile_strings
+
+    result: Setup = hostile_strings(world)
+    return result
+
+
+OUTPUT_SCENARIOS = (
+    DemoScenario(
+        "hostile-strings",
+        "object keys, user agents and Sids carry CR/LF, HTML, Markdown, ANSI and Slack markup: shown, never obeyed",
+        _hostile_strings,
+    ),
+)
+SCENARIOS.update({s.name: s for s in OUTPUT_SCENARIOS})
 DEFAULT_SCENARIO = "iam-user-key"
+
+
+# -- issue 12, malformed input: one hostile value must not stop the response
+
+
+DEEP_LEVELS = 1000  # about where Python's json recursion gives out
+DEEP_EVENT_ID = "5e1f0d3c-2b4a-4c69-8d7e-deep00000001"
+
+
+def deep_parameters(world: Any) -> Setup:
+    """The attack's logs gain one record of the exposed key nested DEEP_LEVELS deep (a failed call is
+    logged with the caller's parameters); the rest of the story, the bucket backdoor included, is as in
+    ``bucket-backdoor``."""
+    import gzip
+    import json
+    from datetime import datetime
+
+    from responder.demo.cloudtrail import log_file_name
+
+    iam = world.clients["iam"]
+    user = iam.get_user(UserName=world.victim.user_name)["User"]
+    when = datetime.fromisoformat(world.event["time"].replace("Z", "+00:00")) - timedelta(minutes=20)
+    record = {
+        "eventVersion": "1.09",
+        "userIdentity": {
+            "type": "IAMUser",
+            "principalId": user["UserId"],
+            "arn": user["Arn"],
+            "accountId": world.account_id,
+            "accessKeyId": world.victim.exposed_key_id,
+            "userName": user["UserName"],
+        },
+        "eventTime": iso(when),
+        "eventSource": "s3.amazonaws.com",
+        "eventName": "PutBucketTagging",
+        "awsRegion": "us-east-1",
+        "sourceIPAddress": "207.154.221.87",
+        "userAgent": "Boto3/1.34.51 md/Botocore#1.34.51 ua/2.0 os/linux",
+        "errorCode": "MalformedXML",
+        "errorMessage": "The XML you provided was not well-formed",
+        "requestParameters": "__DEEP__",
+        "responseElements": None,
+        "eventID": DEEP_EVENT_ID,
+        "readOnly": False,
+        "eventType": "AwsApiCall",
+        "managementEvent": True,
+        "recipientAccountId": world.account_id,
+    }
+    deep = '{"Tagging":' * DEEP_LEVELS + '"x"' + "}" * DEEP_LEVELS
+    # json.dumps itself recurses per level: the deep value is spliced in as text.
+    body = json.dumps({"Records": [record]}, separators=(",", ":")).replace('"__DEEP__"', deep)
+    path = world.log_root / log_file_name(world.account_id, "us-east-1", when, "deepParameters001")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(gzip.compress(body.encode(), mtime=0))
+    return Setup(
+        inputs=[world.event],
+        facts={"bucket": world.victim_bucket, "deep_event_id": DEEP_EVENT_ID},
+        compare_account=True,
+    )
+
+
+MALFORMED_INPUT_SCENARIOS = (
+    DemoScenario(
+        "deep-parameters",
+        "one record nested 1,000 levels deep: the run completes, the backdoor is removed, the record is reported unreadable",
+        deep_parameters,
+    ),
+)
+SCENARIOS.update({s.name: s for s in MALFORMED_INPUT_SCENARIOS})
+
+
+# -- issue 12, IAM persistence: act only on live-verified attacker events; protected; bounded
+
+
+FORGED_USER = "cfo.lee"
+ORG_ROLE = "OrganizationAccountAccessRole"
+MANAGEMENT_ACCOUNT = "999988887777"
+BREAK_GLASS = "break-glass-admin"
+MANY_USERS = 1000
+
+
+def _attacker_record(world: Any, event_name: str) -> dict[str, Any]:
+    """The exposed key's own ``event_name`` record from the demo's logs: the shape a forger copies."""
+    return copy.deepcopy(_first_record(str(world.log_root), world.victim.exposed_key_id, event_name))
+
+
+@functools.lru_cache(maxsize=8)  # the logs are read once, however many records a scenario writes
+def _first_record(log_root: str, key: str, event_name: str) -> dict[str, Any]:
+    import gzip
+    import json
+    from pathlib import Path
+
+    for path in sorted(Path(log_root).rglob("*.json.gz")):
+        for record in json.loads(gzip.decompress(path.read_bytes()))["Records"]:
+            identity = record.get("userIdentity") or {}
+            if record.get("eventName") == event_name and identity.get("accessKeyId") == key:
+                return dict(record)
+    raise LookupError(f"no {event_name} record of the exposed key in the demo's logs")
+
+
+def _iam_record(
+    world: Any, n: int, name: str, request: Any, response: Any, *, after_seconds: int
+) -> dict[str, Any]:
+    """A record of the exposed key (its identity, IP and agent), ``after_seconds`` after its CreateUser."""
+    from datetime import datetime
+
+    template = _attacker_record(world, "CreateUser")
+    at = datetime.fromisoformat(template["eventTime"].replace("Z", "+00:00")) + timedelta(
+        seconds=after_seconds
+    )
+    seed = hashlib.sha256(f"{world.victim.exposed_key_id}:{name}:{n}".encode()).hexdigest()
+    template.update(
+        eventTime=iso(at),
+        eventName=name,
+        requestParameters=request,
+        responseElements=response,
+        eventID=f"{seed[:8]}-{seed[8:12]}-4{seed[13:16]}-8{seed[17:20]}-{seed[20:32]}",
+        requestID=f"{seed[32:40]}-{seed[40:44]}-4{seed[45:48]}-8{seed[49:52]}-{seed[52:64]}",
+    )
+    template["userAgent"] = str(template.get("userAgent", "")).replace("create-user", "iam")
+    return template
+
+
+def _add_log(world: Any, records: list[dict[str, Any]], suffix: str) -> None:
+    """One more CloudTrail log file of ``records`` in the demo's trail folder (the attacker can write it)."""
+    import gzip
+    import json
+    from datetime import datetime
+
+    from responder.demo.cloudtrail import log_file_name
+
+    last = max(datetime.fromisoformat(r["eventTime"].replace("Z", "+00:00")) for r in records)
+    path = world.log_root / log_file_name(world.account_id, "us-east-1", last + timedelta(minutes=5), suffix)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(gzip.compress(json.dumps({"Records": records}, separators=(",", ":")).encode(), mtime=0))
+
+
+def _iam_date(when: Any) -> str:
+    # IAM's createDate as CloudTrail prints it: "Jul 30, 2024 9:53:13 PM".
+    return f"{when:%b} {when.day}, {when.year} {when.hour % 12 or 12}:{when:%M:%S} {'AM' if when.hour < 12 else 'PM'}"
+
+
+def _backdate(world: Any, **kwargs: Any) -> None:
+    from responder.demo.account import backdate_iam
+
+    backdate_iam(world.account_id, **kwargs)
+
+
+def forged_create_user(world: Any) -> Setup:
+    """An employee of years, with a key and a console password; one record (the attacker wrote it into
+    the trail) says the exposed key created them in the window, with their real id and ARN copied."""
+    from datetime import UTC, datetime
+
+    iam = world.clients["iam"]
+    user = iam.create_user(UserName=FORGED_USER, Tags=[{"Key": "owner", "Value": "finance@example.com"}])[
+        "User"
+    ]
+    key = iam.create_access_key(UserName=FORGED_USER)["AccessKey"]["AccessKeyId"]
+    password = "Cfo-Lee-Console-Passw0rd!"  # noqa: S105 - an emulated account's; must reach no output
+    iam.create_login_profile(UserName=FORGED_USER, Password=password)
+    hired = datetime(2023, 3, 6, 9, 12, 40, tzinfo=UTC)
+    _backdate(world, users={FORGED_USER: hired}, keys={key: hired + timedelta(days=30)})
+    record = _iam_record(world, 0, "CreateUser", {"userName": FORGED_USER}, None, after_seconds=95)
+    record["responseElements"] = {
+        "user": {
+            "path": "/",
+            "userName": FORGED_USER,
+            "userId": user["UserId"],
+            "arn": user["Arn"],
+            "createDate": _iam_date(datetime.fromisoformat(record["eventTime"].replace("Z", "+00:00"))),
+        }
+    }
+    _add_log(world, [record], "forgedCreateUser1")
+    return Setup(
+        inputs=[world.event],
+        facts={"forged_user": FORGED_USER, "forged_user_key": key, "forged_event_id": record["eventID"]},
+        compare_account=True,
+        secrets=[password],
+    )
+
+
+def noop_role_trust(world: Any) -> Setup:
+    """The organization's access role; the key rewrites its trust to the very document it has."""
+    import json
+
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{MANAGEMENT_ACCOUNT}:root"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    world.clients["iam"].create_role(RoleName=ORG_ROLE, AssumeRolePolicyDocument=json.dumps(trust))
+    request = {"roleName": ORG_ROLE, "policyDocument": json.dumps(trust)}
+    _add_log(
+        world,
+        [_iam_record(world, 0, "UpdateAssumeRolePolicy", request, None, after_seconds=70)],
+        "noopRoleTrust01",
+    )
+    return Setup(inputs=[world.event], facts={"org_role": ORG_ROLE}, compare_account=True)
+
+
+def protected_login_profile(world: Any) -> Setup:
+    """The break-glass user (tagged protected) whose console password the key changed."""
+    from datetime import UTC, datetime
+
+    iam = world.clients["iam"]
+    iam.create_user(UserName=BREAK_GLASS, Tags=[{"Key": "responder:protected", "Value": "true"}])
+    password = "Break-Glass-Console-Passw0rd!"  # noqa: S105 - an emulated account's; must reach no output
+    iam.create_login_profile(UserName=BREAK_GLASS, Password=password)
+    _backdate(world, users={BREAK_GLASS: datetime(2022, 11, 2, 16, 0, 5, tzinfo=UTC)})
+    # CloudTrail never records the password; UpdateLoginProfile returns nothing.
+    request = {"userName": BREAK_GLASS, "passwordResetRequired": False}
+    _add_log(
+        world,
+        [_iam_record(world, 0, "UpdateLoginProfile", request, None, after_seconds=80)],
+        "protectedLogin01",
+    )
+    return Setup(
+        inputs=[world.event], facts={"protected_user": BREAK_GLASS}, compare_account=True, secrets=[password]
+    )
+
+
+def many_users(world: Any) -> Setup:
+    """The key created MANY_USERS users, one a second: every record true to the account."""
+    from datetime import datetime
+
+    iam = world.clients["iam"]
+    records: list[dict[str, Any]] = []
+    made: dict[str, Any] = {}
+    for n in range(MANY_USERS):
+        name = f"svc-sync-{n:04d}"
+        user = iam.create_user(UserName=name)["User"]
+        record = _iam_record(world, n, "CreateUser", {"userName": name}, None, after_seconds=120 + n)
+        when = datetime.fromisoformat(record["eventTime"].replace("Z", "+00:00"))
+        record["responseElements"] = {
+            "user": {
+                "path": "/",
+                "userName": name,
+                "userId": user["UserId"],
+                "arn": user["Arn"],
+                "createDate": _iam_date(when),
+            }
+        }
+        records.append(record)
+        made[name] = when
+    _backdate(world, users=made)
+    _add_log(world, records, "manyUsersCreated")
+    return Setup(
+        inputs=[world.event],
+        environment={"MAX_AUTO_CONTAIN": "25"},
+        facts={"created_users": str(MANY_USERS), "max_auto_contain": "25"},
+        compare_account=True,
+        may_change=[f"user/svc-sync-{n:04d}" for n in range(MANY_USERS)],
+    )
+
+
+PERSISTENCE_SCENARIOS = (
+    DemoScenario(
+        "forged-create-user",
+        "one forged record says the key created the existing user cfo.lee: cfo.lee is untouched, the record flagged",
+        forged_create_user,
+    ),
+    DemoScenario(
+        "noop-role-trust",
+        "the key rewrote OrganizationAccountAccessRole's trust to the same document: the role is unchanged",
+        noop_role_trust,
+    ),
+    DemoScenario(
+        "protected-login-profile",
+        "the key changed the protected break-glass-admin's console password: untouched until a person says yes",
+        protected_login_profile,
+    ),
+    DemoScenario(
+        "many-users",
+        "the key created 1,000 users: the first 25 by risk contained, the rest listed for approval",
+        many_users,
+    ),
+)
+SCENARIOS.update({s.name: s for s in PERSISTENCE_SCENARIOS})
+
+
+# -- issue 12, bucket policies: external by value, only the attacker's delta (demo/bucket_stories.py)
+
+
+def _shared_bucket_read(world: Any) -> Setup:
+    from responder.demo.bucket_stories import shared_bucket_read
+
+    return shared_bucket_read(world)
+
+
+def _org_condition_backdoor(world: Any) -> Setup:
+    from responder.demo.bucket_stories import org_condition_backdoor
+
+    return org_condition_backdoor(world)
+
+
+BUCKET_SCENARIOS = (
+    DemoScenario(
+        "shared-bucket-read",
+        "the finding names a partner share the attacker only read: its policy is left byte for byte",
+        _shared_bucket_read,
+    ),
+    DemoScenario(
+        "org-condition-backdoor",
+        "'*' under the attacker's own organization, VPC endpoint and user id: reported external, removed",
+        _org_condition_backdoor,
+    ),
+)
+SCENARIOS.update({s.name: s for s in BUCKET_SCENARIOS})

@@ -80,7 +80,7 @@ def engine_from_settings(settings: Settings, *, cloudtrail: Any = None, athena: 
         raise InvalidInput("the duckdb engine needs LOCAL_LOG_PATHS")
     from responder.query.duckdb_engine import DuckDBEngine
 
-    return DuckDBEngine(list(settings.local_log_paths))
+    return DuckDBEngine(list(settings.local_log_paths), max_file_bytes=settings.local_log_max_file_bytes)
 
 
 def coverage(engine: PollingEngine, params: QueryParams | dict[str, Any]) -> dict[str, Any]:

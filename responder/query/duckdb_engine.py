@@ -7,19 +7,25 @@ every event of the window (what coverage and same_ip_credentials read), and ``wi
 column of the events of the keys asked about (what the other queries read: they filter on their key).
 A key asked about later (a credential the exposed key minted) is added to ``wide`` by reading again only
 the files that hold its events. Each saved query runs on the table it provably needs (``classify``).
-Values are bound (``$name``), never pasted. ``start()`` runs the query at once; its rows wait in memory
+Values are bound (``$name``), never pasted. Whoever can write the trail bucket writes these files,
+so reading is bounded and nothing is lost silently: a file over ``max_file_bytes`` decompressed, a file
+DuckDB cannot read, a record that is not an event or has no valid time is left out and counted in
+``coverage()["not_read"]``; ``eventTime`` is compared as a time; a file name is never a glob pattern. ``start()`` runs the query at once; its rows wait in memory
 under the query id (the local runner is one process). Speed and memory are measured by
 ``python -m bench`` (bench/RESULTS.md)."""
 
 from __future__ import annotations
 
 import json
+import re
+import shutil
+import tempfile
 import threading
 import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal
@@ -29,7 +35,7 @@ from sqlglot import exp
 from sqlglot.optimizer.scope import traverse_scope
 
 from responder.errors import InvalidQueryParameter, LogsUnreadable, QueryFailed, QueryStillRunning
-from responder.query.base import Params, PollingEngine, QueryStatus, require_finished
+from responder.query.base import COVERAGE_SLACK, Params, PollingEngine, QueryStatus, require_finished
 from responder.query.logs import FileForm, file_form, select_files
 from responder.query.rows import Row, normalize_rows
 from responder.query.sql import QueryParams, check_name, parse
@@ -74,33 +80,42 @@ def _sql_type(structure: Any) -> str:
 _RECORD_STRUCT = _sql_type(RECORD_STRUCTURE)
 _STRUCTURE_JSON = json.dumps(RECORD_STRUCTURE, separators=(",", ":"))
 _MIN_OBJECT = 16 << 20  # DuckDB's default maximum_object_size
+#: The largest file read, decompressed (``LOCAL_LOG_MAX_FILE_BYTES``): CloudTrail's own files are a few
+#: MB; a larger one (a gzip bomb: 512 MiB from 500 KB) is skipped and reported, never read whole.
+DEFAULT_MAX_FILE_BYTES = 256 << 20
 
 
-def _object_size(files: Sequence[Path]) -> int:
-    """A maximum_object_size that fits the largest file: a Records file is one JSON object.
+def declared_size(f: Path) -> int:
+    """A file's size as read: a .gz's uncompressed size is its last four bytes (ISIZE, modulo 4 GiB).
+
+    The trailer is the writer's word: a file that lies about it still cannot pass the cap, because
+    ``maximum_object_size`` (sized from these, at most the cap) stops DuckDB at the real size."""
+    try:
+        if f.name.endswith(".gz"):
+            with f.open("rb") as fh:
+                fh.seek(-4, 2)
+                return int.from_bytes(fh.read(4), "little")
+        return f.stat().st_size
+    except OSError:
+        return 0
+
+
+def _object_size(files: Sequence[Path], cap: int = DEFAULT_MAX_FILE_BYTES) -> int:
+    """A maximum_object_size that fits the largest file (a Records file is one JSON object), within the cap.
 
     DuckDB allocates buffers of this size per thread, so it is sized to the data, not set huge.
-    The uncompressed size of a .gz is its last four bytes (ISIZE, modulo 4 GiB).
     """
-    largest = 0
-    for f in files:
-        try:
-            if f.name.endswith(".gz"):
-                with f.open("rb") as fh:
-                    fh.seek(-4, 2)
-                    size = int.from_bytes(fh.read(4), "little")
-            else:
-                size = f.stat().st_size
-        except OSError:
-            size = 0
-        largest = max(largest, size)
+    largest = min(max((declared_size(f) for f in files), default=0), cap)
     return max(_MIN_OBJECT, 1 << (largest + 1024).bit_length())
 
 
 # The logical `events` table (row contract) over the unnested records `r`.
-_PROJECTION = """
+# eventTime as a time (an offset such as +02:00 is the same instant), rendered UTC ...Z: the saved
+# queries compare it with the window's bounds as text, which orders correctly only in one form.
+_EVENT_TIME = "strftime(timezone('UTC', try_cast(r.eventTime AS TIMESTAMPTZ)), '%Y-%m-%dT%H:%M:%SZ')"
+_PROJECTION = f"""
     r.eventID AS event_id,
-    r.eventTime AS event_time,
+    {_EVENT_TIME} AS event_time,
     r.eventSource AS event_source,
     r.eventName AS event_name,
     r.awsRegion AS aws_region,
@@ -137,18 +152,20 @@ def _file_list(files: Sequence[Path]) -> str:
     return "[" + ", ".join(_literal(str(f)) for f in files) + "]"
 
 
-def _read_json(files: Sequence[Path], fmt: str, columns: dict[str, str]) -> str:
+def _read_json(files: Sequence[Path], fmt: str, columns: dict[str, str], cap: int) -> str:
     cols = "{" + ", ".join(f"{_literal(k)}: {_literal(v)}" for k, v in columns.items()) + "}"
     return (
         f"read_json({_file_list(files)}, format='{fmt}', records=true, columns={cols}, "
-        f"filename=true, maximum_object_size={_object_size(files)})"
+        f"filename=true, maximum_object_size={_object_size(files, cap)})"
     )
 
 
 _COLUMNS = {k: _sql_type(v) for k, v in RECORD_STRUCTURE.items()}
 
 
-def records_sql(groups: dict[FileForm, list[Path]], *, lenient: bool = False) -> str:
+def records_sql(
+    groups: dict[FileForm, list[Path]], *, lenient: bool = False, cap: int = DEFAULT_MAX_FILE_BYTES
+) -> str:
     """One ``r`` (record struct) and its ``filename`` per CloudTrail event.
 
     ``read_json`` with an explicit ``columns`` schema converts straight from the parsed document (the
@@ -165,12 +182,12 @@ def records_sql(groups: dict[FileForm, list[Path]], *, lenient: bool = False) ->
             parts.append(
                 f"SELECT unnest(json_transform(json, {records}).Records) AS r, filename "
                 f"FROM read_json_objects({_file_list(files)}, format='auto', filename=true, "
-                f"maximum_object_size={_object_size(files)})"
+                f"maximum_object_size={_object_size(files, cap)})"
             )
         else:
             parts.append(
                 "SELECT unnest(Records) AS r, filename FROM "
-                + _read_json(files, "auto", {"Records": _RECORD_STRUCT + "[]"})
+                + _read_json(files, "auto", {"Records": _RECORD_STRUCT + "[]"}, cap)
             )
     for form, fmt in (("array", "array"), ("lines", "auto")):
         files = groups.get(form) or []  # type: ignore[call-overload]
@@ -179,12 +196,14 @@ def records_sql(groups: dict[FileForm, list[Path]], *, lenient: bool = False) ->
         if lenient:
             parts.append(
                 f"SELECT json_transform(json, {structure}) AS r, filename FROM read_json_objects("
-                f"{_file_list(files)}, format='{fmt}', filename=true, maximum_object_size={_object_size(files)})"
+                f"{_file_list(files)}, format='{fmt}', filename=true, maximum_object_size={_object_size(files, cap)})"
             )
         else:
             # The row's columns packed into the record struct: one projection serves every form.
             packed = ", ".join(f'{_literal(k)}: t."{k}"' for k in _COLUMNS)
-            parts.append(f"SELECT {{{packed}}} AS r, t.filename FROM {_read_json(files, fmt, _COLUMNS)} AS t")
+            parts.append(
+                f"SELECT {{{packed}}} AS r, t.filename FROM {_read_json(files, fmt, _COLUMNS, cap)} AS t"
+            )
     if not parts:
         parts.append(
             f"SELECT CAST(NULL AS {_RECORD_STRUCT}) AS r, CAST(NULL AS VARCHAR) AS filename WHERE false"
@@ -200,8 +219,8 @@ def events_sql(groups: dict[FileForm, list[Path]], *, lenient: bool = False) -> 
 # The columns every event keeps (coverage and same_ip_credentials read every event of the window, and
 # only these); the other row-contract columns are kept only for the events of the keys asked about.
 BASE_COLUMNS: tuple[str, ...] = ("event_time", "access_key_id", "source_ip", "identity_arn", "identity_type")
-_BASE_PROJECTION = """
-    r.eventTime AS event_time,
+_BASE_PROJECTION = f"""
+    {_EVENT_TIME} AS event_time,
     r.userIdentity.accessKeyId AS access_key_id,
     r.sourceIPAddress AS source_ip,
     r.userIdentity.arn AS identity_arn,
@@ -210,11 +229,57 @@ _BASE_PROJECTION = """
 Table = Literal["base", "wide", "full"]
 
 
-def _group(files: Iterable[Path]) -> dict[FileForm, list[Path]]:
-    groups: dict[FileForm, list[Path]] = {}
-    for f in files:
-        groups.setdefault(file_form(f), []).append(f)
-    return groups
+# Characters read_json takes as a glob pattern (and the escape): such names are read through a link.
+_GLOB = re.compile(r"[*?\[\]{}\\]")
+# Why a record of the window's files is not read (NULL: it is read). A record that is no object (a
+# string or a number in Records), or one with none of CloudTrail's identifying fields, is not an
+# event; one without a time cannot be placed in (or out of) any window.
+_PROBLEM = f"""CASE
+    WHEN r IS NULL OR (r.eventTime IS NULL AND r.eventName IS NULL AND r.eventSource IS NULL AND r.eventID IS NULL)
+        THEN 'not a CloudTrail record (no eventTime, eventName, eventSource or eventID)'
+    WHEN {_EVENT_TIME} IS NULL THEN 'eventTime missing or not a time'
+END"""
+# coverage travels in a step's output (256 KB): what was not read is summarized, never listed whole.
+MAX_FILES_LISTED = 5
+MAX_REASONS = 10
+MAX_NAME = 300
+
+
+def _not_read(skipped: dict[Path, str], dropped: Sequence[tuple[str, Path, int]]) -> list[dict[str, Any]]:
+    """coverage ``not_read``: per reason, how many files or records were not read, and which files."""
+    out: list[dict[str, Any]] = []
+    by_reason: dict[str, list[Path]] = {}
+    for f, why in skipped.items():
+        by_reason.setdefault(why, []).append(f)
+    for why, paths in sorted(by_reason.items()):
+        listed = sorted(str(f)[:MAX_NAME] for f in paths)
+        out.append({"unit": "files", "reason": why, "count": len(paths), "files": listed[:MAX_FILES_LISTED]})
+    records: dict[str, tuple[int, set[str]]] = {}
+    for why, f, n in dropped:
+        count, names = records.get(why, (0, set()))
+        records[why] = (count + n, names | {str(f)[:MAX_NAME]})
+    for why, (count, names) in sorted(records.items()):
+        out.append(
+            {"unit": "records", "reason": why, "count": count, "files": sorted(names)[:MAX_FILES_LISTED]}
+        )
+    # The reasons are few by construction; an engine message that names something per file must not
+    # make this grow with the attack either.
+    if len(out) > MAX_REASONS:
+        rest = out[MAX_REASONS - 1 :]
+        out = out[: MAX_REASONS - 1]
+        for unit in ("files", "records"):
+            extra = [n for n in rest if n["unit"] == unit]
+            if extra:
+                listed = sorted({f for n in extra for f in n["files"]})[:MAX_FILES_LISTED]
+                out.append(
+                    {
+                        "unit": unit,
+                        "reason": f"{len(extra)} other reasons",
+                        "count": sum(n["count"] for n in extra),
+                        "files": listed,
+                    }
+                )
+    return out
 
 
 def _signature(files: Sequence[Path]) -> tuple[tuple[str, int, int], ...]:
@@ -309,15 +374,29 @@ class DuckDBEngine(PollingEngine):
 
     name = "duckdb"
 
-    def __init__(self, paths: Sequence[str | Path], *, margin_days: int = 1, threads: int | None = None):
+    def __init__(
+        self,
+        paths: Sequence[str | Path],
+        *,
+        margin_days: int = 1,
+        threads: int | None = None,
+        max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    ):
         if isinstance(paths, (str, Path)):
             paths = [paths]
         self.paths = [Path(p) for p in paths]
         self.margin_days = margin_days
         self.threads = threads
+        self.max_file_bytes = max_file_bytes
         self._lock = threading.RLock()
         self._conn: duckdb.DuckDBPyConnection | None = None
         self._loaded: tuple[Any, ...] | None = None
+        # Per file (path, mtime, size): its form, or why it is not read; and the name DuckDB is given.
+        self._forms: dict[tuple[str, int, int], tuple[FileForm | None, str]] = {}
+        self._aliases: dict[Path, Path] = {}
+        self._real: dict[str, Path] = {}
+        self._alias_dir: Path | None = None
+        self._not_read: list[dict[str, Any]] = []
 
     def __enter__(self) -> DuckDBEngine:
         return self
@@ -331,6 +410,19 @@ class DuckDBEngine(PollingEngine):
             if self._conn is not None:
                 self._conn.close()
             self._conn, self._loaded = None, None
+            if self._alias_dir is not None:
+                shutil.rmtree(self._alias_dir, ignore_errors=True)
+                self._alias_dir = None
+                self._aliases.clear()
+                self._real.clear()
+
+    def __del__(self) -> None:
+        # The links of glob-named files, for an engine nobody closed (at exit, modules may be gone).
+        try:
+            if getattr(self, "_alias_dir", None) is not None:
+                shutil.rmtree(self._alias_dir, ignore_errors=True)  # type: ignore[arg-type]
+        except Exception:  # noqa: S110 - nothing to report to in a finalizer
+            pass
 
     def files_for(self, params: Params) -> list[Path]:
         """The files a query over ``params``' window opens (CloudTrail-layout days outside it are not)."""
@@ -343,19 +435,142 @@ class DuckDBEngine(PollingEngine):
             conn.execute(f"SET threads = {int(self.threads)}")
         # The saved queries order their own rows; an unordered load lets every thread insert at once.
         conn.execute("SET preserve_insertion_order = false")
+        # A time without an offset is UTC (as CloudTrail's are), whatever the machine's zone.
+        conn.execute("SET TimeZone = 'UTC'")
         return conn
+
+    # ------------------------------------------------------------------------------ the files
+
+    def _alias(self, f: Path) -> Path:
+        """The name DuckDB is given for ``f``: read_json takes a name as a glob pattern, so a name
+        holding ``*``, ``?``, ``[`` or ``{`` is read through a plain-named link to the one file."""
+        if not _GLOB.search(str(f)):
+            return f
+        if f not in self._aliases:
+            if self._alias_dir is None:
+                self._alias_dir = Path(tempfile.mkdtemp(prefix="responder-logs-"))
+            suffix = next(x for x in (".jsonl.gz", ".json.gz", ".jsonl", ".json") if f.name.endswith(x))
+            link = self._alias_dir / f"{len(self._aliases)}{suffix}"
+            link.symlink_to(f.resolve())
+            self._aliases[f] = link
+            self._real[str(link)] = f
+        return self._aliases[f]
+
+    def real_path(self, name: str) -> Path:
+        """The file a name DuckDB reported stands for (an alias of a file named like a glob)."""
+        return self._real.get(name, Path(name))
+
+    def _is_wrapper(self, f: Path) -> bool:
+        """Whether a ``{`` file is one ``{..., "Records": [...]}`` object, whatever its key order."""
+        conn = self._connect()
+        try:
+            row = conn.execute(
+                "SELECT json_type(json, '$.Records') = 'ARRAY' FROM read_json_objects("
+                f"{_file_list([self._alias(f)])}, format='auto', "
+                f"maximum_object_size={_object_size([f], self.max_file_bytes)}) LIMIT 1"
+            ).fetchone()
+        except duckdb.Error:
+            return False  # read as lines; what is wrong with it is named when it is read
+        finally:
+            conn.close()
+        return bool(row and row[0])
+
+    def _form(self, f: Path) -> tuple[FileForm | None, str]:
+        """``(form, "")`` for a file to read, ``(None, why)`` for one that is not read."""
+        sig = _signature([f])[0]
+        if sig not in self._forms:
+            size = declared_size(f)
+            if size > self.max_file_bytes:
+                found: tuple[FileForm | None, str] = (
+                    None,
+                    f"decompresses to more than the {self.max_file_bytes} bytes read from one file "
+                    "(LOCAL_LOG_MAX_FILE_BYTES)",
+                )
+            else:
+                try:
+                    form = file_form(f)
+                except LogsUnreadable as exc:
+                    found = (None, str(exc).removeprefix(f"{f}: "))
+                else:
+                    if (
+                        form == "lines"
+                        and not f.name.endswith((".jsonl", ".jsonl.gz"))
+                        and self._is_wrapper(f)
+                    ):
+                        form = "records"
+                    found = (form, "")
+            self._forms[sig] = found
+        return self._forms[sig]
+
+    def _prepare(self, files: Sequence[Path]) -> tuple[dict[FileForm, list[Path]], dict[Path, str]]:
+        """The files to read, grouped by form under the names DuckDB is given, and those not read, with why."""
+        groups: dict[FileForm, list[Path]] = {}
+        skipped: dict[Path, str] = {}
+        for f in files:
+            form, why = self._form(f)
+            if form is None:
+                skipped[f] = why
+            else:
+                groups.setdefault(form, []).append(self._alias(f))
+        return groups, skipped
+
+    def _unreadable(self, groups: dict[FileForm, list[Path]]) -> dict[Path, str]:
+        """The files DuckDB cannot read at all (malformed JSON, a broken gzip, an object over the
+        size), each tried alone; each is remembered as not read until it changes."""
+        bad: dict[Path, str] = {}
+        for form, names in groups.items():
+            for name in names:
+                conn = self._connect()
+                try:
+                    conn.execute(
+                        f"SELECT count(*) FROM ({records_sql({form: [name]}, lenient=True, cap=self.max_file_bytes)})"
+                    ).fetchall()
+                except duckdb.Error as exc:
+                    real = self.real_path(str(name))
+                    # Without the name (listed beside it): one reason for many files, not one each.
+                    why = (
+                        str(exc)
+                        .splitlines()[0]
+                        .replace(f'"{name}"', "the file")
+                        .replace(str(name), "the file")[:300]
+                    )
+                    bad[real] = why
+                    self._forms[_signature([real])[0]] = (None, why)
+                finally:
+                    conn.close()
+        return bad
 
     def _culprit(self, files: Sequence[Path], error: Exception) -> LogsUnreadable | QueryFailed:
         """Name the file that cannot be read (DuckDB's message does not always); else the query failed."""
-        for f in files:
-            conn = self._connect()
-            try:
-                conn.execute(f"SELECT count(*) FROM ({records_sql(_group([f]), lenient=True)})").fetchall()
-            except duckdb.Error as exc:
-                return LogsUnreadable(f"{f}: {str(exc).splitlines()[0][:300]}")
-            finally:
-                conn.close()
+        groups, skipped = self._prepare(files)
+        bad = {**skipped, **self._unreadable(groups)}
+        for f, why in bad.items():
+            return LogsUnreadable(f"{f}: {why}")
         return QueryFailed(f"local query failed: {str(error).splitlines()[0][:300]}")
+
+    # ------------------------------------------------------------------------------ loading
+
+    def _stage(
+        self, conn: duckdb.DuckDBPyConnection, groups: dict[FileForm, list[Path]], values: dict[str, Any]
+    ) -> bool:
+        """Read the files into ``staged``; whether the lenient reader was needed."""
+        names = ", ".join(_literal(str(f)) for fs in groups.values() for f in fs) or "''"
+        stage = (
+            "CREATE TABLE staged AS SELECT * FROM ("
+            f"SELECT {_BASE_PROJECTION}, CAST(e.filename AS ENUM({names})) AS file, "
+            "CASE WHEN $full OR list_contains($keys, r.userIdentity.accessKeyId) THEN r END AS r, "
+            f"{_PROBLEM} AS problem "
+            "FROM ({source}) AS e) "
+            "WHERE problem IS NOT NULL OR (event_time >= $window_start AND event_time <= $window_end)"
+        )
+        try:
+            conn.execute(stage.format(source=records_sql(groups, cap=self.max_file_bytes)), values)
+            return False
+        except duckdb.Error:
+            # A value of the wrong JSON type (or a duplicated key) fails the strict reader: read leniently.
+            conn.execute("DROP TABLE IF EXISTS staged")
+        conn.execute(stage.format(source=records_sql(groups, lenient=True, cap=self.max_file_bytes)), values)
+        return True
 
     def _load(
         self, p: QueryParams, keys: Iterable[str], full: bool = False
@@ -364,7 +579,9 @@ class DuckDBEngine(PollingEngine):
         ``wide`` (every column of the events of ``keys``, or of every event if ``full``).
 
         The window's files are read once; a key asked about later is read again from only the files
-        that hold its events (``base`` knows them), a minted credential's usually a day or two."""
+        that hold its events (``base`` knows them), a minted credential's usually a day or two. A file
+        or record that cannot be read is left out and counted (``coverage()["not_read"]``): one hostile
+        file never stops the investigation of the others."""
         files = self.files_for(p)
         key = (p.window_start, p.window_end, _signature(files))
         wanted = set(keys) | {p.access_key_id}
@@ -377,36 +594,45 @@ class DuckDBEngine(PollingEngine):
         self.close()
         conn = self._connect()
         window = p.bindings()
-        names = ", ".join(_literal(str(f)) for f in files) or "''"
-        stage = (
-            f"CREATE TABLE staged AS SELECT {_BASE_PROJECTION}, "
-            f"CAST(e.filename AS ENUM({names})) AS file, "
-            "CASE WHEN $full OR list_contains($keys, r.userIdentity.accessKeyId) THEN r END AS r "
-            "FROM ({source}) AS e "
-            "WHERE r.eventTime >= $window_start AND r.eventTime <= $window_end"
-        )
         values = {
             "full": full,
             "keys": sorted(wanted),
             "window_start": window["window_start"],
             "window_end": window["window_end"],
         }
+        groups, skipped = self._prepare(files)
         lenient = False
         try:
-            try:
-                conn.execute(stage.format(source=records_sql(_group(files))), values)
-            except duckdb.Error:
-                # A value of the wrong JSON type fails the strict reader: read again, leniently.
-                conn.execute("DROP TABLE IF EXISTS staged")
-                lenient = True
-                conn.execute(stage.format(source=records_sql(_group(files), lenient=True)), values)
-            conn.execute(f"CREATE TABLE wide AS SELECT {_PROJECTION} FROM staged WHERE r IS NOT NULL")
-            conn.execute(f"CREATE TABLE base AS SELECT {', '.join(BASE_COLUMNS)}, file FROM staged")
+            while True:
+                try:
+                    lenient = self._stage(conn, groups, values) or lenient
+                    break
+                except duckdb.Error as exc:
+                    conn.execute("DROP TABLE IF EXISTS staged")
+                    bad = self._unreadable(groups)
+                    if not bad:
+                        raise QueryFailed(f"local query failed: {str(exc).splitlines()[0][:300]}") from exc
+                    skipped.update(bad)
+                    groups, _ = self._prepare([f for f in files if f not in skipped])
+            conn.execute(
+                f"CREATE TABLE wide AS SELECT {_PROJECTION} FROM staged WHERE r IS NOT NULL AND problem IS NULL"
+            )
+            conn.execute(
+                f"CREATE TABLE base AS SELECT {', '.join(BASE_COLUMNS)}, file FROM staged WHERE problem IS NULL"
+            )
+            dropped = conn.execute(
+                "SELECT problem, CAST(file AS VARCHAR), count(*) FROM staged WHERE problem IS NOT NULL "
+                "GROUP BY ALL ORDER BY ALL"
+            ).fetchall()
             conn.execute("DROP TABLE staged")
         except duckdb.Error as exc:
             conn.close()
             raise self._culprit(files, exc) from exc
-        self._conn, self._loaded = conn, (key, files, lenient, full, wanted)
+        except QueryFailed:
+            conn.close()
+            raise
+        self._not_read = _not_read(skipped, [(str(w), self.real_path(str(f)), int(n)) for w, f, n in dropped])
+        self._conn, self._loaded = conn, (key, files, lenient, full, wanted, groups)
         return conn, files
 
     def _supplement(
@@ -414,19 +640,20 @@ class DuckDBEngine(PollingEngine):
     ) -> None:
         """Add the events of ``keys`` to ``wide``, reading only the window's files that hold them."""
         assert self._loaded is not None
-        lenient = self._loaded[2]
+        lenient, groups = self._loaded[2], self._loaded[5]
         rows = conn.execute(
             "SELECT DISTINCT CAST(file AS VARCHAR) FROM base WHERE list_contains($keys, access_key_id)",
             {"keys": keys},
         ).fetchall()
         holding = {str(r[0]) for r in rows}
-        needed = [f for f in files if str(f) in holding]
+        needed = {form: [f for f in fs if str(f) in holding] for form, fs in groups.items()}
+        needed = {form: fs for form, fs in needed.items() if fs}
         if needed:
             window = p.bindings()
             try:
                 conn.execute(
-                    f"INSERT INTO wide SELECT {_PROJECTION} FROM ({records_sql(_group(needed), lenient=lenient)}) "
-                    "AS e WHERE r.eventTime >= $window_start AND r.eventTime <= $window_end "
+                    f"INSERT INTO wide SELECT {_PROJECTION} FROM ({records_sql(needed, lenient=lenient, cap=self.max_file_bytes)}) "
+                    f"AS e WHERE {_EVENT_TIME} >= $window_start AND {_EVENT_TIME} <= $window_end "
                     "AND list_contains($keys, r.userIdentity.accessKeyId)",
                     {
                         "keys": keys,
@@ -435,7 +662,9 @@ class DuckDBEngine(PollingEngine):
                     },
                 )
             except duckdb.Error as exc:
-                raise self._culprit(needed, exc) from exc
+                raise self._culprit(
+                    [self.real_path(str(f)) for fs in needed.values() for f in fs], exc
+                ) from exc
         self._loaded[4].update(keys)
 
     def _query(self, conn: duckdb.DuckDBPyConnection, name: str, p: QueryParams) -> list[Row]:
@@ -512,15 +741,53 @@ class DuckDBEngine(PollingEngine):
         return self.execute(name, params)[0]
 
     def events_scanned(self, params: Params) -> int:
-        """Every event in the files a query opens (inside the window or not)."""
+        """Every event in the files a query opens (inside the window or not; files not read left out)."""
         files = self.files_for(params)
+        groups, _ = self._prepare(files)
         conn = self._connect()
         try:
             row = conn.execute(
-                f"SELECT count(*) FROM ({records_sql(_group(files), lenient=True)})"
+                f"SELECT count(*) FROM ({records_sql(groups, lenient=True, cap=self.max_file_bytes)})"
             ).fetchone()
         except duckdb.Error as exc:
             raise self._culprit(files, exc) from exc
         finally:
             conn.close()
         return int(row[0]) if row else 0
+
+    def coverage(self, params: Params, slack: timedelta = COVERAGE_SLACK) -> dict[str, Any]:
+        """The base coverage, plus what the window's files held that was not read (``not_read``: each
+        reason with its count of files or records), which also makes a covered window ``partial``."""
+        p = QueryParams.of(params)
+        with self._lock:
+            out = super().coverage(p, slack)
+            not_read = [dict(n) for n in self._not_read]
+        if not_read:
+            out["not_read"] = not_read
+            out["records_not_read"] = sum(n["count"] for n in not_read if n["unit"] == "records")
+            out["files_not_read"] = sum(n["count"] for n in not_read if n["unit"] == "files")
+            if out["status"] == "covered":
+                out["status"] = "partial"
+        return out
+
+    def last_activity(
+        self, access_key_id: str, until: datetime, follow: timedelta = timedelta(0)
+    ) -> tuple[str | None, str | None]:
+        """The newest eventTime (UTC ...Z) of ``access_key_id``'s own events up to ``until``, and the
+        newest of any event up to ``follow`` after that (up to ``until`` when the key has none). A
+        record dated after ``until`` is not believed: it is not in the window read."""
+        p = QueryParams(access_key_id, datetime(1970, 1, 1, tzinfo=until.tzinfo), until)
+        with self._lock:
+            conn, _ = self._load(p, [access_key_id])
+            row = conn.execute(
+                "SELECT max(event_time) FROM base WHERE access_key_id = $key", {"key": access_key_id}
+            ).fetchone()
+            own = row[0] if row else None
+            cap = until
+            if own:
+                cap = min(until, datetime.fromisoformat(own.replace("Z", "+00:00")) + follow)
+            row = conn.execute(
+                "SELECT max(event_time) FROM base WHERE event_time <= $cap",
+                {"cap": cap.astimezone(until.tzinfo).strftime("%Y-%m-%dT%H:%M:%SZ")},
+            ).fetchone()
+        return own, (row[0] if row else None)

@@ -6,13 +6,23 @@ compact), so the same event reads the same from Lake, Athena and DuckDB; times I
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from responder.safejson import JsonLimit, dumps_within, duplicate_keys, load_json
+
 Row = dict[str, str | int | None]
+
+#: The row key that lists a row's documents that could not be read as they are (JSON text
+#: ``{column: {"reason", ...}}``): too deep or too large (the column is then None and the raw text is
+#: kept here, cut at RAW_KEEP characters, with its size and SHA-256), or with a duplicated key (the
+#: column holds the document with the first value of each, as DuckDB's queries read it).
+MALFORMED = "malformed"
+RAW_KEEP = 64 * 1024
 
 JSON_COLUMNS = frozenset(
     {"request_parameters", "response_elements", "resources", "additional_event_data", "user_agents"}
@@ -81,8 +91,22 @@ def _canonical_resources(doc: Any) -> Any:
     return out
 
 
-def json_text(value: Any, column: str = "") -> str | None:
-    """Canonical JSON text of a document given as text (JSON or Lake's map form) or as a value."""
+class Unreadable(ValueError):
+    """A document that is not read (too deep, too large): ``problem`` is what the row keeps of it."""
+
+    def __init__(self, reason: str, raw: str) -> None:
+        super().__init__(reason)
+        data = raw.encode("utf-8", "surrogatepass")
+        self.problem: dict[str, Any] = {
+            "reason": reason,
+            "bytes": len(data),
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "raw": raw[:RAW_KEEP],
+            **({"truncated": True} if len(raw) > RAW_KEEP else {}),
+        }
+
+
+def _document(value: Any, column: str, problems: dict[str, Any] | None) -> str | None:
     if value is None:
         return None
     doc: Any = value
@@ -90,17 +114,39 @@ def json_text(value: Any, column: str = "") -> str | None:
         if not value.strip():
             return None
         try:
-            doc = json.loads(value)
+            doc = load_json(value)
+        except JsonLimit as exc:
+            raise Unreadable(str(exc), value) from None
         except ValueError:
             parsed = parse_lake_map(value)
             if parsed is None:
                 return value  # not JSON: keep the text rather than lose evidence
             doc = parsed
+        except RecursionError:  # pragma: no cover - the depth check comes first
+            raise Unreadable("nested too deeply to parse", value) from None
     if doc is None:
         return None
     if column == "resources":
         doc = _canonical_resources(doc)
-    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    dupes = duplicate_keys(doc)
+    if dupes and problems is not None:
+        shown = ", ".join(dupes[:5]) + (", ..." if len(dupes) > 5 else "")
+        problems[column] = {
+            "reason": f"duplicate key {shown}: the first value is read (as the queries read it)"
+        }
+    try:
+        return dumps_within(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    except JsonLimit as exc:
+        # A parsed value (from an engine) has no text to keep, and repr() would recurse as deep.
+        raw = value if isinstance(value, str) else f"<a {type(value).__name__} {exc}: not serialized>"
+        raise Unreadable(str(exc), raw) from None
+
+
+def json_text(value: Any, column: str = "") -> str | None:
+    """Canonical JSON text of a document given as text (JSON or Lake's map form) or as a value.
+
+    Unreadable (a ValueError) when the document is too deep or too large to read safely."""
+    return _document(value, column, None)
 
 
 def iso_time(value: Any) -> str | None:
@@ -112,7 +158,14 @@ def iso_time(value: Any) -> str | None:
         return tz.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     text = str(value)
     match = _TIME_RE.match(text)
-    return f"{match.group(1)}T{match.group(2)}Z" if match else text
+    if match:
+        return f"{match.group(1)}T{match.group(2)}Z"
+    # Another offset (+02:00): the same instant in UTC, so times compare as times, not as strings.
+    try:
+        parsed = datetime.fromisoformat(text.strip().replace(" ", "T", 1).replace("Z", "+00:00"))
+    except ValueError:
+        return text
+    return iso_time(parsed)
 
 
 def _int(value: Any) -> int | None:
@@ -135,18 +188,30 @@ def _text(value: Any) -> str | None:
 
 
 def normalize_row(raw: Mapping[str, Any]) -> Row:
-    """One engine row to the contract."""
+    """One engine row to the contract.
+
+    A document too deep or too large to read becomes None, its raw text kept under ``malformed``
+    (with one of a duplicated key, the first value is read): one hostile value never stops the rest."""
     row: Row = {}
+    problems: dict[str, Any] = {}
     for key, value in raw.items():
         k = key.lower()
+        if k == MALFORMED:
+            continue
         if k in JSON_COLUMNS:
-            row[k] = json_text(value, k)
+            try:
+                row[k] = _document(value, k, problems)
+            except Unreadable as exc:
+                row[k] = None
+                problems[k] = exc.problem
         elif k in INT_COLUMNS:
             row[k] = _int(value)
         elif k in TIME_COLUMNS:
             row[k] = iso_time(value)
         else:
             row[k] = _text(value)
+    if problems:
+        row[MALFORMED] = json.dumps(problems, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return row
 
 

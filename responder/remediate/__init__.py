@@ -27,6 +27,8 @@ from responder.remediate.eradicate import (
 )
 from responder.remediate.persistence import (
     PERMISSIONS_CONTAIN_PERSISTENCE,
+    TAMPERING,
+    Containment,
     Rogue,
     contain_persistence,
     plan_persistence,
@@ -41,8 +43,10 @@ __all__ = [
     "PERMISSIONS_ERADICATE",
     "PERMISSIONS_ERADICATION_PLAN",
     "PUBLIC_FINDING_TYPES",
+    "TAMPERING",
     "Approval",
     "BucketFix",
+    "Containment",
     "EradicationPlan",
     "FlaggedStatement",
     "PlannedDeletion",

@@ -21,11 +21,11 @@ from typing import Any
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
 
-from responder.analysis.buckets import analyse_policy, statement_external
+from responder.analysis.buckets import Insiders, analyse_policy, review_statement, statement_external
 from responder.evidence import canonical_json, incident_prefix, put_json_evidence, sha256_hex
 from responder.models import Action, EvidenceRef
 from responder.permissions import Permission
-from responder.remediate.record import recorded_change, require_approver
+from responder.remediate.record import claim_once, recorded_change, require_approver, settle_once
 from responder.revoke import canonical, failure
 from responder.snapshot import bucket_state
 
@@ -63,7 +63,8 @@ PERMISSIONS_BUCKET_FIX: tuple[Permission, ...] = (
     ),
     # GetObject backs the HEAD that checks an existing snapshot's hash before refusing to overwrite.
     Permission(("s3:PutObject", "s3:GetObject"), ("@evidence_bucket/*",)),
-    Permission(("dynamodb:PutItem",), ("@incident_table",)),
+    # PutItem: the change record and its exactly-once claim; UpdateItem: the claim settled.
+    Permission(("dynamodb:PutItem", "dynamodb:UpdateItem"), ("@incident_table",)),
 )
 """What :func:`apply_bucket_fix` calls (:func:`plan_bucket_fixes` and :func:`restore_candidate` call nothing)."""
 
@@ -97,12 +98,20 @@ class RestoreCandidate(BaseModel):
 
 
 class BucketFix(BaseModel):
-    """What to do to one bucket, and why. Exactly one of ``restore`` / ``remove`` carries the policy fix."""
+    """What to do to one bucket, and why. Exactly one of ``restore`` / ``remove`` carries the policy fix.
+
+    ``approve``: external statements an attacker's PutBucketPolicy carried whose before-state is
+    unknown (they may be the owner's): never removed by this run, listed for a person to approve.
+    ``approve_block_public_access``: the finding calls for Block Public Access but the attacker did
+    not make the bucket public: asked, not done.
+    """
 
     bucket: str
     restore: RestoreCandidate | None = None
     remove: list[FlaggedStatement] = Field(default_factory=list)
+    approve: list[FlaggedStatement] = Field(default_factory=list)
     block_public_access: bool = False
+    approve_block_public_access: bool = False
     planned_on_sha256: str | None = None
     reasons: list[str] = Field(default_factory=list)
 
@@ -145,8 +154,8 @@ def _matches_sha(text: str | None, sha: str | None) -> bool:
     return any(hashlib.sha256(f.encode()).hexdigest() == sha for f in forms)
 
 
-def external_statements(policy: str | None, account_id: str | None) -> list[FlaggedStatement]:
-    """The live policy's statements that let someone outside ``account_id`` in."""
+def external_statements(policy: str | None, account_id: Insiders | str | None) -> list[FlaggedStatement]:
+    """The live policy's statements that let someone outside ``account_id`` (by value) in."""
     out: list[FlaggedStatement] = []
     for index, statement in enumerate(_statements(_document(policy))):
         if not isinstance(statement, Mapping):
@@ -176,7 +185,7 @@ def restore_candidate(
     attacker_keys: Collection[str] = (),
     policies: Mapping[str, str | None] | None = None,
     history: Sequence[PolicySnapshot] = (),
-    account_id: str | None = None,
+    account_id: Insiders | str | None = None,
 ) -> tuple[RestoreCandidate | None, str]:
     """The policy before the attacker's first change to ``bucket``, or None and why not.
 
@@ -247,13 +256,92 @@ def restore_candidate(
     )
 
 
+class PolicyDelta(BaseModel):
+    """What the attacker's successful PutBucketPolicy calls added to one bucket's policy.
+
+    ``added``: canonical statements shown added (the call's document minus the policy before it).
+    ``unknown``: statements a call carried whose before-state is unknown (added, or the owner's).
+    """
+
+    added: set[str] = Field(default_factory=set)
+    unknown: set[str] = Field(default_factory=set)
+    calls: int = 0
+    notes: list[str] = Field(default_factory=list)
+
+
+def attacker_delta(
+    bucket: str,
+    changes: Sequence[Mapping[str, Any]],
+    *,
+    attacker_keys: Collection[str],
+    policies: Mapping[str, str | None] | None = None,
+    history: Sequence[PolicySnapshot] = (),
+    live_policy: str | None = None,
+) -> PolicyDelta:
+    """Each attacker PutBucketPolicy against the policy just before it, in time order.
+
+    The policy before a call is the previous change in the window (anyone's, the key's own earlier
+    calls included) or a snapshot taken between them; a call with no known predecessor marks what it
+    carried ``unknown``. Failed calls changed nothing; a call whose document equals the one before
+    it adds nothing. Only keys in ``attacker_keys`` (the exposed key and what it minted) count.
+    """
+    policies = policies or {}
+    mine = sorted(
+        (c for c in changes if c.get("bucket") == bucket and c.get("succeeded", True)),
+        key=lambda c: str(c.get("event_time", "")),
+    )
+    snaps = sorted((h for h in history if h.bucket == bucket), key=lambda h: h.taken_at)
+    delta = PolicyDelta()
+    known: set[str] | None = None
+    last_time = ""
+    for change in mine:
+        at = str(change.get("event_time", ""))
+        earlier = [h for h in snaps if last_time <= h.taken_at < at]
+        if earlier:
+            known = _statement_set(earlier[-1].policy)
+        after: set[str] | None
+        if change.get("event_name") == "DeleteBucketPolicy":
+            after = set()
+        elif isinstance(change.get("policy"), str):
+            after = _statement_set(str(change["policy"]))
+        elif change.get("event_id") in policies:
+            after = _statement_set(policies[str(change["event_id"])])
+        elif _matches_sha(live_policy, change.get("policy_sha256")):
+            after = _statement_set(live_policy)  # the report kept its digest, and it is the live text
+        else:
+            after = None
+        if change.get("access_key_id") in attacker_keys and change.get("event_name") == "PutBucketPolicy":
+            delta.calls += 1
+            if after is None:
+                delta.notes.append(f"the document of {change.get('event_id')} is not known")
+            elif known is None:
+                delta.unknown |= after
+                delta.notes.append(f"the policy before {change.get('event_id')} at {at} is not known")
+            else:
+                delta.added |= after - known
+        known, last_time = after, at
+    delta.unknown -= delta.added
+    return delta
+
+
+def _statement_set(text: str | None) -> set[str]:
+    try:
+        return {canonical(s) for s in _statements(_document(text)) if isinstance(s, Mapping)}
+    except ValueError:
+        return set()
+
+
 def _flagged(report: Mapping[str, Any]) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for change in report.get("bucket_policy_changes") or []:
-        if change.get("succeeded", True) and change.get("grants_external"):
+        if change.get("succeeded", True) and change.get("event_name") == "PutBucketPolicy":
             out.setdefault(str(change["bucket"]), []).append(
-                f"{change.get('event_name')} at {change.get('event_time')} let in "
-                + ", ".join(change.get("external_principals") or ["outsiders"])
+                f"{change.get('event_name')} at {change.get('event_time')}"
+                + (
+                    " let in " + ", ".join(change.get("external_principals") or ["outsiders"])
+                    if change.get("grants_external")
+                    else ""
+                )
             )
     for current in report.get("current_bucket_policies") or []:
         if current.get("grants_external"):
@@ -263,31 +351,88 @@ def _flagged(report: Mapping[str, Any]) -> dict[str, list[str]]:
     return out
 
 
+def _flag_texts(texts: Iterable[str], insiders: Insiders) -> list[FlaggedStatement]:
+    """Canonical statement texts that are external, as flagged statements (not in the live policy)."""
+    out: list[FlaggedStatement] = []
+    for text in texts:
+        statement = json.loads(text)
+        ext, who, reasons = statement_external(statement, insiders)
+        if ext:
+            out.append(
+                FlaggedStatement(
+                    index=-1,
+                    sid=str(statement.get("Sid") or "(no Sid)"),
+                    statement=text,
+                    reasons=reasons,
+                    external_principals=sorted(set(who)),
+                )
+            )
+    return out
+
+
+def _opens_to_public(statement: str, insiders: Insiders) -> bool:
+    review = review_statement(json.loads(statement), insiders)
+    return review.aws_public or bool(review.wildcard)
+
+
+def _plan_block_public_access(
+    fix: BucketFix,
+    state: Mapping[str, Any],
+    finding_type: str | None,
+    delta: PolicyDelta,
+    insiders: Insiders,
+    public_access_changed: Collection[str],
+) -> None:
+    """Block Public Access only when the attacker made the bucket public; otherwise ask a person."""
+    made_public = fix.bucket in public_access_changed or any(
+        _opens_to_public(s, insiders) for s in delta.added
+    )
+    if state.get("public_access_block") == BLOCK_ALL:
+        fix.reasons.append("Block Public Access is already fully on")
+    elif made_public:
+        fix.block_public_access = True
+        fix.reasons.append(f"{finding_type}: the attacker made it public; turn Block Public Access fully on")
+    else:
+        fix.approve_block_public_access = True
+        fix.reasons.append(
+            f"{finding_type}: the attacker did not make it public; Block Public Access is asked, not turned on"
+        )
+
+
 def plan_bucket_fixes(
     report: Mapping[str, Any],
     live_state: Mapping[str, Mapping[str, Any]],
     *,
     finding_type: str | None,
     finding_buckets: Iterable[str] = (),
-    account_id: str | None = None,
+    account_id: Insiders | str | None = None,
     attacker_keys: Collection[str] = (),
     policies: Mapping[str, str | None] | None = None,
     history: Sequence[PolicySnapshot] = (),
     changes: Sequence[Mapping[str, Any]] | None = None,
+    public_access_changed: Collection[str] = (),
 ) -> list[BucketFix]:
-    """One fix per bucket the investigation flags (or the finding names, when it calls for BPA). Pure.
+    """One fix per bucket the investigation flags (or the finding names). Pure.
+
+    Only the attacker's delta is fixed (issue 12): a live external statement is removed only when an
+    attacker PutBucketPolicy is shown to have added it (:func:`attacker_delta`); one it carried over
+    an unknown before-state goes to ``approve``; any other external statement is reported and kept.
+    A bucket the finding names but the key never changed is left as it is. Block Public Access is
+    turned on for public finding types only when the attacker made the bucket public (a public
+    statement in its delta, or a bucket in ``public_access_changed``: the key changed its Block
+    Public Access); otherwise it is asked.
 
     ``report``: ``bucket_policy_changes`` and ``current_bucket_policies`` (and ``account_id``).
-    ``live_state``: ``responder.snapshot.bucket_state`` per bucket. ``changes``: the bucket policy
-    changes to consider for a restore (default: the report's; add the owner's from a bucket-wide
-    query). The rest as for :func:`restore_candidate`.
+    ``live_state``: ``responder.snapshot.bucket_state`` per bucket. ``account_id``: this account's
+    :class:`Insiders` (or its id alone). ``changes``: the bucket policy changes to consider (default:
+    the report's; add the owner's from a bucket-wide query). The rest as for :func:`restore_candidate`.
     """
     account = account_id or report.get("account_id")
+    insiders = account if isinstance(account, Insiders) else Insiders(account_id=account)
     flagged = _flagged(report)
     wants_bpa = (finding_type or "") in PUBLIC_FINDING_TYPES
-    if wants_bpa:
-        for bucket in finding_buckets:
-            flagged.setdefault(bucket, []).append(f"named by the {finding_type} finding")
+    for bucket in finding_buckets:
+        flagged.setdefault(bucket, []).append(f"named by the {finding_type} finding")
     all_changes = list(changes) if changes is not None else list(report.get("bucket_policy_changes") or [])
     fixes: list[BucketFix] = []
     for bucket in sorted(flagged):
@@ -303,41 +448,71 @@ def plan_bucket_fixes(
             planned_on_sha256=sha256_hex(live.encode()) if isinstance(live, str) else None,
             reasons=reasons,
         )
-        offending = external_statements(live, account)
-        candidate, why = restore_candidate(
+        reasons = fix.reasons  # the model holds a copy: append to its own
+        offending = external_statements(live, insiders)
+        delta = attacker_delta(
             bucket,
             all_changes,
-            live_policy=live,
             attacker_keys=attacker_keys,
             policies=policies,
             history=history,
-            account_id=account,
+            live_policy=live,
+        )
+        candidate, why = (
+            restore_candidate(
+                bucket,
+                all_changes,
+                live_policy=live,
+                attacker_keys=attacker_keys,
+                policies=policies,
+                history=history,
+                account_id=insiders,
+            )
+            if attacker_keys
+            else (None, "no attacker key is known")
         )
         if candidate is not None and policy_canonical(candidate.policy) != policy_canonical(live):
             fix.restore = candidate
             reasons.append(f"restore {why}")
-        elif offending:
+        elif not delta.calls:
+            reasons.append(
+                "no successful PutBucketPolicy by the exposed key (or a credential it minted): "
+                "the policy is left as it is"
+                + (
+                    "; its external statements " + ", ".join(s.sid for s in offending) + " are reported"
+                    if offending
+                    else ""
+                )
+            )
+        else:
             reasons.append(f"no restore: {why}" if candidate is None else "no restore: already that policy")
-            prior = {canonical(s) for s in _statements(_document(candidate.policy))} if candidate else set()
-            for flagged_statement in offending:
-                if flagged_statement.statement in prior:
-                    reasons.append(
-                        f"kept {flagged_statement.sid}: in the policy before the attacker's change"
-                    )
+            reasons += delta.notes
+            for statement in offending:
+                if statement.statement in delta.added:
+                    fix.remove.append(statement)
+                elif statement.statement in delta.unknown:
+                    fix.approve.append(statement)
                 else:
-                    fix.remove.append(flagged_statement)
+                    reasons.append(f"kept {statement.sid}: not added by the attacker's calls")
+            # What the attacker added and is no longer live (an earlier run removed it): planned
+            # still, so that apply reports it already_done rather than saying nothing.
+            live_set = {s.statement for s in offending} | _statement_set(live)
+            fix.remove += [s for s in _flag_texts(sorted(delta.added - live_set), insiders)]
             if fix.remove:
                 reasons.append(
-                    "remove " + ", ".join(s.sid for s in fix.remove) + "; every other statement kept"
+                    "remove " + ", ".join(s.sid for s in fix.remove) + " (added by the attacker); "
+                    "every other statement kept"
                 )
-        else:
-            reasons.append("the live policy lets nobody outside the account in: no policy change")
+            if fix.approve:
+                reasons.append(
+                    "ask before removing "
+                    + ", ".join(s.sid for s in fix.approve)
+                    + ": the policy before the attacker's change is unknown, they may be the owner's"
+                )
+            if not offending:
+                reasons.append("the live policy lets nobody outside the account in: no policy change")
         if wants_bpa:
-            if state.get("public_access_block") == BLOCK_ALL:
-                reasons.append("Block Public Access is already fully on")
-            else:
-                fix.block_public_access = True
-                reasons.append(f"{finding_type}: turn Block Public Access fully on")
+            _plan_block_public_access(fix, state, finding_type, delta, insiders, public_access_changed)
         fixes.append(fix)
     return fixes
 
@@ -345,10 +520,16 @@ def plan_bucket_fixes(
 # ---------------------------------------------------------------------------------- applying
 
 
-def _without(policy: str, remove: Sequence[FlaggedStatement]) -> tuple[str | None, list[str]]:
-    """The live policy minus the planned statements still in it (None: nothing left), and their sids."""
+CLAIM_STALE_SECONDS = 120
+"""The Remediate step's timeout (lambdas/steps.py): a claim older than that has no live holder."""
+
+MAX_LISTED = 10  # statements spelled out in one approval request; the rest are counted
+
+
+def _without(policy: str, remove: Sequence[FlaggedStatement]) -> tuple[str | None, list[FlaggedStatement]]:
+    """The live policy minus the planned statements still in it (None: nothing left), and those."""
     document = _document(policy) or {}
-    targets = {s.statement: s.sid for s in remove}
+    targets = {s.statement: s for s in remove}
     kept, gone = [], []
     for statement in _statements(document):
         key = canonical(statement)
@@ -376,8 +557,19 @@ def _snapshot_key(incident_id: str, execution_id: str, bucket: str, state: Mappi
     return f"{incident_prefix(incident_id, execution_id)}/buckets/{bucket}/before-fix-{digest}.json"
 
 
-PolicyChange = tuple[str, str | None, str]
-"""(action, the new policy or None to delete it, detail)."""
+def statement_scope(bucket: str, statement: str) -> str:
+    """The exactly-once scope of removing one statement from one bucket (``claim_once``)."""
+    return f"bucket/{bucket}/{sha256_hex(statement.encode())}"
+
+
+class PolicyChange(BaseModel):
+    """The policy change still to make against the live policy."""
+
+    action: str
+    policy: str | None
+    detail: str
+    scopes: list[str] = Field(default_factory=list)
+    statements: list[FlaggedStatement] = Field(default_factory=list)
 
 
 def _decide_policy(
@@ -403,10 +595,11 @@ def _decide_policy(
             )
         else:
             what = "deleted (the bucket had none)" if target is None else "put back"
-            return (
-                "restore_bucket_policy",
-                target,
-                f"policy {what} as of {fix.restore.as_of} ({fix.restore.source})",
+            return PolicyChange(
+                action="restore_bucket_policy",
+                policy=target,
+                detail=f"policy {what} as of {fix.restore.as_of} ({fix.restore.source})",
+                scopes=[f"bucket/{bucket}/restore/{sha256_hex((policy_canonical(target) or '').encode())}"],
             )
     elif fix.remove:
         new, gone = _without(live, fix.remove) if live else (None, [])
@@ -421,9 +614,155 @@ def _decide_policy(
             )
         else:
             kept = "the policy deleted: no other statement" if new is None else "every other statement kept"
-            return ("remove_policy_statements", new, f"removed {', '.join(gone)}; {kept}")
-
+            return PolicyChange(
+                action="remove_policy_statements",
+                policy=new,
+                detail=f"removed {', '.join(s.sid for s in gone)}; {kept}",
+                scopes=[statement_scope(bucket, s.statement) for s in gone],
+                statements=gone,
+            )
     return None
+
+
+def _approval_requests(fix: BucketFix, live: str | None, state: Mapping[str, Any]) -> list[Action]:
+    """``awaiting_approval`` actions naming exactly what a person's yes would change."""
+    out: list[Action] = []
+    _, still = _without(live, fix.approve) if live and fix.approve else (None, [])
+    if still:
+        listed = "; ".join(f"{s.sid}: {s.statement}" for s in still[:MAX_LISTED])
+        more = f"; and {len(still) - MAX_LISTED} more" if len(still) > MAX_LISTED else ""
+        out.append(
+            Action.now(
+                "remove_policy_statements",
+                fix.bucket,
+                "awaiting_approval",
+                "the policy before the attacker's PutBucketPolicy is unknown, so these external "
+                f"statements may be the owner's; nothing removed until a person approves removing: {listed}{more}",
+            )
+        )
+    if fix.approve_block_public_access and state.get("public_access_block") != BLOCK_ALL:
+        out.append(
+            Action.now(
+                "block_public_access",
+                fix.bucket,
+                "awaiting_approval",
+                "the finding calls for Block Public Access but the attacker did not make the bucket public: "
+                f"left {state.get('public_access_block') or 'not configured'} until a person approves",
+            )
+        )
+    return out
+
+
+def _save_request(
+    s3: Any,
+    evidence_bucket: str,
+    incident_id: str,
+    execution_id: str,
+    fix: BucketFix,
+    state: Mapping[str, Any],
+    asks: list[Action],
+) -> list[Action]:
+    """The full approval request to write-once evidence (named by content); each ask points to it."""
+    request = {
+        "bucket": fix.bucket,
+        "policy_sha256": state.get("policy_sha256"),
+        "remove_statements": [s.model_dump() for s in fix.approve],
+        "block_public_access": fix.approve_block_public_access,
+        "reasons": fix.reasons,
+    }
+    digest = sha256_hex(canonical_json(request))[:16]
+    key = f"{incident_prefix(incident_id, execution_id)}/buckets/{fix.bucket}/approval-request-{digest}.json"
+    ref = put_json_evidence(s3, evidence_bucket, key, request, kind="bucket-approval-request")
+    return [a.model_copy(update={"detail": f"{a.detail} (request saved to {ref.uri})"}) for a in asks]
+
+
+def _claim_all(
+    ddb: Any, table: str, scopes: Sequence[str], *, incident_id: str, execution_id: str
+) -> tuple[list[str], list[str]]:
+    won: list[str] = []
+    lost: list[str] = []
+    for scope in scopes:
+        mine = claim_once(
+            ddb,
+            table,
+            scope=scope,
+            incident_id=incident_id,
+            execution_id=execution_id,
+            stale_after_seconds=CLAIM_STALE_SECONDS,
+        )
+        (won if mine else lost).append(scope)
+    return won, lost
+
+
+def _claim_change(
+    ddb: Any,
+    table: str,
+    bucket: str,
+    change: PolicyChange,
+    live: str | None,
+    results: list[Action],
+    *,
+    incident_id: str,
+    execution_id: str,
+) -> PolicyChange | None:
+    """The part of ``change`` this execution won the claims of (None: another execution holds it)."""
+    won, lost = _claim_all(ddb, table, change.scopes, incident_id=incident_id, execution_id=execution_id)
+    if not lost:
+        return change
+    taken = [s for s in change.statements if statement_scope(bucket, s.statement) in lost]
+    results.append(
+        Action.now(
+            change.action,
+            bucket,
+            "already_done",
+            "another execution made (or is making) this change"
+            + (": " + ", ".join(s.sid for s in taken) if taken else ""),
+        )
+    )
+    keep = [s for s in change.statements if statement_scope(bucket, s.statement) in won]
+    if change.action != "remove_policy_statements" or not keep or not live:
+        _settle_all(ddb, table, won, execution_id, "failed")  # give back a partial claim
+        return None
+    new, gone = _without(live, keep)
+    kept = "the policy deleted: no other statement" if new is None else "every other statement kept"
+    return change.model_copy(
+        update={
+            "policy": new,
+            "scopes": won,
+            "statements": gone,
+            "detail": f"removed {', '.join(s.sid for s in gone)}; {kept}",
+        }
+    )
+
+
+def _recorded_once(
+    ddb: Any,
+    table: str,
+    incident_id: str,
+    action: Action,
+    before: Any,
+    after: Any,
+    make: Any,
+    *,
+    scopes: Sequence[str],
+    execution_id: str,
+    approved_by: str,
+    not_done: str,
+) -> None:
+    """:func:`recorded_change`, then the claims settled: ``done``, or ``failed`` for the next run to take."""
+    try:
+        recorded_change(
+            ddb, table, incident_id, action, before, after, make, approved_by=approved_by, not_done=not_done
+        )
+    except Exception:
+        _settle_all(ddb, table, scopes, execution_id, "failed")
+        raise
+    _settle_all(ddb, table, scopes, execution_id, "done")
+
+
+def _settle_all(ddb: Any, table: str, scopes: Sequence[str], execution_id: str, status: str) -> None:
+    for scope in scopes:
+        settle_once(ddb, table, scope=scope, execution_id=execution_id, status=status)
 
 
 def apply_bucket_fix(
@@ -438,12 +777,14 @@ def apply_bucket_fix(
     approved_by: str,
     dry_run: bool,
 ) -> list[Action]:
-    """Snapshot the bucket's state to evidence, then fix its policy and Block Public Access.
+    """Snapshot the bucket's state to evidence, then fix its policy and Block Public Access, once.
 
     Actions: ``snapshot_bucket_policy``, then ``restore_bucket_policy`` or ``remove_policy_statements``,
     then ``block_public_access``; ``would_do`` in a dry run (nothing read is written), ``already_done``
-    on a retry, ``skipped`` when the policy changed since the plan. Raises Throttled or
-    ContainmentFailed (what was and was not done), EvidenceConflict never (snapshots are named by content).
+    on a retry or when another execution holds the change (``claim_once``: each statement is removed
+    by one execution only), ``skipped`` when the policy changed since the plan, ``awaiting_approval``
+    for what the plan may not change without a person. Raises Throttled or ContainmentFailed (what
+    was and was not done), EvidenceConflict never (snapshots are named by content).
     """
     require_approver(approved_by, dry_run=dry_run)
     bucket = fix.bucket
@@ -456,13 +797,28 @@ def apply_bucket_fix(
     live_sha = state["policy_sha256"]
     results: list[Action] = []
 
-    policy_action = _decide_policy(fix, live, state["policy_sha256"], results)
+    change = _decide_policy(fix, live, state["policy_sha256"], results)
     bpa_before = state["public_access_block"]
     do_bpa = fix.block_public_access and bpa_before != BLOCK_ALL
     if fix.block_public_access and not do_bpa:
         results.append(Action.now("block_public_access", bucket, "already_done", "already fully on"))
-    if policy_action is None and not do_bpa:
-        return results
+    asks = _approval_requests(fix, live, state)
+    bpa_scope = f"bucket/{bucket}/block-public-access"
+    if not dry_run and change is not None:
+        change = _claim_change(
+            ddb, table, bucket, change, live, results, incident_id=incident_id, execution_id=execution_id
+        )
+    if not dry_run and do_bpa:
+        won, _ = _claim_all(ddb, table, [bpa_scope], incident_id=incident_id, execution_id=execution_id)
+        if not won:
+            results.append(
+                Action.now("block_public_access", bucket, "already_done", "another execution turned it on")
+            )
+            do_bpa = False
+    if asks and not dry_run:
+        asks = _save_request(s3, evidence_bucket, incident_id, execution_id, fix, state, asks)
+    if change is None and not do_bpa:
+        return results + asks
 
     # Evidence first: nothing changes unless the state it changes is saved.
     key = _snapshot_key(incident_id, execution_id, bucket, state)
@@ -484,13 +840,13 @@ def apply_bucket_fix(
         )
     saved = {"snapshot": ref.uri, "snapshot_sha256": ref.sha256}
 
-    if policy_action is not None:
-        name, new, detail = policy_action
-        action = Action.now(name, bucket, "would_do" if dry_run else "done", detail)
+    if change is not None:
+        new = change.policy
+        action = Action.now(change.action, bucket, "would_do" if dry_run else "done", change.detail)
         before = {"policy": live, "policy_sha256": live_sha, **saved}
         after = {"policy": new, "policy_sha256": sha256_hex(new.encode()) if new is not None else None}
         if not dry_run:
-            recorded_change(
+            _recorded_once(
                 ddb,
                 table,
                 incident_id,
@@ -498,8 +854,10 @@ def apply_bucket_fix(
                 before,
                 after,
                 _policy_call(s3, bucket, new),
+                scopes=change.scopes,
+                execution_id=execution_id,
                 approved_by=approved_by,
-                not_done=f"the policy of {bucket} is unchanged ({name} not made)",
+                not_done=f"the policy of {bucket} is unchanged ({change.action} not made)",
             )
         results.append(action)
     if do_bpa:
@@ -510,7 +868,7 @@ def apply_bucket_fix(
             f"all four settings on (was {bpa_before or 'not configured'})",
         )
         if not dry_run:
-            recorded_change(
+            _recorded_once(
                 ddb,
                 table,
                 incident_id,
@@ -518,12 +876,14 @@ def apply_bucket_fix(
                 {"public_access_block": bpa_before, **saved},
                 {"public_access_block": BLOCK_ALL},
                 lambda: s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration=BLOCK_ALL),
+                scopes=[bpa_scope],
+                execution_id=execution_id,
                 approved_by=approved_by,
                 not_done=f"Block Public Access of {bucket} is unchanged"
-                + (" (its policy fix was made)" if policy_action else ""),
+                + (" (its policy fix was made)" if change else ""),
             )
         results.append(action)
-    return results
+    return results + asks
 
 
 def failure_of_read(bucket: str, what: str, code: str) -> Exception:

@@ -22,9 +22,9 @@ from pydantic import BaseModel, Field
 from responder.errors import EradicationNotApproved, InvalidInput
 from responder.models import Action
 from responder.permissions import Permission
-from responder.remediate.persistence import Rogue
+from responder.remediate.persistence import Rogue, external_added, verify
 from responder.remediate.record import Approval, recorded_change
-from responder.revoke import code_of, decode_policy, failure
+from responder.revoke import canonical, code_of, decode_policy, failure
 
 _USER = "arn:{partition}:iam::{account}:user/*"
 _ROLE = "arn:{partition}:iam::{account}:role/*"
@@ -80,7 +80,16 @@ PERMISSIONS_ERADICATE: tuple[Permission, ...] = (
     ),
     Permission(("iam:DeactivateMFADevice",), (_MFA,), "the device is a resource of DeactivateMFADevice too"),
     Permission(("iam:RemoveUserFromGroup", "iam:DetachGroupPolicy"), (_GROUP,)),
-    Permission((*_READS_ROLE, "iam:DeleteRolePolicy", "iam:DetachRolePolicy", "iam:DeleteRole"), (_ROLE,)),
+    Permission(
+        (
+            *_READS_ROLE,
+            "iam:DeleteRolePolicy",
+            "iam:DetachRolePolicy",
+            "iam:DeleteRole",
+            "iam:UpdateAssumeRolePolicy",
+        ),
+        (_ROLE,),
+    ),
     Permission(("iam:RemoveRoleFromInstanceProfile",), (_PROFILE,)),
     Permission(
         (
@@ -325,6 +334,9 @@ def _steps(iam: Any, rogue: Rogue) -> tuple[list[Step], dict[str, Any]] | None:
             if _gone(exc):
                 return [], {"inline_policy": rogue.name}
             raise
+        if rogue.put_document is None or canonical(document) != canonical(rogue.put_document):
+            # Not the document the key's call put (or no record of it): the owner's, or changed since.
+            return None
         verb = "DeleteUserPolicy" if kind == "user" else "DeleteRolePolicy"
         return [(f"{verb} {policy}", lambda: delete(**ident, PolicyName=policy))], {
             "inline_policy": rogue.name,
@@ -342,14 +354,61 @@ def _steps(iam: Any, rogue: Rogue) -> tuple[list[Step], dict[str, Any]] | None:
             return [], {"attached_policy": rogue.name}
         verb = "DetachUserPolicy" if kind == "user" else "DetachRolePolicy"
         return [(f"{verb} {arn}", detach)], {"attached_policy": rogue.name}
+    if rogue.kind == "role_trust":
+        return _trust_steps(iam, rogue)
     return None
 
 
-def eradication_plan(iam: Any, rogue: Sequence[Rogue], *, incident_id: str) -> EradicationPlan:
-    """What an approved eradication would delete, call by call, read from the live account."""
+def _trust_steps(iam: Any, rogue: Rogue) -> tuple[list[Step], dict[str, Any]]:
+    """Remove exactly the external statements the key's trust change added (still there, others kept)."""
+    found = iam.get_role(RoleName=rogue.name)["Role"]
+    document = decode_policy(found["AssumeRolePolicyDocument"])
+    arn = str(found.get("Arn", ""))
+    added = {canonical(s) for s in external_added(rogue, arn.split(":")[4] if arn.count(":") >= 5 else None)}
+    statements = document.get("Statement") or []
+    statements = [statements] if isinstance(statements, dict) else list(statements)
+    kept = [s for s in statements if canonical(s) not in added]
+    what = {"role": rogue.name, "trust_policy": document}
+    if len(kept) == len(statements) or not kept:
+        # Nothing of the key's left, or nothing else left: a role is never left without a trust.
+        return [], what
+    new = {**document, "Statement": kept}
+    removed = len(statements) - len(kept)
+    return [
+        (
+            f"UpdateAssumeRolePolicy {rogue.name} without the {removed} statement(s) the key added",
+            lambda: iam.update_assume_role_policy(RoleName=rogue.name, PolicyDocument=json.dumps(new)),
+        )
+    ], {**what, "trust_policy_after": new}
+
+
+MAX_PLANNED = 50  # deletions one plan holds: it travels in the state (256 KB), about 1 KB each
+_NOT_DELETED_LINES = 20  # beyond these, the plan counts what it leaves instead of naming each
+
+
+def eradication_plan(
+    iam: Any, rogue: Sequence[Rogue], *, incident_id: str, max_items: int | None = None
+) -> EradicationPlan:
+    """What an approved eradication would delete, call by call, read from the live account.
+
+    Each item is checked against the live account again (a record it contradicts is not deleted).
+    At most ``max_items`` deletions are planned (the plan travels in the workflow's state); the rest
+    are counted, for the next approved run: what this one deletes is gone by then.
+    """
     plan = EradicationPlan(incident_id=incident_id)
+    left = 0
     for item in rogue:
+        if max_items is not None and len(plan.items) >= max_items:
+            left += 1
+            continue
         try:
+            verdict = verify(iam, item)
+            if verdict.ok and item.verified_id and verdict.live_id != item.verified_id:
+                plan.not_deleted.append(f"{item.target}: not the one contained (id {verdict.live_id})")
+                continue
+            if not verdict.ok and not verdict.needs_approval:
+                plan.not_deleted.append(f"{item.target}: {verdict.why}")
+                continue
             found = _steps(iam, item)
         except ClientError as exc:
             if _gone(exc):
@@ -357,11 +416,26 @@ def eradication_plan(iam: Any, rogue: Sequence[Rogue], *, incident_id: str) -> E
                 continue
             raise failure(exc, f"could not read {item.target} to plan its deletion; nothing changed") from exc
         if found is None:
-            plan.not_deleted.append(f"{item.target}: contained, nothing to delete ({item.reason})")
+            why = (
+                "not the document the key's call put (the owner's, or changed since): left as is"
+                if item.kind == "inline_policy"
+                else f"contained, nothing to delete ({item.reason})"
+            )
+            plan.not_deleted.append(f"{item.target}: {why}")
             continue
         steps, _ = found
         plan.items.append(
             PlannedDeletion(rogue=item, target=item.target, steps=[s for s, _ in steps], reason=item.reason)
+        )
+    if len(plan.not_deleted) > _NOT_DELETED_LINES:
+        extra = len(plan.not_deleted) - _NOT_DELETED_LINES
+        plan.not_deleted = [
+            *plan.not_deleted[:_NOT_DELETED_LINES],
+            f"{extra} more not deleted (see the persistence plan)",
+        ]
+    if left:
+        plan.not_deleted.append(
+            f"{left} more rogue item(s) beyond this plan's limit of {max_items}: run eradication again after this one"
         )
     return plan
 

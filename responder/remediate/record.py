@@ -141,3 +141,81 @@ def recorded_change(
             marked = f"marking the record failed also failed ({code_of(mark_exc)}); recover checks live state"
         raise failure(exc, f"{not_done}; {marked}") from exc
     return action
+
+
+ONCE_SK = "CLAIM"
+
+
+def _once_key(scope: str) -> dict[str, Any]:
+    return {"pk": {"S": f"ONCE#{scope}"}, "sk": {"S": ONCE_SK}}
+
+
+def claim_once(
+    ddb: Any,
+    table: str,
+    *,
+    scope: str,
+    incident_id: str,
+    execution_id: str,
+    stale_after_seconds: int,
+    now: float | None = None,
+) -> bool:
+    """Claim one remediation change (a bucket statement, a principal) for this execution.
+
+    True: this execution makes it (first claim, its own earlier claim on a retry, or a claim older
+    than ``stale_after_seconds`` taken over). False: another execution made or is making it (report
+    ``already_done``). The item is ``pk=ONCE#<scope>``, ``sk=CLAIM`` in the incident table. A claim
+    :func:`settle_once` marked ``done`` is never taken over, however old: the change was made.
+    ``now`` (epoch seconds) is for tests.
+    """
+    if not scope or not execution_id:
+        raise InvalidInput("claim_once needs a scope and an execution id")
+    at = time.time() if now is None else now
+    try:
+        ddb.put_item(
+            TableName=table,
+            Item={
+                **_once_key(scope),
+                "status": {"S": "in_progress"},
+                "scope": {"S": scope},
+                "incident_id": {"S": incident_id},
+                "execution_id": {"S": execution_id},
+                "claimed_at": {"S": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at))},
+                "claimed_epoch": {"N": f"{at:.3f}"},
+            },
+            # An attempt that died after claiming must not block the change for ever (issue 12, point
+            # 8), but a claim is only stale once no live attempt could still hold it: its step's timeout.
+            ConditionExpression=(
+                "attribute_not_exists(pk) OR execution_id = :me OR #s = :failed"
+                " OR (#s <> :done AND claimed_epoch < :stale)"
+            ),
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={
+                ":me": {"S": execution_id},
+                ":done": {"S": "done"},
+                ":failed": {"S": "failed"},
+                ":stale": {"N": f"{at - stale_after_seconds:.3f}"},
+            },
+        )
+    except ClientError as exc:
+        if code_of(exc) == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def settle_once(ddb: Any, table: str, *, scope: str, execution_id: str, status: str = "done") -> None:
+    """Mark this execution's claim on ``scope`` ``done`` (or ``failed``: the next run may take it over)."""
+    try:
+        ddb.update_item(
+            TableName=table,
+            Key=_once_key(scope),
+            UpdateExpression="SET #s = :s",
+            # Only the holder settles: a run whose claim was taken over must not mark another's work.
+            ConditionExpression="execution_id = :me",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":s": {"S": status}, ":me": {"S": execution_id}},
+        )
+    except ClientError as exc:
+        if code_of(exc) != "ConditionalCheckFailedException":
+            raise

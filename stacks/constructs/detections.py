@@ -26,7 +26,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from aws_cdk import Duration
+from aws_cdk import Aws, Duration
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_sns as sns
@@ -39,9 +39,13 @@ from stacks.patterns import (
     DETECTIONS,
     QUARANTINE_INPUT,
     QUARANTINE_SOURCE,
+    RESPONDER_WRITE_FIELDS,
+    RESPONDER_WRITE_TITLE,
     alert_lines,
     detection_patterns,
     quarantine_pattern,
+    responder_write_lines,
+    responder_write_pattern,
 )
 from stacks.settings import StackSettings
 
@@ -119,7 +123,8 @@ class QuarantineTrigger(Construct):
             event_pattern=_rule_pattern(quarantine_pattern()),
         )
         # {"source": "quarantine-policy", "userName": ..., "policyArn": ..., "accountId": ...,
-        #  "region": ..., "eventTime": ..., "eventId": ...}: responder.triage reads this form.
+        #  "region": ..., "eventTime": ..., "eventId": ..., and the caller: "userIdentity",
+        #  "sourceIPAddress"}: responder.triage reads this form and re-checks the caller is AWS.
         responder_input: dict[str, Any] = {"source": QUARANTINE_SOURCE}
         responder_input.update(
             {key: events.EventField.from_path(path) for key, path in QUARANTINE_INPUT.items()}
@@ -128,6 +133,44 @@ class QuarantineTrigger(Construct):
             targets.SfnStateMachine(
                 state_machine,
                 input=events.RuleTargetInput.from_object(responder_input),
+                dead_letter_queue=dead_letter_queue,
+                max_event_age=MAX_EVENT_AGE,
+                retry_attempts=RETRY_ATTEMPTS,
+            )
+        )
+
+
+class ResponderWriteAlarm(Construct):
+    """A responder role wrote (or was refused) a policy or trust outside its fixed forms: alert the SOC.
+
+    Always on, whatever ``responder:detections`` and its allow-list say: it watches the responder's own
+    roles (``role/<stack name>-*``), which no allow-list entry should silence. IAM events reach
+    EventBridge in us-east-1 only (see the module docstring).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        stack_name: str,
+        deny_all_policy_arn: str,
+        topic: sns.ITopic,
+        dead_letter_queue: sqs.IQueue,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.role_arn_prefix = f"arn:{Aws.PARTITION}:iam::{Aws.ACCOUNT_ID}:role/{stack_name}-"
+        self.rule = events.Rule(
+            self,
+            "Rule",
+            description=f"Incident responder self-check: {RESPONDER_WRITE_TITLE}",
+            event_pattern=_rule_pattern(responder_write_pattern(self.role_arn_prefix, deny_all_policy_arn)),
+        )
+        message = "\n".join(_render(line, RESPONDER_WRITE_FIELDS) for line in responder_write_lines())
+        self.rule.add_target(
+            targets.SnsTopic(
+                topic,
+                message=events.RuleTargetInput.from_multiline_text(message),
                 dead_letter_queue=dead_letter_queue,
                 max_event_age=MAX_EVENT_AGE,
                 retry_attempts=RETRY_ATTEMPTS,

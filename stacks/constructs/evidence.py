@@ -4,11 +4,41 @@ from __future__ import annotations
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from stacks.nag import acknowledge
 from stacks.settings import StackSettings
+
+
+def write_once_statements(bucket_arn: str) -> list[iam.PolicyStatement]:
+    """The evidence bucket's Deny statements that make every key write-once, for every principal."""
+    objects = f"{bucket_arn}/*"
+    return [
+        # CreateMultipartUpload, UploadPart and UploadPartCopy are authorized as s3:PutObject but take no
+        # conditional header; s3:ObjectCreationOperation is false for them, and CompleteMultipartUpload
+        # (which creates the object) must carry If-None-Match like PutObject. A request without the
+        # operation key is treated as creating an object.
+        iam.PolicyStatement(
+            sid="DenyWritesThatCouldOverwrite",
+            effect=iam.Effect.DENY,
+            principals=[iam.AnyPrincipal()],
+            actions=["s3:PutObject"],
+            resources=[objects],
+            conditions={
+                "Null": {"s3:if-none-match": "true"},
+                "BoolIfExists": {"s3:ObjectCreationOperation": "true"},
+            },
+        ),
+        iam.PolicyStatement(
+            sid="DenyRemovingEvidence",
+            effect=iam.Effect.DENY,
+            principals=[iam.AnyPrincipal()],
+            actions=["s3:DeleteObject", "s3:DeleteObjectVersion", "s3:BypassGovernanceRetention"],
+            resources=[objects],
+        ),
+    ]
 
 
 class EvidenceStore(Construct):
@@ -18,6 +48,14 @@ class EvidenceStore(Construct):
     the responder records, its confidentiality on IAM and the bucket policy. A customer-managed key
     would add a way to lose the evidence (a disabled or deleted key) and a key grant to every step
     without adding a reader we could not already deny with IAM.
+
+    Write-once is the bucket's rule, not only the writer's habit (:func:`write_once_statements`): for
+    every principal, an object is created only with ``If-None-Match: *`` (S3 then refuses a key that
+    exists), and no object or version is deleted, nor its lock bypassed. A delete marker would hide an
+    object and free its key for a second write, so "never overwritten" needs both. responder.evidence
+    already sends ``If-None-Match``; moto ignores bucket policies, so local runs are unaffected (and the
+    demo's evidence bucket carries no such policy: moto's opt-in policy checks would read these
+    conditions as true and refuse every write).
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, settings: StackSettings) -> None:
@@ -77,6 +115,8 @@ class EvidenceStore(Construct):
             server_access_logs_prefix="evidence/",
             removal_policy=RemovalPolicy.RETAIN,
         )
+        for statement in write_once_statements(self.bucket.bucket_arn):
+            self.bucket.add_to_resource_policy(statement)
         self.table = dynamodb.Table(
             self,
             "Incidents",

@@ -2,8 +2,15 @@
 
 The permissions come from ``lambdas/<step>/handler.py``'s ``PERMISSIONS`` (see
 :mod:`responder.permissions`), imported at synth: ``{partition}``, ``{region}`` and ``{account}`` become
-the deployment's, ``@name`` references become the ARNs of this stack's resources. Besides those, a
-role may write to its own log group and send X-Ray traces, nothing else.
+the deployment's, ``@name`` references become the ARNs of this stack's resources, in resources and
+condition values alike. Besides those, a role may write to its own log group and send X-Ray traces,
+nothing else. A step whose permissions name a resource in :attr:`References.environment` gets its
+ARN in that environment variable.
+
+On top of what it is granted, every role that holds an action of a :class:`Guardrail`'s service gets
+the guardrail's explicit Deny: the evidence, access-log and trail buckets' configuration and objects,
+the responder's own roles and the deny-all policy stay out of every step's reach, whatever a handler
+declares now or later (an explicit Deny wins over any Allow, so a broadened grant cannot undo it).
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from aws_cdk import Aws, Duration, RemovalPolicy, Stack
+from aws_cdk import Aws, Duration, RemovalPolicy, Token
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -46,7 +53,7 @@ WILDCARD_REASONS: Mapping[str, str] = {
     "configured trail bucket",
     "@athena_results_bucket/*": "Athena names its result objects per query; limited to the results bucket",
 }
-# IAM calls that change a principal: denied on the responder's own roles for every step that holds them.
+# IAM calls that change a principal or a policy (prefixes): what makes a step an IAM writer.
 IAM_WRITES: tuple[str, ...] = (
     "iam:Put",
     "iam:Tag",
@@ -57,7 +64,64 @@ IAM_WRITES: tuple[str, ...] = (
     "iam:Remove",
     "iam:Update",
     "iam:Deactivate",
+    "iam:Create",
+    "iam:Set",
 )
+# What no step may do to the responder's own roles: with any of these, code execution in one step
+# would grant itself or a peer more.
+OWN_ROLE_WRITES: tuple[str, ...] = (
+    "iam:AttachRolePolicy",
+    "iam:DeleteRole",
+    "iam:DeleteRolePermissionsBoundary",
+    "iam:DeleteRolePolicy",
+    "iam:DetachRolePolicy",
+    "iam:PutRolePermissionsBoundary",
+    "iam:PutRolePolicy",
+    "iam:TagRole",
+    "iam:UntagRole",
+    "iam:UpdateAssumeRolePolicy",
+    "iam:UpdateRole",
+    "iam:UpdateRoleDescription",
+)
+# What no step may do to the deny-all policy: a new default version would make every containment a grant.
+DENY_POLICY_WRITES: tuple[str, ...] = (
+    "iam:CreatePolicyVersion",
+    "iam:DeletePolicy",
+    "iam:DeletePolicyVersion",
+    "iam:SetDefaultPolicyVersion",
+    "iam:TagPolicy",
+    "iam:UntagPolicy",
+)
+# What no step may do to the configuration of a bucket the responder's record depends on: open it,
+# stop its logging or versioning, shorten its lock or its life, or delete it.
+BUCKET_CONFIG_WRITES: tuple[str, ...] = (
+    "s3:DeleteBucket",
+    "s3:DeleteBucketPolicy",
+    "s3:PutBucketAcl",
+    "s3:PutBucketLogging",
+    "s3:PutBucketObjectLockConfiguration",
+    "s3:PutBucketOwnershipControls",
+    "s3:PutBucketPolicy",
+    "s3:PutBucketPublicAccessBlock",
+    "s3:PutBucketVersioning",
+    "s3:PutEncryptionConfiguration",
+    "s3:PutLifecycleConfiguration",
+    "s3:PutReplicationConfiguration",
+)
+# What no step may do to a recorded object: remove it (a delete marker hides it and frees its key for
+# a new write), loosen its lock, or share it.
+RECORD_OBJECT_WRITES: tuple[str, ...] = (
+    "s3:BypassGovernanceRetention",
+    "s3:DeleteObject",
+    "s3:DeleteObjectVersion",
+    "s3:PutObjectAcl",
+    "s3:PutObjectLegalHold",
+    "s3:PutObjectRetention",
+    "s3:PutObjectVersionAcl",
+)
+# Log files are written by CloudTrail and S3 log delivery only: a step that wrote one could forge the
+# very records the responder investigates.
+LOG_OBJECT_WRITES: tuple[str, ...] = (*RECORD_OBJECT_WRITES, "s3:PutObject")
 XRAY_REASON = (
     "xray:PutTraceSegments and xray:PutTelemetryRecords (added by active tracing) support no "
     "resource-level permissions"
@@ -66,6 +130,58 @@ XRAY_REASON = (
 
 class StepCodeError(RuntimeError):
     """A step's handler is missing or declares its permissions wrongly."""
+
+
+@dataclass(frozen=True)
+class Guardrail:
+    """An explicit Deny of ``actions`` on ``resources`` (resolved ARNs) for every step role granted any
+    action of ``service``."""
+
+    sid: str
+    service: str
+    actions: tuple[str, ...]
+    resources: tuple[str, ...]
+
+    def applies_to(self, granted: set[str]) -> bool:
+        return any(a.startswith(f"{self.service}:") for a in granted)
+
+    def statement(self) -> iam.PolicyStatement:
+        return iam.PolicyStatement(
+            sid=self.sid,
+            effect=iam.Effect.DENY,
+            actions=sorted(self.actions),
+            resources=list(self.resources),
+        )
+
+
+def guardrails(
+    *,
+    stack_name: str,
+    deny_all_policy_arn: str,
+    record_buckets: tuple[str, ...],
+    log_buckets: tuple[str, ...],
+) -> tuple[Guardrail, ...]:
+    """The explicit Denies every step role gets (by service): the responder's own roles and deny-all
+    policy; the configuration and objects of ``record_buckets`` (evidence: written, never rewritten) and
+    ``log_buckets`` (access logs, the trail: read only). Bucket values are bucket ARNs."""
+    own_roles = f"arn:{Aws.PARTITION}:iam::{Aws.ACCOUNT_ID}:role/{stack_name}-*"
+    buckets = (*record_buckets, *log_buckets)
+    rails = [
+        Guardrail("DenyWritesToTheResponderRoles", "iam", OWN_ROLE_WRITES, (own_roles,)),
+        Guardrail("DenyChangesToTheDenyAllPolicy", "iam", DENY_POLICY_WRITES, (deny_all_policy_arn,)),
+        Guardrail("DenyChangesToResponderBuckets", "s3", BUCKET_CONFIG_WRITES, buckets),
+    ]
+    if record_buckets:
+        rails.append(
+            Guardrail(
+                "DenyRemovingEvidence", "s3", RECORD_OBJECT_WRITES, tuple(f"{b}/*" for b in record_buckets)
+            )
+        )
+    if log_buckets:
+        rails.append(
+            Guardrail("DenyWritingLogFiles", "s3", LOG_OBJECT_WRITES, tuple(f"{b}/*" for b in log_buckets))
+        )
+    return tuple(rails)
 
 
 @dataclass(frozen=True)
@@ -88,11 +204,26 @@ class References:
     unconfigured: frozenset[str] = field(default_factory=frozenset)
     pending: Mapping[str, str] = field(default_factory=dict)
     implied: Mapping[str, tuple[Permission, ...]] = field(default_factory=dict)
+    environment: Mapping[str, str] = field(default_factory=dict)
 
     def implied_by(self, permissions: tuple[Permission, ...]) -> tuple[Permission, ...]:
         """The implied permissions of every resource ``permissions`` name (that this stack deploys)."""
-        named = {r[1:].partition("/")[0] for p in permissions for r in p.resources if r.startswith("@")}
+        named = referenced(permissions)
         return tuple(p for name in sorted(named & set(self.arns)) for p in self.implied.get(name, ()))
+
+    def environment_of(self, permissions: tuple[Permission, ...], *always: str) -> dict[str, str]:
+        """``{variable: ARN}`` of the :attr:`environment` resources ``permissions`` name, or ``always``
+        names (a step that must know a resource it needs no permission on)."""
+        named = referenced(permissions) | set(always)
+        return {var: self.arns[name] for name, var in self.environment.items() if name in named}
+
+
+def referenced(permissions: tuple[Permission, ...]) -> set[str]:
+    """Names of the ``@references`` in ``permissions``' resources and condition values."""
+    values = [r for p in permissions for r in p.resources] + [
+        v for p in permissions for keys in p.conditions.values() for vs in keys.values() for v in vs
+    ]
+    return {v[1:].partition("/")[0] for v in values if v.startswith("@")}
 
 
 def handler_permissions(step: Step) -> tuple[Permission, ...]:
@@ -116,8 +247,8 @@ def handler_permissions(step: Step) -> tuple[Permission, ...]:
 def resolve_resource(template: str, references: References) -> str | None:
     """The policy resource for a declared one, or None when it belongs to the engine not deployed
     or to an optional resource this deployment does not configure."""
-    if template == "*":
-        return template
+    if template == "*" or Token.is_unresolved(template):
+        return template  # a token: an ARN of this stack already (an implied permission's key)
     if template.startswith("@"):
         name, slash, rest = template[1:].partition("/")
         if name in references.arns:
@@ -133,6 +264,22 @@ def resolve_resource(template: str, references: References) -> str | None:
     )
     if "{" in template.replace("{partition}", "").replace("{region}", "").replace("{account}", ""):
         raise StepCodeError(f"{template}: only {{partition}}, {{region}} and {{account}} are substituted")
+    return resolved
+
+
+def resolve_conditions(
+    conditions: Mapping[str, Mapping[str, list[str]]], references: References
+) -> dict[str, dict[str, list[str]]] | None:
+    """The statement's ``Condition`` for declared ``conditions`` (values resolved as resources are), or
+    None when a key is left with no value: it names only resources this deployment lacks and could
+    never hold."""
+    resolved: dict[str, dict[str, list[str]]] = {}
+    for operator, keys in conditions.items():
+        for key, values in keys.items():
+            kept = [r for r in (resolve_resource(v, references) for v in values) if r is not None]
+            if not kept:
+                return None
+            resolved.setdefault(operator, {})[key] = kept
     return resolved
 
 
@@ -165,6 +312,8 @@ class StepFunction(Construct):
         environment: Mapping[str, str],
         log_retention: logs.RetentionDays,
         log_key: kms.IKey,
+        guardrails: tuple[Guardrail, ...] = (),
+        always_environment: tuple[str, ...] = (),
     ) -> None:
         super().__init__(scope, construct_id)
         self.step = step
@@ -180,15 +329,19 @@ class StepFunction(Construct):
         self.log_group.grant_write(self.role)
         reasons: dict[str, list[str]] = {}
         declared = handler_permissions(step)
+        granted: set[str] = set()
         for permission in (*declared, *references.implied_by(declared)):
             resources = [r for r in permission.resources if resolve_resource(r, references) is not None]
-            if not resources:
+            conditions = resolve_conditions(permission.conditions, references)
+            if not resources or conditions is None:
                 continue
             statement = iam.PolicyStatement(
                 actions=list(permission.actions),
                 resources=[resolve_resource(r, references) or "" for r in resources],
+                conditions=conditions or None,
             )
             self.role.add_to_policy(statement)
+            granted.update(permission.actions)
             for template, resource in zip(resources, statement.resources, strict=True):
                 finding = wildcard_finding(self, resource)
                 if finding:
@@ -202,18 +355,9 @@ class StepFunction(Construct):
                         f"{', '.join(permission.actions)} on {template}: {why}"
                     )
 
-        writes_iam = sorted({a for p in declared for a in p.actions if a.startswith(IAM_WRITES)})
-        if writes_iam:
-            # A step that changes IAM could grant itself more or break its peers: never the responder's roles.
-            self.role.add_to_policy(
-                iam.PolicyStatement(
-                    effect=iam.Effect.DENY,
-                    actions=writes_iam,
-                    resources=[
-                        f"arn:{Aws.PARTITION}:iam::{Aws.ACCOUNT_ID}:role/{Stack.of(self).stack_name}-*"
-                    ],
-                )
-            )
+        self.guardrails = tuple(g for g in guardrails if g.applies_to(granted))
+        for guardrail in self.guardrails:
+            self.role.add_to_policy(guardrail.statement())
 
         self.function = lambda_.Function(
             self,
@@ -229,7 +373,7 @@ class StepFunction(Construct):
             tracing=lambda_.Tracing.ACTIVE,
             timeout=Duration.seconds(step.timeout_seconds),
             memory_size=step.memory_mb,
-            environment=dict(environment),
+            environment={**environment, **references.environment_of(declared, *always_environment)},
         )
         reasons.setdefault("AwsSolutions-IAM5[Resource::*]", []).append(XRAY_REASON)
         for finding, lines in reasons.items():
@@ -252,6 +396,8 @@ class StepFunctions(Construct):
         log_retention: logs.RetentionDays,
         log_key: kms.IKey,
         runtime: lambda_.Runtime,
+        guardrails: tuple[Guardrail, ...] = (),
+        always_environment: Mapping[str, tuple[str, ...]] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.layers = SharedLayers(self, "Layers", runtime=runtime)
@@ -268,6 +414,8 @@ class StepFunctions(Construct):
                 environment=environment,
                 log_retention=log_retention,
                 log_key=log_key,
+                guardrails=guardrails,
+                always_environment=(always_environment or {}).get(step.name, ()),
             )
             for step in STEPS
         }

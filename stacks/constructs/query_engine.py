@@ -124,6 +124,12 @@ class AthenaQueryEngine(Construct):
         trail = settings.cloudtrail_bucket
         prefix = logs_prefix(settings)
         accounts = ",".join(settings.trail_accounts) if settings.trail_accounts else Aws.ACCOUNT_ID
+        # Log-file validation reads the trail's digests beside its logs (responder/query/digest.py).
+        self.trail_environment = {
+            "CLOUDTRAIL_BUCKET": trail,
+            "CLOUDTRAIL_PREFIX": prefix,
+            "TRAIL_ACCOUNTS": accounts,
+        }
 
         self.database = glue.CfnDatabase(
             self,
@@ -239,4 +245,5 @@ class AthenaQueryEngine(Construct):
             "ATHENA_WORKGROUP": self.workgroup_name,
             "ATHENA_DATABASE": self.database_name,
             "ATHENA_TABLE": self.table_name,
+            **self.trail_environment,
         }

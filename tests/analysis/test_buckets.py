@@ -1,6 +1,14 @@
 import json
 
-from responder.analysis.buckets import analyse_current_policy, analyse_policy, bucket_policy_changes
+import pytest
+
+from responder.analysis.buckets import (
+    Insiders,
+    analyse_current_policy,
+    analyse_policy,
+    bucket_policy_changes,
+    review_statement,
+)
 from responder.analysis.rows import record_to_row
 from tests.analysis.helpers import ACCOUNT, OTHER_ACCOUNT, bucket_policy, panther_event, row
 
@@ -33,8 +41,9 @@ def test_wildcard_principal_depends_on_its_conditions():
     # Anyone, from the attacker's address: the classic backdoor.
     from_ip = bucket_policy("*", condition={"IpAddress": {"aws:SourceIp": "203.0.113.9/32"}})
     assert analyse_policy(from_ip, ACCOUNT).external_principals == ["* (aws:SourceIp 203.0.113.9/32)"]
-    internal_net = bucket_policy("*", condition={"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}})
-    assert not analyse_policy(internal_net, ACCOUNT).grants_external
+    # Private ranges are in every account's VPCs: an address never pins the principal.
+    private_net = bucket_policy("*", condition={"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}})
+    assert analyse_policy(private_net, ACCOUNT).external_principals == ["* (aws:SourceIp 10.0.0.0/8)"]
 
 
 def test_deny_notprincipal_and_unknown_principals():
@@ -92,6 +101,15 @@ def test_panther_bucket_policies():
         panther_event("AWS.CloudTrail.ResourceMadePublic", "Invalid JSON Policy (Should Not Alert)")
     )
     changes = bucket_policy_changes([public, restricted, invalid], account_id="123456789012")
+    # "Restrictive" pins '*' to organization o-test123456 only for whoever knows that is ours.
+    assert [(c["grants_external"], c["public"]) for c in changes] == [
+        (True, True),
+        (True, True),  # any VPC (vpc-*) of an organization we cannot place
+        (False, False),
+    ]
+    assert changes[1]["external_principals"] == ["VPC vpc-*", "organization o-test123456"]
+    ours = Insiders(account_id="123456789012", organization_id="o-test123456")
+    changes = bucket_policy_changes([public, restricted, invalid], account_id=ours)
     assert [(c["grants_external"], c["public"]) for c in changes] == [
         (True, True),
         (False, False),
@@ -107,3 +125,94 @@ def test_current_policy_snapshot():
     assert len(result["policy_sha256"]) == 64
     none = analyse_current_policy(None, ACCOUNT)
     assert not none["grants_external"] and not none["has_policy"]
+
+
+ORG, ATTACKER_ORG = "o-ourorg1234", "o-attacker99"
+OURS = Insiders(
+    account_id=ACCOUNT,
+    organization_id=ORG,
+    vpc_endpoints=frozenset({"vpce-0ours"}),
+    vpcs=frozenset({"vpc-0ours"}),
+    user_ids=frozenset({"AROAOURROLE"}),
+    identity_pools=frozenset({"us-east-1:11111111-2222-3333-4444-555555555555"}),
+    oidc_subjects=frozenset({"repo:acme/"}),
+)
+
+
+def _star(condition: dict) -> dict:
+    return {
+        "Effect": "Allow",
+        "Principal": "*",
+        "Action": "s3:GetObject",
+        "Resource": "*",
+        "Condition": condition,
+    }
+
+
+@pytest.mark.parametrize(
+    ("key", "ours", "theirs"),
+    [
+        ("aws:PrincipalOrgID", ORG, ATTACKER_ORG),
+        ("aws:PrincipalOrgPaths", f"{ORG}/r-ab12/ou-ab12-11111111/", f"{ATTACKER_ORG}/r-zz99/"),
+        ("aws:SourceVpce", "vpce-0ours", "vpce-0attacker"),
+        ("aws:SourceVpc", "vpc-0ours", "vpc-0attacker"),
+        ("aws:userid", "AROAOURROLE:*", "AROAATTACKER:*"),
+        ("aws:PrincipalAccount", ACCOUNT, OTHER_ACCOUNT),
+    ],
+)
+def test_a_condition_pins_a_wildcard_inside_only_by_this_accounts_value(key, ours, theirs):
+    """Issue 12, point 9: the attacker's own organization id, VPC endpoint or user id is outside."""
+    assert not review_statement(_star({"StringEquals": {key: ours}}), OURS).is_external
+    theirs_review = review_statement(_star({"StringEquals": {key: theirs}}), OURS)
+    assert theirs_review.is_external and theirs_review.external
+    # One of several values outside is enough (values of one key are ORed).
+    assert review_statement(_star({"StringEquals": {key: [ours, theirs]}}), OURS).is_external
+    # Unknown (only the account id known, as in an offline report): outside until shown otherwise.
+    if key != "aws:PrincipalAccount":
+        assert review_statement(_star({"StringEquals": {key: ours}}), ACCOUNT).is_external
+
+
+def test_weak_operators_and_the_resource_org_narrow_nothing():
+    for condition in (
+        {"StringEqualsIfExists": {"aws:PrincipalOrgID": ORG}},
+        {"ForAllValues:StringEquals": {"aws:PrincipalOrgPaths": [f"{ORG}/*"]}},
+        {"StringNotEquals": {"aws:PrincipalOrgID": ATTACKER_ORG}},
+        {"StringEquals": {"aws:ResourceOrgID": ORG}},
+    ):
+        assert review_statement(_star(condition), OURS).is_external, condition
+    # Keys are ANDed: pinned to our organization, whatever another key allows.
+    both = {"StringEquals": {"aws:PrincipalOrgID": ORG}, "StringLike": {"aws:SourceVpc": "vpc-*"}}
+    assert not review_statement(_star(both), OURS).is_external
+    assert review_statement(_star({"StringLike": {"aws:PrincipalOrgID": "o-*"}}), OURS).is_external
+
+
+def _trust(provider: str, condition: dict | None = None) -> dict:
+    statement = {
+        "Effect": "Allow",
+        "Principal": {"Federated": provider},
+        "Action": "sts:AssumeRoleWithWebIdentity",
+    }
+    return {**statement, "Condition": condition} if condition else statement
+
+
+def test_federated_trusts_are_inside_only_with_this_accounts_audience_and_subject():
+    pool = "us-east-1:11111111-2222-3333-4444-555555555555"
+    cognito = "cognito-identity.amazonaws.com"
+    assert review_statement(_trust(cognito), OURS).is_external
+    assert review_statement(
+        _trust(cognito, {"StringEquals": {f"{cognito}:aud": "us-east-1:attacker"}}), OURS
+    ).is_external
+    assert not review_statement(_trust(cognito, {"StringEquals": {f"{cognito}:aud": pool}}), OURS).is_external
+    github = f"arn:aws:iam::{ACCOUNT}:oidc-provider/token.actions.githubusercontent.com"
+    host = "token.actions.githubusercontent.com"
+    aud = {f"{host}:aud": "sts.amazonaws.com"}
+    assert review_statement(_trust(github), OURS).is_external
+    assert review_statement(_trust(github, {"StringEquals": aud}), OURS).is_external
+    attacker = {"StringEquals": aud, "StringLike": {f"{host}:sub": "repo:attacker/*"}}
+    assert review_statement(_trust(github, attacker), OURS).reasons
+    assert review_statement(_trust(github, attacker), OURS).is_external
+    ours = {"StringEquals": aud, "StringLike": {f"{host}:sub": "repo:acme/deploy:ref:refs/heads/main"}}
+    assert not review_statement(_trust(github, ours), OURS).is_external
+    foreign = f"arn:aws:iam::{OTHER_ACCOUNT}:oidc-provider/token.actions.githubusercontent.com"
+    assert review_statement(_trust(foreign, ours), OURS).is_external
+    assert not review_statement(_trust(f"arn:aws:iam::{ACCOUNT}:saml-provider/okta"), OURS).is_external

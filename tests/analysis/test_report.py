@@ -237,3 +237,32 @@ def test_all_stratus_fixtures_make_valid_reports_without_secrets(shared_fixtures
     assert classes["18.236.253.47"] == "aws"
     trust = {r["role"] for r in report["role_trust_changes"] if r["grants_external"]}
     assert trust == {"stratus-red-team-backdoor-r-role", "stratus-red-team-malicious-iam-role"}
+
+
+def test_the_report_judges_external_with_the_live_accounts_insiders():
+    """A grant pinned to this account's own organization is internal in the report, as in Remediate;
+    the same grant under another organization id is external either way."""
+    from responder.analysis.buckets import Insiders
+
+    def pinned(org: str) -> str:
+        statement = {
+            "Sid": f"Org{org[-4:]}",
+            "Effect": "Allow",
+            "Principal": "*",
+            "Action": "s3:GetObject",
+            "Resource": "arn:aws:s3:::finance-data/*",
+            "Condition": {"StringEquals": {"aws:PrincipalOrgID": org}},
+        }
+        return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+
+    ours, theirs = "o-ours0000001", "o-attacker001"
+    policies = {"finance-data": pinned(ours), "shared-data": pinned(theirs)}
+    inside = Insiders(account_id=ACCOUNT, organization_id=ours)
+    with_insiders = build_report(
+        scenario(), access_key_id=KEY, **WINDOW, current_bucket_policies=policies, insiders=inside
+    )
+    account_only = build_report(scenario(), access_key_id=KEY, **WINDOW, current_bucket_policies=policies)
+    judged = {p["bucket"]: p["grants_external"] for p in with_insiders["current_bucket_policies"]}
+    assert judged == {"finance-data": False, "shared-data": True}
+    # Without the live account's view, an organization id is not known to be ours: external.
+    assert all(p["grants_external"] for p in account_only["current_bucket_policies"])

@@ -97,7 +97,13 @@ def test_no_session_token_reaches_any_output(demo: DemoResult) -> None:
 def test_logs_are_laid_out_as_cloudtrail_writes_them(demo: DemoResult) -> None:
     files = list((demo.out_dir / "logs").rglob("*.json.gz"))
     assert files
-    assert all("/AWSLogs/" in str(f) and "/CloudTrail/" in str(f) for f in files)
+    assert all("/AWSLogs/" in str(f) for f in files)
+    logs = [f for f in files if "/CloudTrail/" in str(f)]
+    digests = [f for f in files if "/CloudTrail-Digest/" in str(f)]
+    # Every file is a log or a digest of one, each in the folder CloudTrail delivers it to.
+    assert logs and digests and len(logs) + len(digests) == len(files)
+    assert all(f.name.split("_")[1] == "CloudTrail" for f in logs)
+    assert all(f.name.split("_")[1] == "CloudTrail-Digest" for f in digests)
 
 
 def test_cli_demo_list_names_the_scenarios(capsys: pytest.CaptureFixture[str]) -> None:

@@ -184,7 +184,7 @@ def test_soc_is_told_the_key_was_disabled_and_sessions_were_not_revoked(denied: 
     # What was done before it.
     done = body.split("What was done before the failure\n", 1)[1].split("\n\n", 1)[0]
     assert done.splitlines() == [
-        f"  - disable_access_key {key}: done (dana.reyes's key {key}: Active -> Inactive; other keys untouched)"
+        f"  - disable_access_key {key}: done (dana.reyes's key {key}: Active -> Inactive (read back Inactive); other keys untouched)"
     ]
     assert "What was NOT done" in body
     assert result_key_status(result) == ("Inactive", "Active")

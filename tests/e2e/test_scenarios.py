@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from responder.local.runner import ExecutionResult
 from responder.policy_eval import evaluate
 from responder.revoke import ROLE_POLICY_NAME, USER_POLICY_PREFIX, decode_policy
 from tests.conftest import REPO
+from tests.hostile.blast_radius import outside_blast_radius, written_changes
 
 pytestmark = pytest.mark.e2e
 
@@ -199,10 +200,19 @@ class Probe:
         self.before = iam_snapshot(world.clients["iam"])
         self.extra["exposed"] = world.victim.exposed_key_id
         self.extra["innocent"] = world.victim.innocent_key_id
+        self.extra["victim_bucket"] = world.victim_bucket
 
     def after_run(self, world: Any, executions: list[ExecutionResult]) -> None:
         self.after = iam_snapshot(world.clients["iam"])
         self.executions = executions
+        s3, evidence = world.clients["s3"], world.resources.evidence_bucket
+        # The saved query results (the rows QueryResults wrote to evidence), for the redaction checks.
+        self.extra["saved_rows"] = [
+            s3.get_object(Bucket=evidence, Key=o["Key"])["Body"].read().decode()
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=evidence)
+            for o in page.get("Contents", [])
+            if o["Key"].endswith(".jsonl")
+        ]
         # The Remediate step's actions (its own tests own them): told apart by the state's key.
         self.remediation = [
             [
@@ -271,6 +281,12 @@ def test_scenario(name: str, tmp_path: Path) -> None:
 
     if name in NOTHING_CHANGES:
         assert probe.after == probe.before, "IAM changed in a scenario that must change nothing"
+        assert result.resource_changes == []
+    # The property of every scenario: nothing changed outside the story's blast radius, as written.
+    assert written_changes(result) == result.resource_changes
+    assert not outside_blast_radius(result), (
+        f"{name} changed resources outside its blast radius: {outside_blast_radius(result)}"
+    )
     CHECKS.get(name, lambda *_: None)(result, probe, lines)
 
 
@@ -325,12 +341,14 @@ def check_assumed_role(result: DemoResult, probe: Probe, lines: list[str]) -> No
         [document], action="s3:GetObject", context={"aws:TokenIssueTime": "2000-01-01T00:00:00Z"}
     )
     assert earlier == "explicit_deny"
-    assumed = probe.extra["role_assumed_at"]  # the role can still be assumed
-    assert assumed > cutoff
-    assert (
-        evaluate([document], action="s3:GetObject", context={"aws:TokenIssueTime": assumed})
-        != "explicit_deny"
-    )
+    assert probe.extra["role_assumed_at"]  # the role can still be assumed after the run
+    # The cutoff is rounded up to the second: a session issued from then on is not denied.
+    later = (datetime.fromisoformat(cutoff.replace("Z", "+00:00")) + timedelta(seconds=1)).isoformat()
+    for issued in (cutoff, later):
+        assert (
+            evaluate([document], action="s3:GetObject", context={"aws:TokenIssueTime": issued})
+            != "explicit_deny"
+        )
     assert probe.after["users"] == probe.before["users"]
     assert result.soc_messages[-1]["Subject"].endswith("- sessions revoked")
 
@@ -398,7 +416,11 @@ def check_persistence(result: DemoResult, probe: Probe, lines: list[str]) -> Non
     assert ("contain_principal", "done") in remediation
     users = probe.after["users"]
     assert set(users["svc-backup-sync"]["keys"].values()) == {"Inactive"}
-    assert any(p.startswith("responder-deny-all-") for p in users["svc-backup-sync"]["inline"])
+    # The stack's managed deny-all attached: containment writes no policy document.
+    assert [p.rsplit("/", 1)[-1] for p in users["svc-backup-sync"]["attached"]] == [
+        "responder-deny-all-local"
+    ]
+    assert users["svc-backup-sync"]["inline"] == {}
     changed = {"/".join(p.split("/")[:3]) for p in result.account_changes or []}
     assert {c for c in changed if c.startswith("/users/")} == {f"/users/{USER}", "/users/svc-backup-sync"}
     assert not {c for c in changed if c.startswith("/roles/")}
@@ -440,3 +462,403 @@ CHECKS = {
     "foreign-key": check_nothing_changed,
     "deleted-key": check_nothing_changed,
 }
+
+
+# -- issue 12, triage and containment: AWS's quarantine only, protected by the real owner, stale claims
+EXPECTED.update(
+    {
+        # Not AWS's attach: notify-only, nothing disabled (and no bucket named: no snapshot).
+        "spoofed-quarantine": (
+            "notify_only",
+            [[("disable_access_key", "skipped"), ("notify_soc", "done")]],
+            ("Active", "Active"),
+        ),
+        # The finding names no user; Validate finds the real owner, protected by the list: approval, no
+        # answer, escalation, and the "contain" default does not apply to a protected principal.
+        "protected-by-name": (
+            "contain",
+            [
+                [
+                    ("request_approval", "skipped"),
+                    ("notify_soc", "done"),  # the escalation
+                    ("snapshot_bucket_policy", "done"),
+                    ("notify_soc", "done"),
+                ]
+            ],
+            ("Active", "Active"),
+        ),
+        "stale-claim": ("contain", [CONTAINED], ("Inactive", "Active")),
+    }
+)
+NOTHING_CHANGES |= {"spoofed-quarantine", "protected-by-name"}
+
+
+def check_spoofed_quarantine(result: DemoResult, probe: Probe, lines: list[str]) -> None:
+    assert result.facts["quarantine_rule"] == "does not match"
+    key = result.facts["quarantined_key"]
+    assert probe.after["users"]["ci-deployer"] == probe.before["users"]["ci-deployer"]
+    assert probe.before["users"]["ci-deployer"]["keys"] == {key: "Active"}
+    assert any(f"quarantined user ci-deployer: {key} Active" in x for x in lines)
+    assert any("the quarantine rule does not match (not AWS)" in x for x in lines)
+    assert result.account_changes == []
+    [report] = [json.loads(p.read_text()) for p in report_paths(result)]
+    reason = report["incident"]["decision"]["reason"]
+    assert result.facts["attached_by"] in reason and "not AWS's quarantine signal" in reason
+    check_nothing_changed(result, probe, lines)
+
+
+def check_protected_by_name(result: DemoResult, probe: Probe, lines: list[str]) -> None:
+    check_protected_user(result, probe, lines)
+    assert result.account_changes == []
+    assert result.steps.count("Validate") == 2, "the timeout's contain default re-checks the real owner"
+
+
+def check_stale_claim(result: DemoResult, probe: Probe, lines: list[str]) -> None:
+    contained_diff(probe)
+    [execution] = result.executions
+    [disabled] = [a for a in execution["actions"] if a["action"] == "disable_access_key"]
+    assert f"took over the stale claim of {result.facts['stale_claimed_at']}" in disabled["detail"]
+    assert "read back Inactive" in disabled["detail"]
+
+
+CHECKS.update(
+    {
+        "spoofed-quarantine": check_spoofed_quarantine,
+        "protected-by-name": check_protected_by_name,
+        "stale-claim": check_stale_claim,
+    }
+)
+
+
+# -- issue 12, malformed input: one record nested 1,000 levels deep changes nothing of the response
+# The same response as bucket-backdoor, action for action: the deep record is read without its
+# parameters, reported, and stops nothing.
+EXPECTED["deep-parameters"] = EXPECTED["bucket-backdoor"]
+
+
+def check_deep_parameters(result: DemoResult, probe: Probe, lines: list[str]) -> None:
+    from responder.demo.scenarios import DEEP_EVENT_ID
+
+    [report] = [json.loads(p.read_text()) for p in report_paths(result)]
+    coverage = report["coverage"]
+    assert (coverage["unreadable_records"], coverage["duplicate_key_records"]) == (1, 0)
+    [record] = coverage["malformed_records"]
+    assert (record["event_id"], record["event_name"], record["kind"]) == (
+        DEEP_EVENT_ID,
+        "PutBucketTagging",
+        "unreadable",
+    )
+    assert record["access_key_id"] == probe.extra["exposed"]
+    assert list(record["fields"]) == ["request_parameters"]
+    assert record["fields"]["request_parameters"]["reason"] == "nested deeper than 64 levels"
+    # Read, not dropped: the event itself is in the report's counts.
+    assert report["events"]["by_name"]["PutBucketTagging"] == 1
+    assert "not_read" not in coverage
+    markdown = (result.out_dir / "report.md").read_text()
+    assert "1 record(s) of the key hold a document too deep or too large to read" in markdown
+    # And the bucket backdoor is handled exactly as without the deep record: these resources changed,
+    # no other.
+    CHECKS["bucket-backdoor"](result, probe, lines)
+    assert {c["resource"] for c in result.resource_changes} == {
+        f"bucket/{result.facts['bucket']}",
+        f"user/{USER}",
+        f"access-key/{probe.extra['exposed']}",
+        "user/svc-backup-sync",
+        f"access-key/{result.backdoor_key_id}",
+    }
+
+
+CHECKS["deep-parameters"] = check_deep_parameters
+
+
+# -- issue 12, IAM persistence: only live-verified attacker events; protected principals; bounded work
+# The key's own containment as in persistence; the Remediate step's actions are checked per scenario.
+EXPECTED.update(
+    {
+        "forged-create-user": ("contain", [CONTAINED], ("Inactive", "Active")),
+        "noop-role-trust": ("contain", [CONTAINED], ("Inactive", "Active")),
+        "protected-login-profile": ("contain", [CONTAINED], ("Inactive", "Active")),
+        "many-users": ("contain", [CONTAINED], ("Inactive", "Active")),
+    }
+)
+
+
+def _remediation_actions(result: DemoResult) -> list[dict[str, Any]]:
+    [report] = [json.loads(p.read_text()) for p in report_paths(result)]
+    return [
+        a
+        for a in report["response"]["actions"]
+        if a["action"] in ("contain_principal", "remove_trust_statements")
+    ]
+
+
+def _changed_resources(result: DemoResult) -> set[str]:
+    return {c["resource"] for c in result.resource_changes}
+
+
+def _story_changes(probe: Probe) -> set[str]:
+    """What every persistence scenario changes: the exposed key and its user, the backdoor user and key."""
+    backdoor = next(iter(probe.before["users"]["svc-backup-sync"]["keys"]))
+    return {
+        f"access-key/{probe.extra['exposed']}",
+        "user/dana.reyes",
+        "user/svc-backup-sync",
+        f"access-key/{backdoor}",
+        # The attacker's statement is removed from the victim bucket (the owner's earlier policy shows it).
+        f"bucket/{probe.extra['victim_bucket']}",
+    }
+
+
+def check_forged_create_user(result: DemoResult, probe: Probe, lines: list[str]) -> None:
+    from responder.remediate.persistence import TAMPERING
+
+    user, key = result.facts["forged_user"], result.facts["forged_user_key"]
+    assert probe.after["users"][user] == probe.before["users"][user]
+    assert probe.before["users"][user]["keys"] == {key: "Active"}
+    assert not [c for c in result.account_changes or [] if c.startswith(f"/users/{user}/")]  # password kept
+    assert _changed_resources(result) == _story_changes(probe)
+    flagged = [a for a in _remediation_actions(result) if a["target"] == f"user/{user}"]
+    assert [(a["status"], TAMPERING in a["detail"]) for a in flagged] == [("skipped", True)]
+    assert TAMPERING in (result.out_dir / "report.md").read_text()
+    # The true records are still acted on: the backdoor user is contained.
+    assert ("contain_principal", "done") in [(a["action"], a["status"]) for a in _remediation_actions(result)]
+
+
+def check_noop_role_trust(result: DemoResult, probe: Probe, lines: list[str]) -> None:
+    from responder.demo.scenarios import MANAGEMENT_ACCOUNT, ORG_ROLE
+
+    assert probe.after["roles"][ORG_ROLE] == probe.before["roles"][ORG_ROLE]
+    assert not [c for c in result.account_changes or [] if c.startswith("/roles/")]
+    assert _changed_resources(result) == _story_changes(probe)
+    [trust] = [a for a in _remediation_actions(result) if a["target"] == f"role/{ORG_ROLE}"]
+    # Never a deny in its place: at most a person is shown the exact statement.
+    assert trust["status"] == "awaiting_approval" and MANAGEMENT_ACCOUNT in trust["detail"]
+
+
+def check_protected_login_profile(result: DemoResult, probe: Probe, lines: list[str]) -> None:
+    from responder.demo.scenarios import BREAK_GLASS
+
+    assert probe.after["users"][BREAK_GLASS] == probe.before["users"][BREAK_GLASS]
+    assert not [c for c in result.account_changes or [] if c.startswith(f"/users/{BREAK_GLASS}/")]
+    assert _changed_resources(result) == _story_changes(probe)
+    [waiting] = [a for a in _remediation_actions(result) if a["target"] == f"login-profile/{BREAK_GLASS}"]
+    assert waiting["status"] == "awaiting_approval" and "protected" in waiting["detail"]
+
+
+def check_many_users(result: DemoResult, probe: Probe, lines: list[str]) -> None:
+    limit, created = int(result.facts["max_auto_contain"]), int(result.facts["created_users"])
+    deny = "responder-deny-all-local"
+    bulk = {u: v for u, v in probe.after["users"].items() if u.startswith("svc-sync-")}
+    assert len(bulk) == created
+    contained = sorted(u for u, v in bulk.items() if [p.rsplit("/", 1)[-1] for p in v["attached"]] == [deny])
+    # The backdoor user (its key makes it the riskiest) is one of the first `limit`; the rest wait.
+    assert contained == [f"svc-sync-{n:04d}" for n in range(limit - 1)]
+    assert {u: v for u, v in bulk.items() if u not in contained} == {
+        u: v for u, v in probe.before["users"].items() if u.startswith("svc-sync-") and u not in contained
+    }
+    actions = _remediation_actions(result)
+    assert [a["status"] for a in actions] == ["done"] * limit + ["awaiting_approval"]
+    assert actions[-1]["target"] == f"{created + 1 - limit} more"
+    # Nothing in the state or the message grows with the attack: counts and the evidence.
+    assert all(len(a["detail"]) < 1000 for a in actions)
+    assert sum(len(m["Message"]) for m in result.soc_messages) < 64 * 1024
+
+
+CHECKS.update(
+    {
+        "forged-create-user": check_forged_create_user,
+        "noop-role-trust": check_noop_role_trust,
+        "protected-login-profile": check_protected_login_profile,
+        "many-users": check_many_users,
+    }
+)
+
+
+# -- issue 12, outputs: every sink encodes what it carries (hostile-strings)
+EXPECTED["hostile-strings"] = ("contain", [CONTAINED], ("Inactive", "Active"))
+
+
+def check_hostile_strings(result: DemoResult, probe: Probe, lines: list[str]) -> None:
+    """The attacker's strings are in the report, and no output obeys them."""
+    from responder.demo.hostile import (
+        FAKE_SECTIONS,
+        HOSTILE_OBJECT_KEYS,
+        HOSTILE_SIDS,
+        HOSTILE_USER_AGENTS,
+    )
+    from responder.notify import Message, webhook_payload
+    from responder.report_html import CSP
+    from tests.hostile.sinks import (
+        chat_problems,
+        email_problems,
+        headings,
+        html_problems,
+        markdown_problems,
+        terminal_problems,
+    )
+
+    contained_diff(probe)
+    [report] = [json.loads(p.read_text()) for p in report_paths(result)]
+    # The strings reached the report as data (else this scenario would prove nothing).
+    objects = {a["object_key"] for a in report["data_access"]}
+    assert set(HOSTILE_OBJECT_KEYS) <= objects
+    agents = {ua for ip in report["source_ips"] for ua in ip["user_agents"]}
+    assert set(HOSTILE_USER_AGENTS) <= agents
+    [failed] = [c for c in report["bucket_policy_changes"] if not c["succeeded"]]
+    assert [s["sid"] for s in failed["offending_statements"]] == list(HOSTILE_SIDS)
+
+    # report.md: exactly its own sections, the default story's, and no markup from the data.
+    markdown = (result.out_dir / "report.md").read_text()
+    tactics = list(dict.fromkeys(f["tactic"] for f in report["findings"]))
+    backdoors = [c for c in report["bucket_policy_changes"] if c["grants_external"]]
+    backdoors += [c for c in report.get("current_bucket_policies") or [] if c["grants_external"]]
+    assert not [r for r in report.get("role_trust_changes") or [] if r["grants_external"]]
+    expected = [
+        f"# Exposed key {probe.extra['exposed']}",
+        "## What happened",
+        "## What was done",
+        "## What you must do now",
+        "## Source IPs",
+        "## Findings by tactic",
+        *(f"### {t}" for t in tactics),
+        "## Resources created, modified, deleted",
+        "## Backdoors (policies open to outsiders)",
+        *(f"### `{c['bucket']}`" for c in backdoors),
+        "## Data accessed",
+        f"## Attribution: {report['attribution']['assessment']}",
+        "## Response actions",
+        "## Evidence",
+        "## IP reputation sources",
+    ]
+    found = headings(markdown)
+    # A backdoor's heading names its bucket, then the call: compared up to the bucket.
+    assert [h.split(":")[0] if h.startswith("### `") else h for h in found] == expected
+    assert markdown_problems(markdown) == []
+    assert not [x for x in markdown.splitlines() if x.strip("# ") in FAKE_SECTIONS and x not in expected]
+    assert html_problems((result.out_dir / "report.html").read_text(), CSP) == []
+
+    # The SOC message, and the Slack and Chime payloads made of it: nothing live.
+    for message in result.soc_messages:
+        assert email_problems(message["Subject"], message["Message"], fake_lines=FAKE_SECTIONS) == []
+        assert "http://approve.evil.example" not in message["Message"]
+        sent = Message(subject=message["Subject"], body=message["Message"])
+        for url in ("https://hooks.slack.com/services/T0/B0/X", "https://hooks.chime.aws/incomingwebhooks/x"):
+            assert [p for text in webhook_payload(url, sent).values() for p in chat_problems(text)] == []
+    assert "198.51.100.77" in result.soc_messages[-1]["Message"]  # the hostile calls' address is named
+    # The narration (the terminal) carries no escape sequence or control character from the logs.
+    assert terminal_problems("\n".join(lines)) == []
+
+    # Keyed digests: the demo deploys a redaction key, as the stack does; the story's session tokens
+    # are in the saved rows as HMACs, never as plain SHA-256 digests nor as themselves.
+    saved = "\n".join(probe.extra["saved_rows"])
+    assert "<redacted hmac-sha256:" in saved and "<redacted sha256:" not in saved
+    assert not [s for s in result.planted_secrets if s in saved]
+    # The account: the default story's containment (the key, its user, the backdoor user and at most
+    # the story's own backdoor statement), nothing for the hostile calls, which all failed or read.
+    from responder.demo.cloudtrail import BACKDOOR_SID
+
+    changed = {"/".join(p.split("/")[:3]) for p in result.account_changes or []}
+    assert changed - {f"/buckets/{failed['bucket']}"} == {f"/users/{USER}", "/users/svc-backup-sync"}
+    for change in result.resource_changes:
+        if change["resource"] == f"bucket/{failed['bucket']}":
+            sids = [
+                [st.get("Sid") for st in json.loads(side["policy"])["Statement"]]
+                for side in (change["before"], change["after"])
+            ]
+            assert [s for s in sids[0] if s not in sids[1]] == [BACKDOOR_SID]
+            assert not set(HOSTILE_SIDS) & (set(sids[0]) | set(sids[1]))
+
+
+CHECKS["hostile-strings"] = check_hostile_strings
+
+
+# -- issue 12, bucket policies: external means external by value; only the attacker's delta, once
+EXPECTED.update(
+    {
+        "shared-bucket-read": ("contain", [CONTAINED], ("Inactive", "Active")),
+        "org-condition-backdoor": ("contain", [CONTAINED], ("Inactive", "Active")),
+    }
+)
+
+
+def _bucket_actions(result: DemoResult, bucket: str) -> list[tuple[str, str]]:
+    return [
+        (a["action"], a["status"])
+        for e in result.executions
+        for a in e["actions"]
+        if a["target"] == bucket and a["action"] != "snapshot_bucket_policy"
+    ]
+
+
+def _statements_of(policy: str | None) -> list[str]:
+    from responder.revoke import canonical
+
+    return [canonical(s) for s in json.loads(policy or '{"Statement": []}')["Statement"]]
+
+
+def check_shared_bucket_read(result: DemoResult, probe: Probe, lines: list[str]) -> None:
+    """Issue 12, point 1: the finding names a bucket the attacker only read; its policy stays byte for byte."""
+    share = result.facts["share_bucket"]
+    assert share == "acme-partner-share-123456789012"
+    assert not [p for p in result.account_changes or [] if p.startswith(f"/buckets/{share}/")]
+    assert f"bucket/{share}" not in _changed_resources(result)
+    assert _bucket_actions(result, share) == []
+    # Reported, as it is external (the partner), but not the attacker's to remove.
+    [report] = [json.loads(p.read_text()) for p in report_paths(result)]
+    [current] = [c for c in report["current_bucket_policies"] if c["bucket"] == share]
+    assert current["grants_external"] and "arn:aws:iam::444455556666:root" in current["external_principals"]
+    # The victim bucket's backdoor, which the attacker did add, still goes.
+    victim = probe.extra["victim_bucket"]
+    assert ("remove_policy_statements", "done") in _bucket_actions(result, victim)
+
+
+def check_org_condition_backdoor(result: DemoResult, probe: Probe, lines: list[str]) -> None:
+    """Issue 12, point 9: '*' under the attacker's org id, VPC endpoint and user id: external, removed."""
+    bucket, sids = result.facts["org_bucket"], result.facts["attacker_sids"].split(",")
+    [change] = [c for c in result.resource_changes if c["resource"] == f"bucket/{bucket}"]
+    owners = json.loads(result.facts["owner_statements"])
+    assert _statements_of(change["after"]["policy"]) == _statements_of(json.dumps({"Statement": owners}))
+    assert len(_statements_of(change["before"]["policy"])) == len(owners) + len(sids)
+    assert _bucket_actions(result, bucket) == [("remove_policy_statements", "done")]
+    [removal] = [
+        a
+        for e in result.executions
+        for a in e["actions"]
+        if a["target"] == bucket and a["action"] == "remove_policy_statements"
+    ]
+    assert all(sid in removal["detail"] for sid in sids)
+    # Reported external: the attacker's organization, VPC endpoint and user id, each by value.
+    [report] = [json.loads(p.read_text()) for p in report_paths(result)]
+    [put] = [
+        c
+        for c in report["bucket_policy_changes"]
+        if c["bucket"] == bucket
+        and c["access_key_id"] == probe.extra["exposed"]
+        and len(c["offending_statements"]) > 2
+    ]
+    assert {
+        "organization o-attackr0rg01",
+        "VPC endpoint vpce-0a77ac4e5f6071829",
+        "user id AROAXATTACKERROLE0001:*",
+    } <= set(put["external_principals"])
+
+
+def check_bucket_actions_once(result: DemoResult, probe: Probe, lines: list[str]) -> None:
+    """Issue 12, point 8: across concurrent executions each bucket statement is removed exactly once."""
+    check_exactly_once(result, probe, lines)
+    victim = probe.extra["victim_bucket"]
+    actions = _bucket_actions(result, victim)
+    assert actions.count(("remove_policy_statements", "done")) == 1, actions
+    assert set(actions) <= {
+        ("remove_policy_statements", "done"),
+        ("remove_policy_statements", "already_done"),
+    }
+
+
+CHECKS.update(
+    {
+        "shared-bucket-read": check_shared_bucket_read,
+        "org-condition-backdoor": check_org_condition_backdoor,
+        "concurrent-findings": check_bucket_actions_once,
+    }
+)

@@ -142,7 +142,12 @@ def hostile_world(log_dir: Path) -> Iterator[World]:
         victim = create_victim_user(clients["iam"], VICTIM_USER, owner="dana.reyes@example.com")
         create_victim_bucket(clients["s3"], VICTIM_BUCKET, policy=VICTIM_POLICY, objects=["exports/a.csv"])
         resources = deploy_responder_resources(
-            clients["s3"], clients["dynamodb"], clients["sns"], clients["sqs"], suffix="hostile"
+            clients["s3"],
+            clients["dynamodb"],
+            clients["sns"],
+            clients["sqs"],
+            suffix="hostile",
+            iam=clients["iam"],
         )
         _write_logs(log_dir, victim.exposed_key_id)
         environment = {

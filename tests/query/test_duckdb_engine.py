@@ -230,18 +230,22 @@ def test_files_outside_the_layout_are_always_opened(tmp_path):
     assert len(engine.run("key_activity", params)) == 3
 
 
-def test_unreadable_file_is_named(tmp_path):
+def test_unreadable_file_is_skipped_named_and_counted(tmp_path):
+    # One file an attacker can write (broken JSON, not gzip) must not stop the reading of the others.
     good = _write(tmp_path / "good.json", {"Records": [_event(KEY, "2024-05-01T00:00:00Z")]}, gz=False)
     bad = tmp_path / "bad.json"
     bad.write_text('{"Records": [{"eventTime": "2024-05-01T00:00:00Z",')
-    engine = DuckDBEngine([good, bad])
-    params = {"access_key_id": KEY, "start": "2024-05-01T00:00:00Z", "end": "2024-05-02T00:00:00Z"}
-    with pytest.raises(LogsUnreadable, match=r"bad\.json"):
-        engine.run("key_activity", params)
     notgz = tmp_path / "fake.json.gz"
     notgz.write_text("not gzip")
-    with pytest.raises(LogsUnreadable, match=r"fake\.json\.gz"):
-        DuckDBEngine([notgz]).run("key_activity", params)
+    engine = DuckDBEngine([good, bad, notgz])
+    params = {"access_key_id": KEY, "start": "2024-05-01T00:00:00Z", "end": "2024-05-02T00:00:00Z"}
+    assert [r["event_time"] for r in engine.run("key_activity", params)] == ["2024-05-01T00:00:00Z"]
+    coverage = engine.coverage(params)
+    assert coverage["files_not_read"] == 2 and coverage["status"] == "partial"
+    named = {f for entry in coverage["not_read"] for f in entry["files"]}
+    assert named == {str(bad), str(notgz)}
+    assert all(entry["unit"] == "files" and entry["reason"] for entry in coverage["not_read"])
+    assert DuckDBEngine([notgz]).run("key_activity", params) == []
     with pytest.raises(LogsUnreadable, match="no such file"):
         DuckDBEngine([tmp_path / "missing"]).run("key_activity", params)
 

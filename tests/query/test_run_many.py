@@ -127,13 +127,13 @@ def test_a_pivot_key_is_read_from_only_the_files_holding_its_events(tmp_path, mo
     engine = DuckDBEngine([tmp_path])
     assert len(engine.run("key_activity", _params(first, *week))) == 1
     read: list[list[Path]] = []
-    real = engine_module._group
+    real = engine_module.records_sql
 
-    def spy(files: list[Path]) -> dict:
-        read.append(list(files))
-        return real(files)
+    def spy(groups: dict, **kwargs: object) -> str:
+        read.append([f for files in groups.values() for f in files])
+        return real(groups, **kwargs)
 
-    monkeypatch.setattr(engine_module, "_group", spy)
+    monkeypatch.setattr(engine_module, "records_sql", spy)
     rows = engine.run_many([("key_activity", _params(second, *week)), ("coverage", _params(second, *week))])
     assert [f.name for f in read[0]] == ["b.json.gz"] and len(read) == 1
     assert rows[(second, "key_activity")] == DuckDBEngine([tmp_path]).run(

@@ -13,6 +13,8 @@ import pytest
 from aws_cdk import Stack
 
 from responder.local.events import matches_rule
+from responder.settings import Settings
+from responder.triage import triage
 from stacks.patterns import (
     ALERT_FIELDS,
     DETECTIONS,
@@ -415,34 +417,90 @@ def test_quarantine_rule_starts_the_state_machine_with_a_dead_letter_queue(synth
     assert set(target["InputTransformer"]["InputPathsMap"].values()) == set(QUARANTINE_INPUT.values())
 
 
-@pytest.mark.fixtures
-def test_aws_quarantine_policy_attached_starts_the_responder_with_a_quarantine_input(synth):
+# What CloudTrail records when AWS itself attaches the policy: no principal, AWS Internal as the caller.
+AWS_ITSELF = {"userIdentity": {"accountId": "123456789012", "invokedBy": "AWS Internal"}}
+
+
+def _quarantine_record(**changes: Any) -> dict[str, Any]:
+    """Panther's labelled quarantine event (its caller is a role session of the account)."""
     record = panther(
         "AWS.CloudTrail.IAMCompromisedKeyQuarantine", "AttachUserPolicy AWSCompromisedKeyQuarantineV2-true"
-    )
-    event = envelope(record["event"])
+    )["event"]
+    return {**record, **changes}
+
+
+def _by_aws(**changes: Any) -> dict[str, Any]:
+    return _quarantine_record(**AWS_ITSELF, sourceIPAddress="AWS Internal", **changes)
+
+
+@pytest.mark.fixtures
+def test_aws_quarantine_policy_attached_starts_the_responder_with_a_quarantine_input(synth):
+    record = _by_aws()
+    event = envelope(record)
     rule = _quarantine_rule(synth)
     assert matches_rule(rule["EventPattern"], event)
     (target,) = rule["Targets"]
-    assert json.loads(_transform(target["InputTransformer"], event)) == {
+    sent = json.loads(_transform(target["InputTransformer"], event))
+    assert sent == {
         "source": "quarantine-policy",
         "userName": "test-user",
         "policyArn": "arn:aws:iam::aws:policy/AWSCompromisedKeyQuarantineV2",
         "accountId": "123456789012",
         "region": "us-east-1",
         "eventTime": "2023-11-21T23:23:52Z",
-        "eventId": record["event"]["eventID"],
+        "eventId": record["eventID"],
+        "userIdentity": AWS_ITSELF["userIdentity"],
+        "sourceIPAddress": "AWS Internal",
     }
-    assert not matching(_detection_rules(synth), record["event"]), "a trigger, not a detection alert"
+    assert not matching(_detection_rules(synth), record), "a trigger, not a detection alert"
+    # Triage reads the same caller fields: AWS's own attach is a containment.
+    assert triage(sent, Settings()).decision.action == "contain"
+
+
+@pytest.mark.fixtures
+@pytest.mark.parametrize(
+    ("who", "changes"),
+    [
+        ("a role session (Panther's own sample)", {}),
+        (
+            "a console user: the call shows AWS Internal but carries the user's ARN",
+            {
+                "userIdentity": {
+                    "type": "IAMUser",
+                    "principalId": "AIDAEXAMPLEMALLORY01",
+                    "arn": "arn:aws:iam::123456789012:user/mallory",
+                    "accountId": "123456789012",
+                    "userName": "mallory",
+                    "invokedBy": "AWS Internal",
+                },
+                "sourceIPAddress": "AWS Internal",
+            },
+        ),
+        ("root", {"userIdentity": {"type": "Root", "arn": "arn:aws:iam::123456789012:root"}}),
+        ("no ARN but a real source IP", {**AWS_ITSELF, "sourceIPAddress": "203.0.113.7"}),
+    ],
+    ids=["role-session", "console-user", "root", "outside-ip"],
+)
+def test_a_principal_attaching_the_quarantine_policy_starts_nothing(synth, who, changes):
+    record = _quarantine_record(**changes)
+    event = envelope(record)
+    rule = _quarantine_rule(synth)
+    assert not matches_rule(rule["EventPattern"], event), who
+    # Sent by hand (anyone with states:StartExecution), the same input is notify-only, saying who.
+    (target,) = rule["Targets"]
+    incident = triage(json.loads(_transform(target["InputTransformer"], event)), Settings())
+    assert incident.decision.action == "notify_only"
+    assert "not AWS's quarantine signal" in incident.decision.reason
+    caller = (changes.get("userIdentity") or record["userIdentity"]).get("arn")
+    if caller:
+        assert caller in incident.decision.reason
 
 
 @pytest.mark.fixtures
 @pytest.mark.parametrize("version", ["AWSCompromisedKeyQuarantine", "AWSCompromisedKeyQuarantineV3"])
 def test_every_quarantine_policy_version_triggers_and_other_policies_do_not(synth, version):
     pattern = _quarantine_rule(synth)["EventPattern"]
-    record = panther(
-        "AWS.CloudTrail.IAMCompromisedKeyQuarantine", "AttachUserPolicy AWSCompromisedKeyQuarantineV2-true"
-    )["event"]
+    record = _by_aws()
     quarantined = {
         **record,
         "requestParameters": {
@@ -460,14 +518,51 @@ def test_every_quarantine_policy_version_triggers_and_other_policies_do_not(synt
     assert not matches_rule(pattern, envelope(refused))
 
 
+def test_an_aws_service_identity_attach_triggers_too(synth):
+    """AWS's other caller shape: an AWSService identity (no ARN) invoked by an AWS service."""
+    event = {
+        "version": "0",
+        "id": "6f4a0f8e-3f1c-4c1e-9d55-000000000001",
+        "detail-type": "AWS API Call via CloudTrail",
+        "source": "aws.iam",
+        "account": "123456789012",
+        "time": "2024-01-01T00:00:00Z",
+        "region": "us-east-1",
+        "resources": [],
+        "detail": {
+            "eventSource": "iam.amazonaws.com",
+            "eventName": "AttachUserPolicy",
+            "userIdentity": {"type": "AWSService", "invokedBy": "health.amazonaws.com"},
+            "sourceIPAddress": "health.amazonaws.com",
+            "requestParameters": {
+                "userName": "ci-deployer",
+                "policyArn": "arn:aws:iam::aws:policy/AWSCompromisedKeyQuarantineV3",
+            },
+            "recipientAccountId": "123456789012",
+            "eventID": "0f3c4b2a-5d6e-4f70-8a9b-000000000001",
+        },
+    }
+    rule = _quarantine_rule(synth)
+    assert matches_rule(rule["EventPattern"], event)
+    (target,) = rule["Targets"]
+    assert triage(json.loads(_transform(target["InputTransformer"], event)), Settings()).decision.action == (
+        "contain"
+    )
+
+
 # ---------------------------------------------------------------------------------------- switches
 
 
 def test_detections_off_removes_every_detection_rule_but_not_the_quarantine_trigger(switched_off):
     assert switched_off.stack.detections is None
-    rules = switched_off.of_type("AWS::Events::Rule").values()
-    sources = sorted(s for r in rules for s in r["Properties"]["EventPattern"]["source"])
+    rules = switched_off.of_type("AWS::Events::Rule")
+    # The responder's self-check (tests/stack/test_responder_writes.py) is no detection: it stays too.
+    self_check = _logical_id(switched_off.stack.responder_write_alarm.rule)
+    sources = sorted(
+        s for k, r in rules.items() if k != self_check for s in r["Properties"]["EventPattern"]["source"]
+    )
     assert sources == ["aws.guardduty", "aws.iam"]
+    assert self_check in rules
     assert _quarantine_rule(switched_off)["EventPattern"] == quarantine_pattern()
 
 
@@ -478,3 +573,21 @@ def test_quarantine_trigger_off_removes_only_that_rule(allow_listed):
         r["Properties"]["EventPattern"] == quarantine_pattern()
         for r in allow_listed.of_type("AWS::Events::Rule").values()
     )
+
+
+@pytest.mark.fixtures
+def test_an_aws_owned_account_identity_invoked_by_aws_internal_is_aws(synth):
+    # Some AWS-internal calls are logged as an AWSAccount identity with no ARN; invokedBy is written by
+    # CloudTrail, so only AWS's own call can carry it without an ARN.
+    identity = {"type": "AWSAccount", "principalId": "AIDAAWSINTERNAL0001", "accountId": "999999999999"}
+    record = _quarantine_record(userIdentity={**identity, "invokedBy": "AWS Internal"})
+    rule = _quarantine_rule(synth)
+    assert matches_rule(rule["EventPattern"], envelope(record))
+    (target,) = rule["Targets"]
+    sent = json.loads(_transform(target["InputTransformer"], envelope(record)))
+    assert triage(sent, Settings()).decision.action == "contain"
+    # The same identity without AWS as the invoker is someone's account: nothing starts.
+    other = _quarantine_record(userIdentity=identity)
+    assert not matches_rule(rule["EventPattern"], envelope(other))
+    incident = triage(json.loads(_transform(target["InputTransformer"], envelope(other))), Settings())
+    assert incident.decision.action == "notify_only"

@@ -15,7 +15,7 @@ from aws_cdk import aws_lambda as lambda_
 from lambdas.steps import STEPS
 from responder.permissions import Permission
 from responder.settings import Settings
-from stacks.constructs.functions import IAM_WRITES, resolve_resource
+from stacks.constructs.functions import resolve_conditions, resolve_resource
 from stacks.constructs.layers import (
     LAMBDA_RUNTIME_MODULES,
     LAYER_DEPENDENCIES,
@@ -73,20 +73,30 @@ def _declared(step_name: str, settings: StackSettings) -> list[Permission]:
     ]
 
 
-def _implied(declared: list[Permission], settings: StackSettings) -> list[Permission]:
-    """The grants a deployment adds to a declaration: the key of an SSE-KMS trail or webhook secret."""
+def _implied(declared: list[Permission], settings: StackSettings, synth=None) -> list[Permission]:
+    """The grants a deployment adds to a declaration: the key of an SSE-KMS trail or webhook secret, and
+    the stack's own key of the redaction key secret (through Secrets Manager only)."""
     named = {r[1:].split("/")[0] for p in declared for r in p.resources if r.startswith("@")}
     keys = {
         "cloudtrail_bucket": settings.cloudtrail_kms_key_arn,
         "webhook_secret": settings.chat_webhook_kms_key_arn,
     }
-    return [Permission(("kms:Decrypt",), (key,)) for ref, key in keys.items() if key and ref in named]
+    implied = [Permission(("kms:Decrypt",), (key,)) for ref, key in keys.items() if key and ref in named]
+    if synth is not None and "redaction_key_secret" in named:
+        implied.append(
+            Permission(
+                ("kms:Decrypt",),
+                (synth.stack.redaction_key.key_arn,),
+                conditions={"StringEquals": {"kms:ViaService": ["secretsmanager.{region}.amazonaws.com"]}},
+            )
+        )
+    return implied
 
 
-def _pairs(synth, statements: list[dict[str, Any]]) -> set[tuple[str, str]]:
-    """``(action, resource)`` of every statement, the resource as canonical JSON."""
+def _pairs(synth, statements: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
+    """``(action, resource, condition)`` of every statement, resource and condition as canonical JSON."""
     return {
-        (a, json.dumps(r, sort_keys=True))
+        (a, json.dumps(r, sort_keys=True), json.dumps(s.get("Condition"), sort_keys=True))
         for s in statements
         for a in _list(s["Action"])
         for r in _list(s["Resource"])
@@ -127,14 +137,20 @@ def test_role_grants_exactly_the_declared_permissions_plus_logs_and_xray(request
     declared = _declared(step.name, settings)
     # Reading an SSE-KMS trail or a KMS-encrypted webhook secret takes its key: the grants a
     # deployment adds to a declaration.
-    implied = _implied(declared, settings)
+    implied = _implied(declared, settings, synth)
     assert granted == {a for p in (*declared, *implied) for a in p.actions} | BASICS
-    # ... each on exactly the resources declared (references resolved to this stack's resources).
+    # ... each on exactly the resources declared, under exactly the conditions declared (references
+    # resolved to this stack's resources).
     log_group_arn = synth.stack.functions.by_name[step.name].log_group.log_group_arn
     expected = [
         {
             "Action": list(p.actions),
             "Resource": [resolve_resource(r, synth.stack.references) for r in p.resources],
+            **(
+                {"Condition": resolve_conditions(p.conditions, synth.stack.references)}
+                if p.conditions
+                else {}
+            ),
         }
         for p in (*declared, *implied)
     ] + [
@@ -142,13 +158,23 @@ def test_role_grants_exactly_the_declared_permissions_plus_logs_and_xray(request
         {"Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], "Resource": "*"},
     ]
     assert _pairs(synth, statements) == _pairs(synth, synth.stack.resolve(expected))
-    # A step that writes IAM policies or tags is denied exactly those writes on the responder's roles.
-    writes = {a for a in granted if a.startswith(IAM_WRITES)}
-    assert {a for s in denies for a in _list(s["Action"])} == writes
-    for deny in denies:
-        (resource,) = _list(deny["Resource"])
-        assert f":role/{synth.stack.stack_name}-*" in json.dumps(resource)
-    star_ok = {a for p in declared if "*" in p.resources for a in p.actions} | {
+    # Its Denies are exactly the guardrails of the services it holds (tests/stack/test_guardrails.py
+    # shows what they keep out of reach).
+    construct = synth.stack.functions.by_name[step.name]
+    services = {a.split(":")[0] for a in granted}
+    assert {g.service for g in construct.guardrails} == services & {"iam", "s3"}
+    assert _pairs(synth, denies) == _pairs(
+        synth,
+        synth.stack.resolve(
+            [{"Action": list(g.actions), "Resource": list(g.resources)} for g in construct.guardrails]
+        ),
+    )
+    star_ok = {
+        a
+        for p in declared
+        if any(resolve_resource(r, synth.stack.references) == "*" for r in p.resources)
+        for a in p.actions
+    } | {
         "xray:PutTraceSegments",
         "xray:PutTelemetryRecords",
     }
@@ -165,7 +191,10 @@ def test_no_policy_anywhere_grants_a_wildcard_action(synth):
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
             for action in _list(statement["Action"]):
                 assert "*" not in action, f"{logical_id}: {action}"
-    assert not synth.of_type("AWS::IAM::ManagedPolicy")
+    # The one managed policy is the containment deny-all, which grants nothing.
+    (managed,) = synth.of_type("AWS::IAM::ManagedPolicy").values()
+    (statement,) = managed["Properties"]["PolicyDocument"]["Statement"]
+    assert (statement["Effect"], statement["Action"], statement["Resource"]) == ("Deny", "*", "*")
 
 
 @pytest.mark.parametrize("step", STEPS, ids=lambda s: s.name)
@@ -322,7 +351,7 @@ def _grants(synth, step_name: str) -> dict[str, list[Any]]:
     """``{action: [resources]}`` of a step's role."""
     _, role_id = _function(synth, step_name)
     grants: dict[str, list[Any]] = {}
-    for action, resource in _pairs(synth, _role_statements(synth, role_id)):
+    for action, resource, _ in _pairs(synth, _role_statements(synth, role_id)):
         grants.setdefault(action, []).append(json.loads(resource))
     return grants
 
@@ -370,10 +399,21 @@ def test_only_the_report_reads_the_configured_threat_list_object(synth, options_
     assert "threat" not in json.dumps(evidence)
 
 
+def _without_redaction_key(synth, grants: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    """``grants`` less the redaction key secret and its key (the redacting steps read those:
+    tests/stack/test_guardrails.py), so that what is left is the chat webhook's."""
+    ours = [
+        synth.stack.resolve(a)
+        for a in (synth.stack.redaction_key.secret_arn, synth.stack.redaction_key.key_arn)
+    ]
+    kept = {a: [r for r in rs if r not in ours] for a, rs in grants.items()}
+    return {a: rs for a, rs in kept.items() if rs}
+
+
 def test_only_the_notify_steps_read_the_webhook_secret_and_its_key(synth, org_synth, options_synth):
     secret = OPTIONS["chatWebhookSecretArn"]
     for step in STEPS:
-        grants = _grants(options_synth, step.name)
+        grants = _without_redaction_key(options_synth, _grants(options_synth, step.name))
         if step.name in NOTIFY_STEPS:
             assert grants["secretsmanager:GetSecretValue"] == [secret]
             assert sorted(map(json.dumps, grants["kms:Decrypt"])) == sorted(
@@ -383,8 +423,10 @@ def test_only_the_notify_steps_read_the_webhook_secret_and_its_key(synth, org_sy
             assert not {a for a in grants if a.startswith("secretsmanager:")}, step.name
     for step in NOTIFY_STEPS:
         # A secret under the AWS managed key: the secret, and no other key than the SOC topic's.
-        grants = _grants(org_synth, step)
+        grants = _without_redaction_key(org_synth, _grants(org_synth, step))
         assert grants["secretsmanager:GetSecretValue"] == [ORGANIZATION_TRAIL["chatWebhookSecretArn"]]
         assert grants["kms:Decrypt"] == [_soc_key(org_synth)]
-        # No secret: no Secrets Manager grant at all.
-        assert not {a for a in _grants(synth, step) if a.startswith("secretsmanager:")}
+        # No webhook secret: no other Secrets Manager grant.
+        assert not {
+            a for a in _without_redaction_key(synth, _grants(synth, step)) if a.startswith("secretsmanager:")
+        }

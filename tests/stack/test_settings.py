@@ -132,6 +132,11 @@ def test_athena_needs_the_trail_bucket_not_a_data_store():
         ({**LAKE, "approvalTimeoutSeconds": 604801}, "responder:approvalTimeoutSeconds"),
         ({**LAKE, "approvalTimeoutSeconds": "an hour"}, "responder:approvalTimeoutSeconds"),
         ({**LAKE, "approvalOnTimeout": "escalate"}, "responder:approvalOnTimeout"),
+        ({**LAKE, "maxAutoContain": -1}, "responder:maxAutoContain"),
+        ({**LAKE, "maxAutoContain": 5000}, "responder:maxAutoContain"),
+        ({**LAKE, "trustedIdentityPools": ["my-pool"]}, "responder:trustedIdentityPools"),
+        ({**LAKE, "trustedOidcSubjects": ["repo:*"]}, "responder:trustedOidcSubjects"),
+        ({**LAKE, "trustedOidcSubjects": "repo:acme/a,repo:acme/b c"}, "responder:trustedOidcSubjects"),
         ({**LAKE, "threatListUri": "https://intel.example.com/ips.txt"}, "responder:threatListUri"),
         ({**LAKE, "threatListUri": "s3://intel-bucket"}, "responder:threatListUri"),
         ({**LAKE, "threatListUri": "s3://intel-bucket/lists/"}, "responder:threatListUri"),
@@ -234,9 +239,15 @@ def test_what_the_stack_sets_the_functions_read_back():
             "protectedTag": "security:do-not-contain",
             "ownerTagKeys": "team,owner",
             "containMinSeverity": 8.5,
+            "maxAutoContain": 40,
+            "trustedIdentityPools": ["eu-west-1:0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b"],
+            "trustedOidcSubjects": "repo:acme-corp/,repo:acme-labs/site:",
         }
     )
     runtime = Settings.from_env(settings.function_environment())
+    assert runtime.max_auto_contain == 40
+    assert runtime.trusted_identity_pools == settings.trusted_identity_pools
+    assert runtime.trusted_oidc_subjects == ("repo:acme-corp/", "repo:acme-labs/site:")
     assert runtime.query_engine == "lake" and runtime.lake_event_data_store == "EXAMPLE-f852-4e8f-8bd1"
     assert (runtime.approval_timeout_seconds, runtime.approval_on_timeout) == (900, "contain")
     assert runtime.protected_principals == settings.protected_principals
