@@ -6,6 +6,7 @@ of this account the key assumed in the window are revoked too, from the rows sav
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools.utilities.parser import BaseModel, parse
@@ -41,6 +42,7 @@ class AssumedRolesInput(BaseModel):
     mode: str
     state: WorkflowState
     execution_id: str
+    entered_at: str | None = None  # $$.State.EnteredTime
 
 
 def _contained_elsewhere(containment: dict[str, Any] | None) -> str | None:
@@ -119,6 +121,15 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return StepResult(actions=actions).model_dump(mode="json")
 
 
+def _entered(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None  # not a time: the step's own clock
+
+
 def _assumed_roles(request: AssumedRolesInput) -> dict[str, Any]:
     settings = get_settings()
     incident = request.state.incident
@@ -136,6 +147,9 @@ def _assumed_roles(request: AssumedRolesInput) -> dict[str, Any]:
         execution_id=request.execution_id,
         protected_tag=settings.protected_tag,
         protected_principals=settings.protected_principals,
+        # The state's entry time, the same for every retry of it: a retry finds its own cutoff in
+        # place (already_done) instead of replacing it with a later one.
+        now=_entered(request.entered_at),
     )
     for action in actions:
         logger.info(

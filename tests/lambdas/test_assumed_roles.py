@@ -66,10 +66,12 @@ def _state(account: Account, **extra: Any) -> dict[str, Any]:
     }
 
 
+ENTERED = "2026-12-07T03:00:00.123Z"  # $$.State.EnteredTime: the same for every retry of the state
+
+
 def _run(account: Account, state: dict[str, Any]) -> list[tuple[str, str, str]]:
-    out = revoke_step.handler(
-        {"mode": "assumed_roles", "state": state, "execution_id": EXECUTION}, context("responder-revoke")
-    )
+    event = {"mode": "assumed_roles", "state": state, "execution_id": EXECUTION, "entered_at": ENTERED}
+    out = revoke_step.handler(event, context("responder-revoke"))
     return [(a["target"], a["status"], a["detail"]) for a in out["actions"]]
 
 
