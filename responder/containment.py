@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -112,6 +112,48 @@ def _code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
+def _live_owner(
+    key: str,
+    account: str,
+    *,
+    kind: str,
+    name: str,
+    live: Mapping[str, Any],
+    tags: dict[str, str],
+    owner_tag_keys: tuple[str, ...],
+    protected_tag: str,
+    protected_principals: tuple[str, ...],
+    last_used: dict[str, Any] | None = None,
+) -> Owner:
+    """The :class:`Owner` of a live user (``kind="user"``) or role (``kind="role"``): its owner tag and
+    its protection, judged on the name, id and ARN IAM shows."""
+    principal_id = live.get("UserId" if kind == "user" else "RoleId")
+    owner_tag = next((k for k in owner_tag_keys if tags.get(k)), None)
+    why = protection(
+        tags,
+        protected_tag,
+        protected_principals,
+        kind=kind,
+        name=name,
+        principal_id=principal_id,
+        arn=live.get("Arn"),
+    )
+    return Owner(
+        access_key_id=key,
+        account_id=account,
+        user_name=name,
+        principal_type="IAMUser" if kind == "user" else "AssumedRole",
+        principal_id=principal_id,
+        principal_arn=live.get("Arn"),
+        owner=tags.get(owner_tag) if owner_tag else None,
+        owner_tag=owner_tag,
+        tags=tags,
+        last_used=last_used or {},
+        protected=why is not None,
+        protected_by=why,
+    )
+
+
 def validate_key(
     sts: Any,
     iam: Any,
@@ -154,31 +196,20 @@ def validate_key(
         if _code(exc) in THROTTLING_CODES:
             raise Throttled(f"IAM throttled the lookup of {key}'s user") from exc
         raise
-    owner_tag = next((k for k in owner_tag_keys if tags.get(k)), None)
     last_used = {
         k: (iso(v) if hasattr(v, "tzinfo") else v) for k, v in used.get("AccessKeyLastUsed", {}).items()
     }
-    why = protection(
-        tags,
-        protected_tag,
-        protected_principals,
+    return _live_owner(
+        key,
+        account,
         kind="user",
         name=user,
-        principal_id=live.get("UserId"),
-        arn=live.get("Arn"),
-    )
-    return Owner(
-        access_key_id=key,
-        account_id=account,
-        user_name=user,
-        principal_id=live.get("UserId"),
-        principal_arn=live.get("Arn"),
-        owner=tags.get(owner_tag) if owner_tag else None,
-        owner_tag=owner_tag,
+        live=live,
         tags=tags,
+        owner_tag_keys=owner_tag_keys,
+        protected_tag=protected_tag,
+        protected_principals=protected_principals,
         last_used=last_used,
-        protected=why is not None,
-        protected_by=why,
     )
 
 
@@ -219,28 +250,16 @@ def _role_session_owner(
             f"the finding's session id {session_of} is not role {role}'s ({live.get('RoleId')}): "
             "a record inconsistent with the account; nothing changed"
         )
-    owner_tag = next((k for k in owner_tag_keys if tags.get(k)), None)
-    why = protection(
-        tags,
-        protected_tag,
-        protected_principals,
+    return _live_owner(
+        key,
+        account,
         kind="role",
         name=live.get("RoleName", role),
-        principal_id=live.get("RoleId"),
-        arn=live.get("Arn"),
-    )
-    return Owner(
-        access_key_id=key,
-        account_id=account,
-        user_name=live.get("RoleName", role),
-        principal_type="AssumedRole",
-        principal_id=live.get("RoleId"),
-        principal_arn=live.get("Arn"),
-        owner=tags.get(owner_tag) if owner_tag else None,
-        owner_tag=owner_tag,
+        live=live,
         tags=tags,
-        protected=why is not None,
-        protected_by=why,
+        owner_tag_keys=owner_tag_keys,
+        protected_tag=protected_tag,
+        protected_principals=protected_principals,
     )
 
 
@@ -271,28 +290,16 @@ def _user_session_owner(
             f"the finding's principal id {claimed_id} is not user {user}'s: a record inconsistent with the "
             "account; nothing changed"
         )
-    owner_tag = next((k for k in owner_tag_keys if tags.get(k)), None)
-    why = protection(
-        tags,
-        protected_tag,
-        protected_principals,
+    return _live_owner(
+        key,
+        account,
         kind="user",
         name=user,
-        principal_id=live.get("UserId"),
-        arn=live.get("Arn"),
-    )
-    return Owner(
-        access_key_id=key,
-        account_id=account,
-        user_name=user,
-        principal_type="IAMUser",
-        principal_id=live.get("UserId"),
-        principal_arn=live.get("Arn"),
-        owner=tags.get(owner_tag) if owner_tag else None,
-        owner_tag=owner_tag,
+        live=live,
         tags=tags,
-        protected=why is not None,
-        protected_by=why,
+        owner_tag_keys=owner_tag_keys,
+        protected_tag=protected_tag,
+        protected_principals=protected_principals,
     )
 
 

@@ -13,7 +13,7 @@ import hashlib
 import ipaddress
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -146,33 +146,33 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def condition_values(statement: Mapping[str, Any]) -> list[tuple[str, str, str]]:
-    """(operator:key, category, value) of each narrowing condition value; other operators narrow nothing."""
-    out: list[tuple[str, str, str]] = []
+def _narrowing_entries(statement: Mapping[str, Any]) -> Iterator[tuple[str, str, list[Any]]]:
+    """(operator, key, values) under the positive operators only: the others narrow nothing."""
     condition = statement.get("Condition")
     if not isinstance(condition, Mapping):
-        return out
+        return
     for operator, entries in condition.items():
         if not _NARROWING_OPERATOR.match(str(operator)) or not isinstance(entries, Mapping):
             continue
         for key, values in entries.items():
-            category = _CONDITION_CATEGORY.get(str(key).lower())
-            if category:
-                out += [(f"{operator}:{key}".lower(), category, str(v)) for v in _as_list(values)]
+            yield str(operator), str(key), _as_list(values)
+
+
+def condition_values(statement: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    """(operator:key, category, value) of each narrowing condition value; other operators narrow nothing."""
+    out: list[tuple[str, str, str]] = []
+    for operator, key, values in _narrowing_entries(statement):
+        category = _CONDITION_CATEGORY.get(key.lower())
+        if category:
+            out += [(f"{operator}:{key}".lower(), category, str(v)) for v in values]
     return out
 
 
 def _keyed_values(statement: Mapping[str, Any]) -> dict[str, list[str]]:
     """Condition key (lower case) -> values, over the positive operators (for federated trusts)."""
     out: dict[str, list[str]] = {}
-    condition = statement.get("Condition")
-    if not isinstance(condition, Mapping):
-        return out
-    for operator, entries in condition.items():
-        if not _NARROWING_OPERATOR.match(str(operator)) or not isinstance(entries, Mapping):
-            continue
-        for key, values in entries.items():
-            out.setdefault(str(key).lower(), []).extend(str(v) for v in _as_list(values))
+    for _operator, key, values in _narrowing_entries(statement):
+        out.setdefault(key.lower(), []).extend(str(v) for v in values)
     return out
 
 
