@@ -16,8 +16,8 @@ from typing import Any
 from aws_cdk import App, Validations
 from cdk_nag import AwsSolutionsChecks
 
+from deployment.settings import StackSettings
 from stacks.responder_stack import ResponderStack
-from stacks.settings import StackSettings
 
 HERE = Path(__file__).resolve().parent
 

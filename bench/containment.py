@@ -31,15 +31,15 @@ from typing import Any
 import boto3
 
 from responder import clients
-from responder.demo.run import DemoHooks, run_demo
-from responder.local.runner import ExecutionResult
+from workstation.demo.run import DemoHooks, run_demo
+from workstation.local.runner import ExecutionResult
 
 HERE = Path(__file__).resolve().parent
 MAX_INVOCATIONS = 1
 MAX_CALLS = 4
 PLUMBING = {"lambda", "stepfunctions"}  # the engine invoking functions; the runner polling it
 QUERY_SERVICES = {"cloudtrail", "athena"}
-QUERY_FUNCTION = "responder-query-start"
+QUERY_FUNCTION = "responder-start-query"
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """Synthetic CloudTrail logs at volume, laid out and shaped as CloudTrail delivers them.
 
-A pool of realistic records comes from the demo's generator (``responder.demo.cloudtrail``: CLI work,
+A pool of realistic records comes from the demo's generator (``workstation.demo.cloudtrail``: CLI work,
 CI deploys, Lambda roles, AWS Config, S3 data events) and is re-stamped many times over: a fresh
 event id and time, one of a few hundred IAM users (own key, own address or the shared office egress)
 in place of the demo's two people. The demo's attack, with the exposed key, its GetSessionToken
@@ -23,8 +23,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from responder.demo.cloudtrail import _Generator, log_file_name
-from responder.demo.scenario import KEY_ALPHABET, Scenario, default_scenario
+from workstation.demo.cloudtrail import _Generator, log_file_name
+from workstation.demo.scenario import KEY_ALPHABET, Scenario, default_scenario
 
 END = datetime(2024, 6, 1, tzinfo=UTC)  # the logs end here (and the attack just before)
 REGIONS = ("us-east-1", "eu-west-1")

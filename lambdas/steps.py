@@ -14,30 +14,37 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class Step:
     name: str
-    placeholder: str
     description: str
     timeout_seconds: int = 30
     memory_mb: int = 256
 
+    @property
+    def state(self) -> str:
+        """The ASL state that carries this step's name: ``plan_queries`` -> ``PlanQueries``."""
+        return "".join(part.capitalize() for part in self.name.split("_"))
+
+    @property
+    def placeholder(self) -> str:
+        """The ``${...}`` the ASL names this step's function by, derived from the name."""
+        return f"{self.state}FunctionArn"
+
 
 STEPS: tuple[Step, ...] = (
-    Step("triage", "TriageFunctionArn", "Normalize any GuardDuty form or manual input into an incident"),
-    Step("validate", "ValidateFunctionArn", "Confirm the key is ours and find its user and owner"),
-    Step("disable", "DisableFunctionArn", "Set the exposed access key Inactive, once"),
-    Step("revoke", "RevokeFunctionArn", "Revoke sessions minted before now; tag the principal"),
-    Step("request_approval", "RequestApprovalFunctionArn", "Ask the SOC to approve or deny containment"),
-    Step("snapshot", "SnapshotFunctionArn", "Save the finding and bucket policies to evidence"),
-    Step("query_plan", "QueryPlanFunctionArn", "Plan the next CloudTrail queries (pivot to minted keys)"),
-    Step("query_start", "QueryStartFunctionArn", "Start one CloudTrail query", 60, 512),
-    Step("query_status", "QueryStatusFunctionArn", "Poll a CloudTrail query"),
-    Step("query_results", "QueryResultsFunctionArn", "Save query results to evidence", 300, 1024),
-    Step("report", "ReportFunctionArn", "Analyse results and write the report", 300, 1024),
-    Step("remediate", "RemediateFunctionArn", "Contain backdoored buckets and rogue IAM resources", 120, 512),
-    Step(
-        "eradicate", "EradicateFunctionArn", "Plan, then with approval delete, the rogue resources", 120, 512
-    ),
-    Step("notify", "NotifyFunctionArn", "Tell the SOC what happened and where the evidence is"),
-    Step("notify_failure", "NotifyFailureFunctionArn", "Tell the SOC what is known when a step fails"),
+    Step("triage", "Normalize any GuardDuty form or manual input into an incident"),
+    Step("validate", "Confirm the key is ours and find its user and owner"),
+    Step("disable", "Set the exposed access key Inactive, once"),
+    Step("revoke_sessions", "Revoke sessions minted before now; tag the principal"),
+    Step("request_approval", "Ask the SOC to approve or deny containment"),
+    Step("snapshot", "Save the finding and bucket policies to evidence"),
+    Step("plan_queries", "Plan the next CloudTrail queries (pivot to minted keys)"),
+    Step("start_query", "Start one CloudTrail query", 60, 512),
+    Step("query_status", "Poll a CloudTrail query"),
+    Step("query_results", "Save query results to evidence", 300, 1024),
+    Step("report", "Analyse results and write the report", 300, 1024),
+    Step("remediate", "Contain backdoored buckets and rogue IAM resources", 120, 512),
+    Step("eradicate", "Plan, then with approval delete, the rogue resources", 120, 512),
+    Step("notify", "Tell the SOC what happened and where the evidence is"),
+    Step("notify_failure", "Tell the SOC what is known when a step fails"),
 )
 
 STEP_BY_NAME = {s.name: s for s in STEPS}

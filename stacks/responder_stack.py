@@ -8,6 +8,7 @@ from aws_cdk import Aws, CfnOutput, Stack
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from deployment.settings import StackSettings
 from responder.permissions import Permission
 from stacks.constructs.alarms import Alarms
 from stacks.constructs.containment import DENY_ALL_POLICY_ENV, DenyAllPolicy
@@ -21,7 +22,6 @@ from stacks.constructs.notifications import Notifications
 from stacks.constructs.query_engine import AthenaQueryEngine
 from stacks.constructs.redaction import REDACTION_KEY_SECRET_ENV, RedactionKey
 from stacks.constructs.workflow import Workflow
-from stacks.settings import StackSettings
 
 # Resources only one query engine uses (see responder.permissions for the reference names).
 ENGINE_REFERENCES: dict[str, frozenset[str]] = {

@@ -22,10 +22,10 @@ from botocore.exceptions import ClientError
 
 from responder.analysis.buckets import bucket_policy_changes
 from responder.analysis.inventory import iam_changes
-from responder.demo.account import backdate_iam
 from responder.remediate.record import DENY_ALL
 from responder.revoke import canonical, decode_policy
 from tests.iam_env import ACCOUNT, REGION, TRUST, Env, emulated_iam
+from workstation.demo.account import backdate_iam
 
 ATTACKER_ACCOUNT = "444455556666"
 BUCKET = "acme-customer-exports"

@@ -12,9 +12,9 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from responder.audit import PERMISSIONS, audit_account, tls_deny_statement
-from responder.cli import main
 from responder.permissions import actions_of
+from workstation.audit import PERMISSIONS, audit_account, tls_deny_statement
+from workstation.cli import main
 
 ACCOUNT = "123456789012"  # moto's
 ORG = "o-abcd123456"

@@ -16,12 +16,12 @@ from moto import mock_aws
 
 from responder import clients
 from responder.approval import approval_commands
-from responder.cli import main
-from responder.local import MOTO_CONFIG
-from responder.local.runner import LocalWorkflow
 from tests.iam_env import REGION, Env, emulated_iam
 from tests.local.conftest import load_asl
 from tests.test_recover import INC, contain
+from workstation.cli import main
+from workstation.local import MOTO_CONFIG
+from workstation.local.runner import LocalWorkflow
 
 TOKEN = "AQCEAAAAKgAAAAMAAAAAAAAAAb+/v7+/Zm9vYmFyJ2AnIjsgcm0gLXJmIC8=" * 3
 

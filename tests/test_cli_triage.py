@@ -15,8 +15,8 @@ from typing import Any
 import jsonschema
 import pytest
 
-from responder.cli import main
 from tests.conftest import EVENTS, REPO, SHARED_FIXTURES, shared_fixture_path
+from workstation.cli import main
 
 SCHEMA = json.loads((REPO / "responder" / "schemas" / "incident.schema.json").read_text())
 HANDLED = {"IAMUser", "IAM", "S3"}
@@ -164,7 +164,7 @@ def run_both(case: Case, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     code, out, err = triage_main(path, capsys)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.run(
-        [sys.executable, "-m", "responder", "triage", str(path)],
+        [sys.executable, "-m", "workstation", "triage", str(path)],
         capture_output=True,
         text=True,
         cwd=REPO,

@@ -13,10 +13,10 @@ from typing import Any
 import jsonschema
 import pytest
 
-from responder.cli import main
-from responder.demo import LogSet, default_scenario, generate_logs
-from responder.offline import ProgressLine, investigate, newest_event
 from tests.conftest import REPO, shared_fixture_path
+from workstation.cli import main
+from workstation.demo import LogSet, default_scenario, generate_logs
+from workstation.offline import ProgressLine, investigate, newest_event
 
 SCHEMA = json.loads((REPO / "responder" / "schemas" / "report.schema.json").read_text())
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)

@@ -14,7 +14,6 @@ from responder.containment import Owner, disable_key
 from responder.errors import ContainmentFailed, IncidentNotFound
 from responder.models import Incident
 from responder.permissions import actions_of
-from responder.recover import PERMISSIONS_RECOVER, recover_incident
 from responder.revoke import (
     ROLE_POLICY_NAME,
     TAG_INCIDENT,
@@ -25,6 +24,7 @@ from responder.revoke import (
     user_policy_name,
 )
 from tests.iam_env import ACCOUNT, REGION, Env, emulated_iam
+from workstation.recover import PERMISSIONS_RECOVER, recover_incident
 
 INC = "inc-0123456789abcdef"
 NOW = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)

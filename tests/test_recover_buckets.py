@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 
 from responder.permissions import actions_of
-from responder.recover import PERMISSIONS_RECOVER, PERMISSIONS_RECOVER_REMEDIATION, recover_incident
 from responder.remediate import (
     BucketFix,
     RestoreCandidate,
@@ -32,6 +31,7 @@ from tests.remediation_env import (
     report_of,
 )
 from tests.test_remediate import _S3_ACTIONS, owner_put
+from workstation.recover import PERMISSIONS_RECOVER, PERMISSIONS_RECOVER_REMEDIATION, recover_incident
 
 INC = "inc-backdoor-0001"
 EXEC = "exec-1"

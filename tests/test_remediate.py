@@ -755,7 +755,7 @@ def test_a_key_or_password_given_to_an_existing_user_must_match_the_account(inc:
 
 
 def test_recover_detaches_the_managed_deny_all(inc: Incident):
-    from responder.recover import recover_incident
+    from workstation.recover import recover_incident
 
     before = inc.iam_state()
     _contain(inc)

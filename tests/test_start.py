@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,10 +21,10 @@ from moto import mock_aws
 
 from lambdas.steps import STEPS
 from responder import clients
-from responder.cli import main
 from responder.errors import InvalidInput
-from responder.local import MOTO_CONFIG, LocalWorkflow
-from responder.start import (
+from workstation.cli import main
+from workstation.local import MOTO_CONFIG, LocalWorkflow
+from workstation.start import (
     ProgressDisplay,
     ProgressStep,
     StackNotFound,
@@ -149,8 +150,14 @@ def test_a_missing_stack_or_output_is_a_bad_argument(aws_env, capsys):
 # --------------------------------------------------------------------- against the real ASL
 
 
-def _stubs(path: str, seen: list[dict[str, Any]]) -> dict[str, tuple[str, Callable[..., Any]]]:
-    """A stub handler per step; ``path`` picks what Triage returns (and so the route)."""
+def _stubs(
+    path: str, seen: list[dict[str, Any]], prefix: str = "responder"
+) -> dict[str, tuple[str, Callable[..., Any]]]:
+    """A stub handler per step; ``path`` picks what Triage returns (and so the route).
+
+    The local runner finds a handler by function name, so each workflow gets its own ``prefix``: an
+    execution a test left running (``--no-wait``) can never call the next test's stubs.
+    """
 
     def triage(event: dict[str, Any], context: Any) -> dict[str, Any]:
         seen.append(event)
@@ -165,10 +172,10 @@ def _stubs(path: str, seen: list[dict[str, Any]]) -> dict[str, tuple[str, Callab
 
     results: dict[str, Any] = {
         "triage": triage,
-        "query_plan": lambda e, c: {"done": True, "round": 0, "batch": []},
+        "plan_queries": lambda e, c: {"done": True, "round": 0, "batch": []},
     }
     return {
-        step.placeholder: (f"responder-{step.name}", results.get(step.name, lambda e, c: {"ok": True}))
+        step.placeholder: (f"{prefix}-{step.name}", results.get(step.name, lambda e, c: {"ok": True}))
         for step in STEPS
     }
 
@@ -180,7 +187,9 @@ def workflow(aws_env: None) -> Iterator[Callable[[str], tuple[str, list[dict[str
 
     def deploy(path: str) -> tuple[str, list[dict[str, Any]]]:
         seen: list[dict[str, Any]] = []
-        wf = LocalWorkflow(ASL, _stubs(path, seen), name=f"responder-{path}").__enter__()
+        wf = LocalWorkflow(
+            ASL, _stubs(path, seen, f"{path}-{len(opened)}"), name=f"responder-{path}"
+        ).__enter__()
         # After deploying: the runner resets the client cache; the CLI gets this client next.
         stub = Stubber(clients.client("cloudformation"))
         opened.append((wf, stub))
@@ -266,7 +275,7 @@ def test_a_failed_execution_exits_1_with_the_error(workflow, capsys):
 
 
 def test_no_wait_returns_after_starting(workflow, capsys):
-    workflow("ignore")
+    machine, seen = workflow("ignore")
 
     code = main(["start", "--access-key", KEY, "--dry-run", "--no-wait"])
 
@@ -274,12 +283,22 @@ def test_no_wait_returns_after_starting(workflow, capsys):
     assert code == 0
     assert [line.split(":", 1)[0] for line in out.splitlines()] == ["started", "console"]
     assert _progress(err) == []
+    # The execution runs on after the CLI returns: let it end here, or its Triage call lands in the
+    # next test's stubs (the local runner finds handlers by function name).
+    sfn = clients.client("stepfunctions")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        runs = sfn.list_executions(stateMachineArn=machine)["executions"]
+        if runs and all(run["status"] != "RUNNING" for run in runs):
+            break
+        time.sleep(0.05)
+    assert [call["input"] for call in seen] == [{"accessKeyId": KEY, "dryRun": True}]
 
 
 def test_state_machine_arn_skips_the_stack(aws_env, capsys):
     with mock_aws(config=MOTO_CONFIG):
         seen: list[dict[str, Any]] = []
-        with LocalWorkflow(ASL, _stubs("ignore", seen), name="direct") as wf:
+        with LocalWorkflow(ASL, _stubs("ignore", seen, "direct"), name="direct") as wf:
             code = main(
                 [
                     "start",

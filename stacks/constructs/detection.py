@@ -1,6 +1,6 @@
 """What starts the workflow: GuardDuty findings about IAM credentials and S3, above a severity.
 
-The pattern is :func:`stacks.patterns.event_pattern`, the one definition: the rule uses it, and tests
+The pattern is :func:`deployment.patterns.event_pattern`, the one definition: the rule uses it, and tests
 and the local runner check events against it (that module is plain data, free of the CDK's jsii).
 """
 
@@ -13,9 +13,9 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from deployment.patterns import event_pattern
+from deployment.settings import StackSettings
 from stacks.nag import acknowledge
-from stacks.patterns import event_pattern
-from stacks.settings import StackSettings
 
 
 class Detection(Construct):

@@ -16,7 +16,7 @@ forward ``aws.iam`` events from us-east-1 to this region's bus with a cross-regi
 CloudTrail rules see the calls made in the stack's region. CloudTrail must have a trail logging
 management events (write events at least) for EventBridge to receive any of them.
 
-The patterns are plain data in :mod:`stacks.patterns` (one definition for the stack, tests and tools).
+The patterns are plain data in :mod:`deployment.patterns` (one definition for the stack, tests and tools).
 Every target retries and dead-letters into the GuardDuty rule's queue, whose depth alarms the SOC.
 """
 
@@ -34,7 +34,7 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from stacks.patterns import (
+from deployment.patterns import (
     ALERT_FIELDS,
     DETECTIONS,
     QUARANTINE_INPUT,
@@ -47,7 +47,7 @@ from stacks.patterns import (
     responder_write_lines,
     responder_write_pattern,
 )
-from stacks.settings import StackSettings
+from deployment.settings import StackSettings
 
 _FIELD = re.compile(r"\{(\w+)\}")
 # An alert not delivered within the hour goes to the dead-letter queue (and the SOC hears of it).
@@ -67,7 +67,7 @@ def _render(line: str, paths: Mapping[str, str]) -> str:
 
 
 class Detections(Construct):
-    """One rule per detection in :data:`stacks.patterns.DETECTIONS`, each alerting the SOC topic."""
+    """One rule per detection in :data:`deployment.patterns.DETECTIONS`, each alerting the SOC topic."""
 
     def __init__(
         self,

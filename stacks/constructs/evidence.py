@@ -8,8 +8,8 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from deployment.settings import StackSettings
 from stacks.nag import acknowledge
-from stacks.settings import StackSettings
 
 
 def write_once_statements(bucket_arn: str) -> list[iam.PolicyStatement]:

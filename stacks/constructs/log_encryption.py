@@ -12,7 +12,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from stacks.settings import LOG_RETENTION_DAYS
+from deployment.settings import LOG_RETENTION_DAYS
 
 # aws_logs.RetentionDays lists the allowed periods in the same order as LOG_RETENTION_DAYS.
 _RETENTION = dict(

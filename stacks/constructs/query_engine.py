@@ -29,7 +29,7 @@ from aws_cdk import aws_glue as glue
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from stacks.settings import StackSettings
+from deployment.settings import StackSettings
 
 ATHENA_ENGINE_VERSION = "Athena engine version 3"
 TABLE_NAME = "cloudtrail"

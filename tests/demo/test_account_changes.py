@@ -9,7 +9,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from responder.demo.account import account_state, resource_changes
+from workstation.demo.account import account_state, resource_changes
 
 TRUST = {
     "Version": "2012-10-17",

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from responder.demo import FINDING_TYPES, LogSet, Scenario, default_scenario, generate_logs, guardduty_event
+from workstation.demo import FINDING_TYPES, LogSet, Scenario, default_scenario, generate_logs, guardduty_event
 
 NOW = datetime(2026, 3, 4, 18, 30, tzinfo=UTC)
 FILE_RE = re.compile(

@@ -9,8 +9,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from responder.demo.run import DemoResult, run_demo
 from tests.conftest import REPO
+from workstation.demo.run import DemoResult, run_demo
 
 pytestmark = pytest.mark.e2e
 
@@ -107,14 +107,14 @@ def test_logs_are_laid_out_as_cloudtrail_writes_them(demo: DemoResult) -> None:
 
 
 def test_cli_demo_list_names_the_scenarios(capsys: pytest.CaptureFixture[str]) -> None:
-    from responder.cli import main
+    from workstation.cli import main
 
     assert main(["demo", "--list"]) == 0
     assert "iam-user-key" in capsys.readouterr().out
 
 
 def test_cli_demo_rejects_unknown_scenario(capsys: pytest.CaptureFixture[str]) -> None:
-    from responder.cli import main
+    from workstation.cli import main
 
     assert main(["demo", "--scenario", "nope", "--out", str(Path("/nonexistent"))]) == 2
     assert "unknown scenario" in capsys.readouterr().err

@@ -21,9 +21,9 @@ import pytest
 from botocore.exceptions import ClientError
 
 from responder import clients
-from responder.demo.run import DemoHooks, DemoResult, run_demo
-from responder.local.runner import ExecutionResult
 from tests.conftest import REPO
+from workstation.demo.run import DemoHooks, DemoResult, run_demo
+from workstation.local.runner import ExecutionResult
 
 pytestmark = pytest.mark.e2e
 

@@ -18,13 +18,13 @@ from typing import Any
 import jsonschema
 import pytest
 
-from responder.demo.run import DemoHooks, DemoResult, run_demo
-from responder.demo.scenarios import SCENARIOS
-from responder.local.runner import ExecutionResult
 from responder.policy_eval import evaluate
 from responder.revoke import ROLE_POLICY_NAME, USER_POLICY_PREFIX, decode_policy
 from tests.conftest import REPO
 from tests.hostile.blast_radius import outside_blast_radius, written_changes
+from workstation.demo.run import DemoHooks, DemoResult, run_demo
+from workstation.demo.scenarios import SCENARIOS
+from workstation.local.runner import ExecutionResult
 
 pytestmark = pytest.mark.e2e
 
@@ -537,7 +537,7 @@ EXPECTED["deep-parameters"] = EXPECTED["bucket-backdoor"]
 
 
 def check_deep_parameters(result: DemoResult, probe: Probe, lines: list[str]) -> None:
-    from responder.demo.scenarios import DEEP_EVENT_ID
+    from workstation.demo.scenarios import DEEP_EVENT_ID
 
     [report] = [json.loads(p.read_text()) for p in report_paths(result)]
     coverage = report["coverage"]
@@ -625,7 +625,7 @@ def check_forged_create_user(result: DemoResult, probe: Probe, lines: list[str])
 
 
 def check_noop_role_trust(result: DemoResult, probe: Probe, lines: list[str]) -> None:
-    from responder.demo.scenarios import MANAGEMENT_ACCOUNT, ORG_ROLE
+    from workstation.demo.scenarios import MANAGEMENT_ACCOUNT, ORG_ROLE
 
     assert probe.after["roles"][ORG_ROLE] == probe.before["roles"][ORG_ROLE]
     assert not [c for c in result.account_changes or [] if c.startswith("/roles/")]
@@ -636,7 +636,7 @@ def check_noop_role_trust(result: DemoResult, probe: Probe, lines: list[str]) ->
 
 
 def check_protected_login_profile(result: DemoResult, probe: Probe, lines: list[str]) -> None:
-    from responder.demo.scenarios import BREAK_GLASS
+    from workstation.demo.scenarios import BREAK_GLASS
 
     assert probe.after["users"][BREAK_GLASS] == probe.before["users"][BREAK_GLASS]
     assert not [c for c in result.account_changes or [] if c.startswith(f"/users/{BREAK_GLASS}/")]
@@ -680,12 +680,6 @@ EXPECTED["hostile-strings"] = ("contain", [CONTAINED], ("Inactive", "Active"))
 
 def check_hostile_strings(result: DemoResult, probe: Probe, lines: list[str]) -> None:
     """The attacker's strings are in the report, and no output obeys them."""
-    from responder.demo.hostile import (
-        FAKE_SECTIONS,
-        HOSTILE_OBJECT_KEYS,
-        HOSTILE_SIDS,
-        HOSTILE_USER_AGENTS,
-    )
     from responder.notify import Message, webhook_payload
     from responder.report_html import CSP
     from tests.hostile.sinks import (
@@ -695,6 +689,12 @@ def check_hostile_strings(result: DemoResult, probe: Probe, lines: list[str]) ->
         html_problems,
         markdown_problems,
         terminal_problems,
+    )
+    from workstation.demo.hostile import (
+        FAKE_SECTIONS,
+        HOSTILE_OBJECT_KEYS,
+        HOSTILE_SIDS,
+        HOSTILE_USER_AGENTS,
     )
 
     contained_diff(probe)
@@ -755,7 +755,7 @@ def check_hostile_strings(result: DemoResult, probe: Probe, lines: list[str]) ->
     assert not [s for s in result.planted_secrets if s in saved]
     # The account: the default story's containment (the key, its user, the backdoor user and at most
     # the story's own backdoor statement), nothing for the hostile calls, which all failed or read.
-    from responder.demo.cloudtrail import BACKDOOR_SID
+    from workstation.demo.cloudtrail import BACKDOOR_SID
 
     changed = {"/".join(p.split("/")[:3]) for p in result.account_changes or []}
     assert changed - {f"/buckets/{failed['bucket']}"} == {f"/users/{USER}", "/users/svc-backup-sync"}

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from responder.demo.run import DemoResult
+from workstation.demo.run import DemoResult
 
 
 def outside_blast_radius(result: DemoResult) -> list[str]:

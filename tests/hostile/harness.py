@@ -20,8 +20,13 @@ import boto3
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from responder.cli import main as responder_cli
-from responder.demo.account import (
+from responder.errors import InvalidInput
+from responder.models import dump
+from responder.settings import Settings
+from responder.triage import triage
+from tests.hostile.cases import ACCOUNT, STAND_IN_KEY, VICTIM_USER, Case
+from workstation.cli import main as responder_cli
+from workstation.demo.account import (
     ResponderResources,
     VictimUser,
     create_victim_bucket,
@@ -29,13 +34,8 @@ from responder.demo.account import (
     deploy_responder_resources,
     soc_inbox,
 )
-from responder.errors import InvalidInput
-from responder.local.responder import asl_text, step_functions
-from responder.local.runner import MOTO_CONFIG, ExecutionResult, LocalWorkflow
-from responder.models import dump
-from responder.settings import Settings
-from responder.triage import triage
-from tests.hostile.cases import ACCOUNT, STAND_IN_KEY, VICTIM_USER, Case
+from workstation.local.responder import asl_text, step_functions
+from workstation.local.runner import MOTO_CONFIG, ExecutionResult, LocalWorkflow
 
 REGION = "us-east-1"
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)  # triage's clock: the outcomes do not depend on the day

@@ -124,10 +124,10 @@ def hostile_section() -> str:
 
 
 def secrets_section() -> str:
-    from responder.cli import main as responder_cli
-    from responder.demo.run import run_demo
-    from responder.demo.scenarios import SCENARIOS
     from tests.hostile.test_no_secrets_out import evidence_reader
+    from workstation.cli import main as responder_cli
+    from workstation.demo.run import run_demo
+    from workstation.demo.scenarios import SCENARIOS
 
     base = fixture_secrets()
     planted: set[str] = set()

@@ -112,7 +112,7 @@ def test_cli_in_a_real_process_prints_no_traceback(name: str, tmp_path: Path):
     path = tmp_path / "input.json"
     path.write_bytes(payload(case))
     proc = subprocess.run(
-        [sys.executable, "-m", "responder", "triage", str(path)],
+        [sys.executable, "-m", "workstation", "triage", str(path)],
         capture_output=True,
         text=True,
         cwd=REPO,

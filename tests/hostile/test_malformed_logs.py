@@ -22,15 +22,15 @@ import pytest
 
 import responder.query.duckdb_engine as engine_module
 from responder.analysis.rows import doc, malformed_records
-from responder.cli import main
 from responder.investigation import rows_to_jsonl
-from responder.offline import investigate
 from responder.query import DuckDBEngine
 from responder.query.rows import MALFORMED, normalize_row
 from responder.redact import redact
 from responder.report import build_report, render_markdown
 from responder.safejson import MAX_DEPTH, MAX_VALUE_BYTES, load_json
 from tests.conftest import REPO
+from workstation.cli import main
+from workstation.offline import investigate
 
 SCHEMA = json.loads((REPO / "responder" / "schemas" / "report.schema.json").read_text())
 KEY = "AKIAMALFORMEDLOGS001"

@@ -17,10 +17,6 @@ from typing import Any
 
 import pytest
 
-from responder.cli import main as responder_cli
-from responder.demo.run import DemoHooks, run_demo
-from responder.demo.scenarios import SCENARIOS
-from responder.local.runner import ExecutionResult
 from tests.conftest import shared_fixture_path
 from tests.hostile.secrets import (
     fixture_records,
@@ -32,6 +28,10 @@ from tests.hostile.secrets import (
     secrets_in,
     write_cloudtrail_layout,
 )
+from workstation.cli import main as responder_cli
+from workstation.demo.run import DemoHooks, run_demo
+from workstation.demo.scenarios import SCENARIOS
+from workstation.local.runner import ExecutionResult
 
 pytestmark = pytest.mark.e2e
 

@@ -1,6 +1,6 @@
 """SQL injection through the workflow's query step: refused before any engine sees it, on each engine.
 
-The Map state hands StartQuery a QueryTask (``lambdas/query_start``). Here that handler gets a task
+The Map state hands StartQuery a QueryTask (``lambdas/start_query``). Here that handler gets a task
 whose access key id (or window, or query name) carries SQL, and each engine proves it was not
 reached: CloudTrail Lake under Stubber (no StartQuery call), Athena under moto (no query execution),
 DuckDB with ``duckdb.connect`` watched (never called). A well-formed task through the same path
@@ -20,11 +20,11 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from lambdas.query_start.handler import handler as start_query_step
+from lambdas.start_query.handler import handler as start_query_step
 from responder import clients
 from responder.errors import InvalidQueryParameter, UnknownQuery
-from responder.local.lambdas import LocalLambdaContext
 from responder.settings import get_settings
+from workstation.local.lambdas import LocalLambdaContext
 
 EDS = "arn:aws:cloudtrail:us-east-1:123456789012:eventdatastore/ec7160cc-5b9f-4d2c-9e2a-0123456789ab"
 QID = "0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b"
@@ -61,8 +61,8 @@ def task(**overrides: Any) -> dict[str, Any]:
 
 def context() -> LocalLambdaContext:
     return LocalLambdaContext(
-        function_name="responder-query-start",
-        invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:responder-query-start",
+        function_name="responder-start-query",
+        invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:responder-start-query",
         aws_request_id=str(uuid.uuid4()),
         memory_limit_in_mb=512,
         timeout_seconds=60,

@@ -18,7 +18,6 @@ from typing import Any
 
 import pytest
 
-from responder.cli import main as responder_cli
 from responder.encode import (
     EMAIL_VALUE_MAX,
     email_value,
@@ -35,7 +34,6 @@ from responder.notify import (
     success_message,
     webhook_payload,
 )
-from responder.offline import ProgressLine, summary_lines
 from responder.report import render_markdown
 from responder.report_html import CSP, render_html
 from responder.state import WorkflowState
@@ -49,6 +47,8 @@ from tests.hostile.sinks import (
     terminal_problems,
 )
 from tests.hostile.strings import FAMILIES, corpus
+from workstation.cli import main as responder_cli
+from workstation.offline import ProgressLine, summary_lines
 
 SLACK = "https://hooks.slack.com/services/T000/B000/XXXX"
 CHIME = "https://hooks.chime.aws/incomingwebhooks/abc?token=xyz"

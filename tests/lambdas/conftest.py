@@ -12,7 +12,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from responder.local.lambdas import LocalLambdaContext
+from workstation.local.lambdas import LocalLambdaContext
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from lambdas.revoke import handler as revoke_step
+from lambdas.revoke_sessions import handler as revoke_step
 from responder.evidence import put_evidence, put_json_evidence
 from responder.investigation import _query_prefix
 from responder.models import Action, iso, utc_now
@@ -71,7 +71,7 @@ ENTERED = "2026-12-07T03:00:00.123Z"  # $$.State.EnteredTime: the same for every
 
 def _run(account: Account, state: dict[str, Any]) -> list[tuple[str, str, str]]:
     event = {"mode": "assumed_roles", "state": state, "execution_id": EXECUTION, "entered_at": ENTERED}
-    out = revoke_step.handler(event, context("responder-revoke"))
+    out = revoke_step.handler(event, context("responder-revoke-sessions"))
     return [(a["target"], a["status"], a["detail"]) for a in out["actions"]]
 
 

@@ -88,7 +88,7 @@ def test_disable_only_the_exposed_key_and_only_once(account: Account) -> None:
 
 def test_recovered_key_can_be_contained_again(account: Account) -> None:
     """recover releases the key's claim: if the key leaks again, a new run disables it (not already_done)."""
-    from responder.recover import recover_incident
+    from workstation.recover import recover_incident
 
     event = {"incident": incident_for(account.exposed_key), "execution_id": EXECUTION}
     event["owner"] = validate.handler({"incident": event["incident"]}, context())

@@ -372,7 +372,7 @@ def test_awss_quarantine_of_a_protected_user_waits_for_a_yes(
 
 def test_a_dead_attempt_that_had_disabled_the_key_is_finished_by_the_next_run(account: Account) -> None:
     """It died after UpdateAccessKey, before revoking: already_done for the key, but this run revokes."""
-    from lambdas.revoke import handler as revoke_step
+    from lambdas.revoke_sessions import handler as revoke_step
 
     _put_claim(account, "in_progress", timedelta(hours=2))
     account.iam.update_access_key(UserName=account.user, AccessKeyId=account.exposed_key, Status="Inactive")
@@ -386,7 +386,7 @@ def test_a_dead_attempt_that_had_disabled_the_key_is_finished_by_the_next_run(ac
             "containment": {"actions": [action.model_dump(mode="json")]},
             "execution_id": EXECUTION,
         },
-        context("responder-revoke"),
+        context("responder-revoke-sessions"),
     )
     assert [(a["action"], a["status"]) for a in out["actions"]] == [
         ("revoke_sessions", "done"),

@@ -11,19 +11,19 @@ from typing import Any
 import jsonschema
 import pytest
 
-from lambdas.query_plan import handler as query_plan
+from lambdas.plan_queries import handler as query_plan
 from lambdas.query_results import handler as query_results
-from lambdas.query_start import handler as query_start
 from lambdas.query_status import handler as query_status
 from lambdas.report import handler as report_step
 from lambdas.snapshot import handler as snapshot
-from responder.demo.cloudtrail import LogSet, generate_logs
-from responder.demo.scenario import default_scenario
+from lambdas.start_query import handler as query_start
 from responder.errors import InvalidInput, InvalidQueryParameter
 from responder.evidence import read_evidence, sha256_hex
 from tests.conftest import REPO
 from tests.lambdas.conftest import ACCOUNT, EXECUTION, Account, context
 from tests.lambdas.test_containment_steps import incident_for
+from workstation.demo.cloudtrail import LogSet, generate_logs
+from workstation.demo.scenario import default_scenario
 
 EXPOSED = "AKIAEXPOSEDKEY000001"
 SIX = {

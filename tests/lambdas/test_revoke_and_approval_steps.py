@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from lambdas.request_approval import handler as request_approval
-from lambdas.revoke import handler as revoke
+from lambdas.revoke_sessions import handler as revoke
 from responder.policy_eval import evaluate
 from responder.revoke import ROLE_POLICY_NAME, decode_policy, user_policy_name
 from tests.lambdas.conftest import ACCOUNT, EXECUTION, Account, context

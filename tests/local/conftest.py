@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from moto import mock_aws
 
-from responder.local import MOTO_CONFIG
+from workstation.local import MOTO_CONFIG
 
 ASL = Path(__file__).resolve().parent / "asl"
 

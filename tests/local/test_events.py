@@ -8,8 +8,8 @@ import json
 import boto3
 import pytest
 
-from responder.local import InvalidEvent, InvalidEventPattern, matches_rule
 from tests.conftest import load_event
+from workstation.local import InvalidEvent, InvalidEventPattern, matches_rule
 
 GUARDDUTY_KEY_FINDINGS = {
     "source": ["aws.guardduty"],

@@ -13,7 +13,7 @@ from moto import mock_aws
 from moto.awslambda_simple.models import LambdaSimpleBackend
 
 from responder.errors import ForeignAccessKey
-from responder.local import (
+from workstation.local import (
     Invocation,
     MotoNotConfigured,
     create_functions,
@@ -83,7 +83,7 @@ def test_exception_is_an_unhandled_function_error_named_by_class(functions):
     assert body["errorType"] == "ForeignAccessKey"
     assert body["errorMessage"] == "key AKIA2 belongs to 999999999999"
     assert any("foreign_key" in line for line in body["stackTrace"])
-    assert not any("responder/local" in line for line in body["stackTrace"])
+    assert not any("workstation/local" in line for line in body["stackTrace"])
     assert [(i.phase, i.error_type) for i in dispatch.invocations] == [("failed", "ForeignAccessKey")]
 
 

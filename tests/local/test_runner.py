@@ -12,7 +12,8 @@ import pytest
 from moto import mock_aws
 
 from responder.errors import ForeignAccessKey
-from responder.local import (
+from tests.local.conftest import load_asl
+from workstation.local import (
     ExecutionDidNotFinish,
     LocalWorkflow,
     MotoNotConfigured,
@@ -21,7 +22,6 @@ from responder.local import (
     run_execution,
     substitute,
 )
-from tests.local.conftest import load_asl
 
 SOC_TOPIC = "arn:aws:sns:us-east-1:123456789012:soc"
 

@@ -19,12 +19,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from moto import mock_aws
 
-from responder.cli import main
-from responder.demo import LogSet, default_scenario, generate_logs
-from responder.demo.digests import signing_key
 from responder.errors import DigestKeysUnreadable
 from responder.investigation import QueryHandle, save_results
-from responder.offline import investigate, summary_lines
 from responder.query import DuckDBEngine, QueryParams
 from responder.query.digest import (
     SIDECAR_SUFFIX,
@@ -43,6 +39,10 @@ from responder.query.digest import (
     validate_logs,
 )
 from responder.settings import Settings
+from workstation.cli import main
+from workstation.demo import LogSet, default_scenario, generate_logs
+from workstation.demo.digests import signing_key
+from workstation.offline import investigate, summary_lines
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 SCENARIO = default_scenario(NOW)
@@ -597,7 +597,7 @@ def test_an_unreadable_trail_bucket_is_an_error_status_not_a_failed_step(trail: 
 
 def test_the_demo_workflow_reports_its_trail_validated(tmp_path: Path) -> None:
     """`responder demo`: the emulated trail validates its files, and the workflow's report says so."""
-    from responder.demo.run import PUBLIC_KEYS_FILE, DemoHooks, run_demo
+    from workstation.demo.run import PUBLIC_KEYS_FILE, DemoHooks, run_demo
 
     hooks = DemoHooks(environment={"POLL_SECONDS": "0"}, retry_interval_scale=0.0)
     result = run_demo(tmp_path, scenario="iam-user-key", narrate=lambda line: None, hooks=hooks)

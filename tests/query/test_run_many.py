@@ -12,11 +12,11 @@ import pytest
 from sqlglot import exp
 
 from responder import plan
-from responder.demo.cloudtrail import generate_logs
-from responder.demo.scenario import default_scenario
 from responder.errors import InvalidQueryParameter
 from responder.query import ALL_QUERIES, DuckDBEngine
 from tests.conftest import shared_fixture_path
+from workstation.demo.cloudtrail import generate_logs
+from workstation.demo.scenario import default_scenario
 
 NOW = datetime(2024, 6, 1, 12, tzinfo=UTC)
 

@@ -24,10 +24,10 @@ import boto3
 from botocore.exceptions import ClientError
 
 from responder import clients
-from responder.demo.account import state_differences
-from responder.demo.run import DemoHooks, DemoResult, _account, run_demo
-from responder.demo.scenarios import SCENARIOS, DemoScenario, Setup
-from responder.local.runner import ExecutionResult
+from workstation.demo.account import state_differences
+from workstation.demo.run import DemoHooks, DemoResult, _account, run_demo
+from workstation.demo.scenarios import SCENARIOS, DemoScenario, Setup
+from workstation.local.runner import ExecutionResult
 
 USER_AGENT_MARK = "aws-incident-responder/"
 Pair = tuple[str, str]  # (botocore service name, operation name)

@@ -32,7 +32,7 @@ TASK = {
     "window": WINDOW,
 }
 HANDLE = {**TASK, "query_id": QID, "state": "RUNNING", "wait_seconds": 0}
-STATE_OF_STEP = {"query_start": "StartQuery", "query_status": "QueryStatus", "query_results": "QueryResults"}
+STATE_OF_STEP = {"start_query": "StartQuery", "query_status": "QueryStatus", "query_results": "QueryResults"}
 
 # engine -> fault kind -> (error code, HTTP status)
 CODES = {
@@ -86,7 +86,7 @@ _ATHENA_ROWS = {
 STEPS: tuple[Step, ...] = (
     Step(
         "lake",
-        "query_start",
+        "start_query",
         "start_query",
         (),
         (("start_query", {"QueryId": QID}), ("describe_query", _lake_status("RUNNING"))),
@@ -101,7 +101,7 @@ STEPS: tuple[Step, ...] = (
     ),
     Step(
         "athena",
-        "query_start",
+        "start_query",
         "start_query_execution",
         (),
         (

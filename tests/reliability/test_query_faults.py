@@ -37,7 +37,7 @@ def evidence(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 def invoke(step: str, engine: PollingEngine) -> Any:
     module = importlib.import_module(f"lambdas.{step}.handler")
-    payload = TASK if step == "query_start" else {**HANDLE, "engine": engine.name}
+    payload = TASK if step == "start_query" else {**HANDLE, "engine": engine.name}
     with mock.patch.object(module, "engine", lambda: engine):
         return module.handler(payload, context(step))
 

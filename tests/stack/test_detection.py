@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from moto.events.models import EventPattern
 
+from deployment.patterns import event_pattern
 from stacks.constructs import detection
-from stacks.patterns import event_pattern
 from tests.conftest import shared_fixture_path
 
 pytestmark = pytest.mark.synth
@@ -66,7 +66,7 @@ def _foxsec_events() -> list[dict[str, Any]]:
 
 
 def test_rule_uses_the_pattern_event_pattern_builds(synth):
-    assert detection.event_pattern is event_pattern, "one definition, in stacks.patterns"
+    assert detection.event_pattern is event_pattern, "one definition, in deployment.patterns"
     assert _rule(synth)["EventPattern"] == event_pattern(synth.stack.settings)
 
 

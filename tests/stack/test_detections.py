@@ -1,6 +1,6 @@
 """The CloudTrail detections and the quarantine trigger: each rule's pattern, taken from the template,
 checked against real CloudTrail records (Stratus Red Team detonations, Panther's labelled rule tests)
-with EventBridge's semantics (moto's matcher, behind responder.local.events.matches_rule)."""
+with EventBridge's semantics (moto's matcher, behind workstation.local.events.matches_rule)."""
 
 from __future__ import annotations
 
@@ -12,18 +12,18 @@ from typing import Any
 import pytest
 from aws_cdk import Stack
 
-from responder.local.events import matches_rule
-from responder.settings import Settings
-from responder.triage import triage
-from stacks.patterns import (
+from deployment.patterns import (
     ALERT_FIELDS,
     DETECTIONS,
     QUARANTINE_INPUT,
     detection_patterns,
     quarantine_pattern,
 )
+from responder.settings import Settings
+from responder.triage import triage
 from tests.conftest import shared_fixture_path
 from tests.stack.conftest import Synth, synthesize
+from workstation.local.events import matches_rule
 
 pytestmark = pytest.mark.synth
 

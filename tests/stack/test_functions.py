@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from aws_cdk import aws_lambda as lambda_
 
+from deployment.settings import KEY_BY_NAME, StackSettings
 from lambdas.steps import STEPS
 from responder.permissions import Permission
 from responder.settings import Settings
@@ -26,7 +27,6 @@ from stacks.constructs.layers import (
     powertools_version,
 )
 from stacks.responder_stack import ENGINE_REFERENCES, OPTIONAL_REFERENCES
-from stacks.settings import KEY_BY_NAME, StackSettings
 from tests.stack.conftest import OPTIONS, ORGANIZATION_TRAIL
 
 pytestmark = pytest.mark.synth

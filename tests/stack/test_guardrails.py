@@ -220,7 +220,7 @@ def _holding(synth, service: str) -> list[str]:
 
 def test_no_step_can_change_the_deny_all_policy(synth):
     deny_all = _arn(synth, synth.stack.deny_all.arn)
-    assert {"revoke", "remediate", "eradicate"} <= set(_holding(synth, "iam"))
+    assert {"revoke_sessions", "remediate", "eradicate"} <= set(_holding(synth, "iam"))
     for step in _holding(synth, "iam"):
         for action in DENY_POLICY_WRITES:
             assert decide(synth, step, action, deny_all) == "explicit_deny", (step, action)
@@ -241,18 +241,25 @@ def test_eradicate_still_deletes_rogue_policies_but_not_the_deny_all(synth):
 
 def test_no_step_can_write_to_any_responder_role(synth):
     for step in _holding(synth, "iam"):
-        for own in (_own_role(synth, step), _own_role(synth, "revoke"), _own_role(synth, "remediate")):
+        for own in (
+            _own_role(synth, step),
+            _own_role(synth, "revoke_sessions"),
+            _own_role(synth, "remediate"),
+        ):
             for action in OWN_ROLE_WRITES:
                 assert decide(synth, step, action, own) == "explicit_deny", (step, action, own)
 
 
 def test_revoke_writes_inline_policies_on_users_and_roles_but_not_the_responders(synth):
     user, role = f"arn:aws:iam::{ACCOUNT}:user/alice", f"arn:aws:iam::{ACCOUNT}:role/app-deployer"
-    assert decide(synth, "revoke", "iam:PutUserPolicy", user) == "allow"
-    assert decide(synth, "revoke", "iam:PutRolePolicy", role) == "allow"
-    assert decide(synth, "revoke", "iam:PutRolePolicy", _own_role(synth, "remediate")) == "explicit_deny"
+    assert decide(synth, "revoke_sessions", "iam:PutUserPolicy", user) == "allow"
+    assert decide(synth, "revoke_sessions", "iam:PutRolePolicy", role) == "allow"
+    assert (
+        decide(synth, "revoke_sessions", "iam:PutRolePolicy", _own_role(synth, "remediate"))
+        == "explicit_deny"
+    )
     machine_role = _arn(synth, synth.stack.workflow.state_machine.role.role_arn)
-    assert decide(synth, "revoke", "iam:PutRolePolicy", machine_role) == "explicit_deny"
+    assert decide(synth, "revoke_sessions", "iam:PutRolePolicy", machine_role) == "explicit_deny"
 
 
 def test_only_revoke_may_write_an_inline_policy_document(synth):
@@ -261,7 +268,7 @@ def test_only_revoke_may_write_an_inline_policy_document(synth):
         for s in STEPS
         if {"iam:PutUserPolicy", "iam:PutRolePolicy", "iam:PutGroupPolicy"} & _granted(synth, s.name)
     }
-    assert writers == {"revoke"}
+    assert writers == {"revoke_sessions"}
     assert not any(
         {"iam:CreatePolicy", "iam:CreatePolicyVersion", "iam:SetDefaultPolicyVersion"}
         & _granted(synth, s.name)

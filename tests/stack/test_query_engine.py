@@ -11,13 +11,13 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
+from deployment.settings import COMMERCIAL_REGIONS
 from responder.query.sql import QUERY_NAMES, QueryParams, render_athena
-from stacks.settings import COMMERCIAL_REGIONS
 from tests.stack.conftest import ORGANIZATION_TRAIL, Synth
 
 pytestmark = pytest.mark.synth
 
-QUERY_STEPS = ("query_start", "query_status", "query_results")
+QUERY_STEPS = ("start_query", "query_status", "query_results")
 ENGINE_TYPES = ("AWS::Glue::", "AWS::Athena::")
 
 
@@ -140,7 +140,7 @@ def test_every_column_the_athena_rendering_reads_is_in_the_table(athena_synth, n
     _, table = _one(athena_synth, "AWS::Glue::Table")
     columns = {c["Name"]: c["Type"] for c in table["TableInput"]["StorageDescriptor"]["Columns"]}
     columns |= {k["Name"]: k["Type"] for k in table["TableInput"]["PartitionKeys"]}
-    env = _environment(athena_synth, "query_start")
+    env = _environment(athena_synth, "start_query")
     params = QueryParams(
         "AKIAIOSFODNN7EXAMPLE", datetime(2024, 3, 1, tzinfo=UTC), datetime(2024, 3, 8, tzinfo=UTC)
     )

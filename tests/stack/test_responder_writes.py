@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 from aws_cdk import Stack
 
-from responder.local.events import matches_rule
+from deployment.patterns import RESPONDER_WRITE_FIELDS, responder_write_pattern
 from responder.revoke import ROLE_POLICY_NAME, revoke_role_sessions, revoke_user_sessions
-from stacks.patterns import RESPONDER_WRITE_FIELDS, responder_write_pattern
 from tests.iam_env import Env, emulated_iam
 from tests.stack.test_detections import _transform, envelope
+from workstation.local.events import matches_rule
 
 pytestmark = pytest.mark.synth
 
@@ -106,7 +106,7 @@ def test_attaching_the_deny_all_policy_and_deactivating_a_key_raise_nothing():
 
 
 def test_the_same_writes_by_anyone_but_a_responder_role_raise_nothing(sent):
-    """Other principals' writes are the detections' business (stacks.patterns.DETECTIONS), not this rule's."""
+    """Other principals' writes are the detections' business (deployment.patterns.DETECTIONS), not this rule's."""
     for issuer in (
         f"arn:aws:iam::{ACCOUNT}:role/app-deployer",
         f"arn:aws:iam::{ACCOUNT}:role/IncidentResponderStaging-StepsRevokeRole-X",  # another stack's name

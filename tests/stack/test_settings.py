@@ -10,8 +10,7 @@ import pytest
 from aws_cdk import App
 
 from app import build, cli_context
-from responder.settings import Settings
-from stacks.settings import (
+from deployment.settings import (
     COMMERCIAL_REGIONS,
     DEFAULT_FINDING_TYPE_PREFIXES,
     KEYS,
@@ -21,6 +20,7 @@ from stacks.settings import (
     main,
     markdown,
 )
+from responder.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -270,12 +270,12 @@ def test_the_key_table_describes_every_setting_and_every_variable():
 
 
 def test_docs_configuration_is_up_to_date(capsys):
-    """docs/configuration.md is `python -m stacks.settings --markdown`: regenerate it after a key changes."""
+    """docs/configuration.md is `python -m deployment.settings --markdown`: regenerate it after a key changes."""
     assert main(["--markdown"]) == 0
     generated = capsys.readouterr().out
     assert generated == markdown()
     assert (REPO / "docs" / "configuration.md").read_text() == generated, (
-        "docs/configuration.md is stale: run `python -m stacks.settings --markdown > docs/configuration.md`"
+        "docs/configuration.md is stale: run `python -m deployment.settings --markdown > docs/configuration.md`"
     )
     for key in KEYS:
         assert f"`{key.key}`" in generated

@@ -1,7 +1,7 @@
 """Deployment settings: ``cdk.json`` context (or ``cdk synth -c key=value``) into one validated object.
 
 Every key lives under the ``responder:`` prefix and is described once, in :data:`KEYS` (its type,
-default, meaning and the environment variables it feeds); ``python -m stacks.settings --markdown``
+default, meaning and the environment variables it feeds); ``python -m deployment.settings --markdown``
 renders that table as docs/configuration.md, and a test keeps the two equal. A wrong value fails
 synth with a message that names the key. Values given with ``-c`` arrive as strings: numbers are
 parsed, and lists may be written as a JSON array or as comma-separated text.
@@ -701,7 +701,7 @@ def markdown() -> str:
     lines = [
         "# Configuration",
         "",
-        "<!-- Generated from KEYS in stacks/settings.py by `python -m stacks.settings --markdown`: edit",
+        "<!-- Generated from KEYS in deployment/settings.py by `python -m deployment.settings --markdown`: edit",
         "     there and regenerate; tests/stack/test_settings.py fails when this file is out of date. -->",
         "",
         f"Every setting is a CDK context key under `{PREFIX}`, set in `cdk.json`'s `context` or with `-c`",
@@ -743,11 +743,11 @@ def markdown() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m stacks.settings --markdown``: write docs/configuration.md's text to stdout."""
+    """``python -m deployment.settings --markdown``: write docs/configuration.md's text to stdout."""
     import argparse
     import sys
 
-    parser = argparse.ArgumentParser(prog="python -m stacks.settings", description=main.__doc__)
+    parser = argparse.ArgumentParser(prog="python -m deployment.settings", description=main.__doc__)
     parser.add_argument("--markdown", action="store_true", help="print docs/configuration.md")
     args = parser.parse_args(argv)
     if not args.markdown:

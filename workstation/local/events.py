@@ -14,7 +14,7 @@ import json
 from collections.abc import Mapping
 from typing import Any, Final
 
-from responder.local.errors import InvalidEvent, InvalidEventPattern
+from workstation.local.errors import InvalidEvent, InvalidEventPattern
 
 ENVELOPE_FIELDS: Final = ("id", "account", "source", "time", "region", "resources", "detail-type")
 OPERATORS: Final = frozenset(

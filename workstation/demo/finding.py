@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from responder.demo.cloudtrail import AttackCall, LogSet
-from responder.demo.scenario import Scenario
+from workstation.demo.cloudtrail import AttackCall, LogSet
+from workstation.demo.scenario import Scenario
 
 _S3_DISCOVERY_APIS = frozenset(
     {

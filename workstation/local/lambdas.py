@@ -36,7 +36,7 @@ from decimal import Decimal
 from types import TracebackType
 from typing import Any, Literal
 
-from responder.local.errors import MotoNotConfigured
+from workstation.local.errors import MotoNotConfigured
 
 LOG = logging.getLogger(__name__)
 

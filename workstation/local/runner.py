@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Any, Final, cast
 import boto3
 
 from responder.errors import InvalidInput
-from responder.local.errors import ExecutionDidNotFinish, MotoNotConfigured, PlaceholderMismatch
-from responder.local.lambdas import (
+from workstation.local.errors import ExecutionDidNotFinish, MotoNotConfigured, PlaceholderMismatch
+from workstation.local.lambdas import (
     Handler,
     Invocation,
     LambdaDispatch,
@@ -177,7 +177,7 @@ def _check_moto() -> None:
     sfn = default_user_config.get("stepfunctions", {}).get("execute_state_machine", False)
     docker = default_user_config.get("lambda", {}).get("use_docker", True)
     if not botocore_stubber.enabled or sfn is not True or docker is not False:
-        raise MotoNotConfigured("run inside mock_aws(config=responder.local.runner.MOTO_CONFIG)")
+        raise MotoNotConfigured("run inside mock_aws(config=workstation.local.runner.MOTO_CONFIG)")
 
 
 class LocalWorkflow:

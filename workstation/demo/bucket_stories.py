@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from responder.demo.cloudtrail import BACKDOOR_SID, log_file_name
+from workstation.demo.cloudtrail import BACKDOOR_SID, log_file_name
 
 SHARE_PARTNER = "444455556666"
 ATTACKER_ORG = "o-attackr0rg01"
@@ -142,7 +142,7 @@ def owner_policy_history(world: Any) -> Path:
 
 def _finding_for(world: Any, bucket: str) -> dict[str, Any]:
     """The default finding, naming ``bucket`` (a new finding id: GuardDuty's is per resource)."""
-    from responder.demo.scenarios import _with
+    from workstation.demo.scenarios import _with
 
     resource = copy.deepcopy(world.event["detail"]["resource"])
     for details in resource.get("s3BucketDetails") or []:
@@ -186,7 +186,7 @@ def share_policy(bucket: str) -> str:
 
 def shared_bucket_read(world: Any) -> Any:
     """Scenario ``shared-bucket-read``: the finding names a partner share the attacker only read."""
-    from responder.demo.scenarios import Setup
+    from workstation.demo.scenarios import Setup
 
     s3 = world.clients["s3"]
     bucket = share_bucket(str(world.account_id))
@@ -235,7 +235,7 @@ def org_condition_backdoor(world: Any) -> Any:
     """Scenario ``org-condition-backdoor``: '*' under the attacker's org id, VPC endpoint and user id."""
     import boto3
 
-    from responder.demo.scenarios import Setup
+    from workstation.demo.scenarios import Setup
 
     s3 = world.clients["s3"]
     org_id = boto3.client("organizations", region_name="us-east-1").create_organization(FeatureSet="ALL")[

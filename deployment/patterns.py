@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from stacks.settings import StackSettings
+from deployment.settings import StackSettings
 
 
 def event_pattern(settings: StackSettings) -> dict[str, Any]:

@@ -30,7 +30,15 @@ import boto3
 from moto import mock_aws
 
 from lambdas.steps import STEPS
-from responder.demo.account import (
+from responder.encode import terminal_writer
+from responder.evidence import read_evidence
+from responder.investigation import response_of
+from responder.models import Action, utc_now
+from responder.policy_eval import evaluate
+from responder.report import build_report, validate_report, write_report
+from responder.revoke import decode_policy
+from responder.state import WorkflowState
+from workstation.demo.account import (
     ACCOUNT_ID,
     REGION,
     ResponderResources,
@@ -45,22 +53,14 @@ from responder.demo.account import (
     soc_inbox,
     state_differences,
 )
-from responder.demo.cloudtrail import generate_logs
-from responder.demo.finding import guardduty_event
-from responder.demo.scenario import default_scenario
-from responder.demo.scenarios import DEFAULT_SCENARIO, SCENARIOS, Setup
-from responder.encode import terminal_writer
-from responder.evidence import read_evidence
-from responder.investigation import response_of
-from responder.local.events import matches_rule
-from responder.local.lambdas import Invocation
-from responder.local.responder import asl_text, rule_pattern, step_functions
-from responder.local.runner import MOTO_CONFIG, ExecutionResult, LocalWorkflow
-from responder.models import Action, utc_now
-from responder.policy_eval import evaluate
-from responder.report import build_report, validate_report, write_report
-from responder.revoke import decode_policy
-from responder.state import WorkflowState
+from workstation.demo.cloudtrail import generate_logs
+from workstation.demo.finding import guardduty_event
+from workstation.demo.scenario import default_scenario
+from workstation.demo.scenarios import DEFAULT_SCENARIO, SCENARIOS, Setup
+from workstation.local.events import matches_rule
+from workstation.local.lambdas import Invocation
+from workstation.local.responder import asl_text, rule_pattern, step_functions
+from workstation.local.runner import MOTO_CONFIG, ExecutionResult, LocalWorkflow
 
 Narrate = Callable[[str], None]
 
@@ -102,9 +102,9 @@ def _narrator(narrate: Narrate) -> Callable[[Invocation], None]:
         result = inv.result if isinstance(inv.result, dict) else {}
         if inv.phase == "failed":
             return f"  !!  {inv.state_name or step:<14} raised {inv.error_type}: {inv.error_message}"
-        if step in ("query_start", "query_status"):
+        if step in ("start_query", "query_status"):
             return None  # QueryResults says what the query found
-        if step == "query_plan":
+        if step == "plan_queries":
             batch = result.get("batch") or []
             if not batch:
                 return f"  ok  {'PlanQueries':<14} done after {result.get('queries_run', 0)} queries"
@@ -299,7 +299,7 @@ def _build_world(out_dir: Path, result: DemoResult, narrate: Narrate) -> _World:
     )
     # The owner set the victim bucket's policy with the same key days before it leaked: the policy
     # before the attacker's PutBucketPolicy is in the window, so only the attacker's statement goes.
-    from responder.demo.bucket_stories import owner_policy_history
+    from workstation.demo.bucket_stories import owner_policy_history
 
     owner_policy_history(world)
     _sign_trail(out_dir, logs.root, story.trail_bucket)
@@ -309,8 +309,8 @@ def _build_world(out_dir: Path, result: DemoResult, narrate: Narrate) -> _World:
 def _sign_trail(out_dir: Path, root: Path, bucket: str) -> None:
     """The trail validates its log files: it signs what it delivered (the story's files), before any
     scenario forges one. Digests go beside the logs; its public key outside them."""
-    from responder.demo.digests import write_digests
     from responder.query.logs import select_files
+    from workstation.demo.digests import write_digests
 
     _, public_keys = write_digests(root, select_files([root]), account_id=ACCOUNT_ID, bucket=bucket)
     (out_dir / PUBLIC_KEYS_FILE).write_text(json.dumps(public_keys, indent=2) + "\n")
@@ -334,7 +334,7 @@ class DemoHooks:
 
 def _answer_approval(world: _World, answer: str, narrate: Narrate) -> None:
     """Play the analyst: read the approval request from the SOC inbox and run its command."""
-    from responder.cli import main as responder_cli
+    from workstation.cli import main as responder_cli
 
     deadline = time.monotonic() + ANSWER_WAIT_SECONDS
     while time.monotonic() < deadline:

@@ -170,7 +170,7 @@ def audit_account(
                     f"{operation} failed ({error}): this part of the bucket was not reviewed",
                     {
                         "kind": "grant_permission",
-                        "summary": "let the auditor read it (responder.audit.PERMISSIONS), then re-run",
+                        "summary": "let the auditor read it (workstation.audit.PERMISSIONS), then re-run",
                         "json": None,
                     },
                     key=operation,

@@ -275,8 +275,8 @@ def _attach_event(world: Any, user: str, identity: dict[str, Any], source_ip: st
 
 
 def spoofed_quarantine(world: Any) -> Setup:
-    from responder.local.events import matches_rule
-    from stacks.patterns import quarantine_input, quarantine_pattern
+    from deployment.patterns import quarantine_input, quarantine_pattern
+    from workstation.local.events import matches_rule
 
     iam = world.clients["iam"]
     iam.create_user(UserName="ci-deployer", Tags=[{"Key": "owner", "Value": "platform@example.com"}])
@@ -440,11 +440,11 @@ SCENARIOS: dict[str, DemoScenario] = {
 }
 SCENARIOS.update({s.name: s for s in TRIAGE_SCENARIOS})
 
-# -- issue 12, outputs: every sink encodes what it carries (responder/demo/hostile.py)
+# -- issue 12, outputs: every sink encodes what it carries (workstation/demo/hostile.py)
 
 
 def _hostile_strings(world: Any) -> Setup:
-    from responder.demo.hostile import hostile_strings
+    from workstation.demo.hostile import hostile_strings
 
     result: Setup = hostile_strings(world)
     return result
@@ -476,7 +476,7 @@ def deep_parameters(world: Any) -> Setup:
     import json
     from datetime import datetime
 
-    from responder.demo.cloudtrail import log_file_name
+    from workstation.demo.cloudtrail import log_file_name
 
     iam = world.clients["iam"]
     user = iam.get_user(UserName=world.victim.user_name)["User"]
@@ -588,7 +588,7 @@ def _add_log(world: Any, records: list[dict[str, Any]], suffix: str) -> None:
     import json
     from datetime import datetime
 
-    from responder.demo.cloudtrail import log_file_name
+    from workstation.demo.cloudtrail import log_file_name
 
     last = max(datetime.fromisoformat(r["eventTime"].replace("Z", "+00:00")) for r in records)
     path = world.log_root / log_file_name(world.account_id, "us-east-1", last + timedelta(minutes=5), suffix)
@@ -602,7 +602,7 @@ def _iam_date(when: Any) -> str:
 
 
 def _backdate(world: Any, **kwargs: Any) -> None:
-    from responder.demo.account import backdate_iam
+    from workstation.demo.account import backdate_iam
 
     backdate_iam(world.account_id, **kwargs)
 
@@ -748,13 +748,13 @@ SCENARIOS.update({s.name: s for s in PERSISTENCE_SCENARIOS})
 
 
 def _shared_bucket_read(world: Any) -> Setup:
-    from responder.demo.bucket_stories import shared_bucket_read
+    from workstation.demo.bucket_stories import shared_bucket_read
 
     return shared_bucket_read(world)
 
 
 def _org_condition_backdoor(world: Any) -> Setup:
-    from responder.demo.bucket_stories import org_condition_backdoor
+    from workstation.demo.bucket_stories import org_condition_backdoor
 
     return org_condition_backdoor(world)
 

@@ -5,7 +5,7 @@ See docs/local-runner.md for what moto's engine supports.
 
 from __future__ import annotations
 
-from responder.local.errors import (
+from workstation.local.errors import (
     ExecutionDidNotFinish,
     InvalidEvent,
     InvalidEventPattern,
@@ -13,8 +13,8 @@ from responder.local.errors import (
     MotoNotConfigured,
     PlaceholderMismatch,
 )
-from responder.local.events import matches_rule
-from responder.local.lambdas import (
+from workstation.local.events import matches_rule
+from workstation.local.lambdas import (
     Handler,
     Invocation,
     LambdaDispatch,
@@ -23,7 +23,7 @@ from responder.local.lambdas import (
     ensure_role,
     install_dispatch,
 )
-from responder.local.runner import (
+from workstation.local.runner import (
     MOTO_CONFIG,
     ExecutionResult,
     LocalWorkflow,

@@ -6,9 +6,9 @@ ids, account ids and addresses are illustrative.
 
 from __future__ import annotations
 
-from responder.demo.cloudtrail import LogSet, generate_logs
-from responder.demo.finding import FINDING_TYPES, guardduty_event
-from responder.demo.scenario import RemoteIp, Scenario, default_scenario
+from workstation.demo.cloudtrail import LogSet, generate_logs
+from workstation.demo.finding import FINDING_TYPES, guardduty_event
+from workstation.demo.scenario import RemoteIp, Scenario, default_scenario
 
 __all__ = [
     "FINDING_TYPES",

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from lambdas.steps import STEPS
-from responder.local.lambdas import Handler
+from workstation.local.lambdas import Handler
 
 REPO = Path(__file__).resolve().parents[2]
 ASL_PATH = REPO / "statemachine" / "responder.asl.json"
@@ -30,8 +30,8 @@ def step_functions(prefix: str = "responder") -> dict[str, tuple[str, Handler]]:
 
 def rule_pattern() -> dict[str, Any]:
     """The detection rule's event pattern, from the same settings and code the stack uses."""
-    from stacks.patterns import event_pattern
-    from stacks.settings import StackSettings
+    from deployment.patterns import event_pattern
+    from deployment.settings import StackSettings
 
     context = json.loads(CDK_JSON.read_text()).get("context", {})
     return event_pattern(StackSettings.from_context(context.get))

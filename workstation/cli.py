@@ -95,7 +95,7 @@ def _args_demo(parser: argparse.ArgumentParser) -> None:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from responder.demo.run import DEFAULT_SCENARIO, SCENARIOS, run_demo
+    from workstation.demo.run import DEFAULT_SCENARIO, SCENARIOS, run_demo
 
     if args.list:
         for name, spec in SCENARIOS.items():
@@ -156,7 +156,7 @@ def _mib(value: int) -> int:
 
 
 def _cmd_investigate(args: argparse.Namespace) -> int:
-    from responder.offline import ProgressLine, investigate, summary_lines
+    from workstation.offline import ProgressLine, investigate, summary_lines
 
     progress = ProgressLine(sys.stderr)
     try:
@@ -239,7 +239,7 @@ def _cmd_recover(args: argparse.Namespace) -> int:
 
     from responder.clients import client
     from responder.errors import ResponderError
-    from responder.recover import recover_incident, recover_summary
+    from workstation.recover import recover_incident, recover_summary
 
     table = args.table or os.environ.get("INCIDENT_TABLE", "")
     if not table:
@@ -315,7 +315,7 @@ def _cmd_start(args: argparse.Namespace) -> int:
 
     from responder.clients import client
     from responder.errors import ResponderError
-    from responder.start import (
+    from workstation.start import (
         DEFAULT_STACK,
         ProgressDisplay,
         console_url,
@@ -392,8 +392,8 @@ def _cmd_audit_buckets(args: argparse.Namespace) -> int:
 
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from responder.audit import at_or_above, audit_account, render_markdown
     from responder.clients import client
+    from workstation.audit import at_or_above, audit_account, render_markdown
 
     if args.org_id and not re.fullmatch(r"o-[a-z0-9]{10,32}", args.org_id):
         raise InvalidInput(f"audit-buckets: --org-id must look like o-abcd123456, not {args.org_id!r}")

@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from responder.demo.scenario import KEY_ALPHABET, Scenario
+from workstation.demo.scenario import KEY_ALPHABET, Scenario
 
 Record = dict[str, Any]
 
@@ -151,7 +151,7 @@ def generate_logs(
     digests: bool = False,
 ) -> LogSet:
     """Write ``days`` days of CloudTrail logs ending at ``scenario.now`` under ``out_dir``; with
-    ``digests``, also the digest files of log-file validation (:mod:`responder.demo.digests`)."""
+    ``digests``, also the digest files of log-file validation (:mod:`workstation.demo.digests`)."""
     if days < 1:
         raise ValueError("days must be at least 1")
     if background_per_day < 0:
@@ -167,7 +167,7 @@ def generate_logs(
     digest_files: list[Path] = []
     public_keys: dict[str, Any] = {}
     if digests:
-        from responder.demo.digests import write_digests
+        from workstation.demo.digests import write_digests
 
         digest_files, public_keys = write_digests(
             out_dir, files, account_id=scenario.account_id, bucket=scenario.trail_bucket, seed=seed
