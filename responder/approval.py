@@ -17,7 +17,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from responder.errors import InvalidInput, ResponderError
+from responder.errors import InvalidInput, ResponderError, error_code
 from responder.permissions import Permission
 
 DENIED_ERROR = "ApprovalDenied"
@@ -82,7 +82,7 @@ def _send(call: Any, **kwargs: Any) -> None:
     try:
         call(**kwargs)
     except ClientError as exc:
-        code = str(exc.response.get("Error", {}).get("Code", ""))
+        code = error_code(exc)
         if code in _TOKEN_ERRORS:
             raise InvalidInput(f"{exc.operation_name}: {_TOKEN_ERRORS[code]} ({code})") from exc
         raise ApprovalNotSent(f"{exc.operation_name} failed ({code}); the workflow is still waiting") from exc

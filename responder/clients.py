@@ -15,8 +15,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from responder import __version__
-from responder.containment import THROTTLING_CODES
-from responder.errors import Throttled
+from responder.errors import THROTTLING_CODES, Throttled, error_code
 
 # Standard mode retries throttling and 5xx with backoff; the state machine retries on top of that.
 _CONFIG = Config(
@@ -53,7 +52,7 @@ def throttling_retried(handler: _Handler) -> _Handler:
         try:
             return handler(*args, **kwargs)
         except ClientError as exc:
-            code = str(exc.response.get("Error", {}).get("Code", ""))
+            code = error_code(exc)
             if code in THROTTLING_CODES:
                 raise Throttled(f"{exc.operation_name} {code} past the SDK's retries") from exc
             raise

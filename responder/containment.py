@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
 
 from responder.errors import (
+    THROTTLING_CODES,
     AccessKeyNotFound,
     ContainmentFailed,
     ContainmentInProgress,
@@ -23,41 +24,9 @@ from responder.errors import (
     ForeignAccessKey,
     PrincipalMismatch,
     Throttled,
+    error_code,
 )
-from responder.models import Action, Decision, Incident, iso, utc_now
-
-# IAM/STS "Throttling", DynamoDB "ThrottlingException"/"ProvisionedThroughputExceededException",
-# S3 "SlowDown", SNS "Throttled": each service names it differently; all are worth a retry.
-THROTTLING_CODES = {
-    "Throttling",
-    "ThrottlingException",
-    "RequestLimitExceeded",
-    "TooManyRequestsException",
-    "ProvisionedThroughputExceededException",
-    "SlowDown",
-    "Throttled",
-}
-
-
-class Owner(BaseModel):
-    """Who the exposed key belongs to (step 1-2 of the playbook), as the live account shows it.
-
-    ``user_name`` is the IAM user's name, or for a role session the role's name; ``principal_id`` and
-    ``principal_arn`` are the live user's (or role's) id and ARN, read from IAM, never from the input.
-    """
-
-    access_key_id: str
-    account_id: str
-    user_name: str | None = None
-    principal_type: str = "IAMUser"
-    principal_id: str | None = None
-    principal_arn: str | None = None
-    owner: str | None = None
-    owner_tag: str | None = None
-    tags: dict[str, str] = Field(default_factory=dict)
-    last_used: dict[str, Any] = Field(default_factory=dict)
-    protected: bool = False
-    protected_by: str | None = None  # why: the tag, or the protectedPrincipals entry that names it
+from responder.models import Action, Decision, Incident, Owner, iso, utc_now
 
 
 def protected_entry(
@@ -106,10 +75,6 @@ def protection(
         return f"tagged {protected_tag}=true"
     entry = protected_entry(entries, kind=kind, name=name, principal_id=principal_id, arn=arn)
     return f"listed in protectedPrincipals ({entry})" if entry else None
-
-
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
 
 
 def _live_owner(
@@ -176,7 +141,7 @@ def validate_key(
     try:
         account = sts.get_access_key_info(AccessKeyId=key)["Account"]
     except ClientError as exc:
-        if _code(exc) in THROTTLING_CODES:
+        if error_code(exc) in THROTTLING_CODES:
             raise Throttled(f"GetAccessKeyInfo throttled for {key}") from exc
         raise
     if account != incident.account_id:
@@ -191,9 +156,9 @@ def validate_key(
         live = iam.get_user(UserName=user)["User"]
         tags = {t["Key"]: t["Value"] for t in iam.list_user_tags(UserName=user).get("Tags", [])}
     except ClientError as exc:
-        if _code(exc) == "NoSuchEntity":
+        if error_code(exc) == "NoSuchEntity":
             raise AccessKeyNotFound(f"{key} no longer exists in account {account}") from exc
-        if _code(exc) in THROTTLING_CODES:
+        if error_code(exc) in THROTTLING_CODES:
             raise Throttled(f"IAM throttled the lookup of {key}'s user") from exc
         raise
     last_used = {
@@ -237,11 +202,11 @@ def _role_session_owner(
         live = iam.get_role(RoleName=role)["Role"]
         tags = {t["Key"]: t["Value"] for t in iam.list_role_tags(RoleName=role).get("Tags", [])}
     except ClientError as exc:
-        if _code(exc) == "NoSuchEntity":
+        if error_code(exc) == "NoSuchEntity":
             raise PrincipalMismatch(
                 f"the finding says {key} is a session of role {role}, which does not exist here: nothing changed"
             ) from exc
-        if _code(exc) in THROTTLING_CODES:
+        if error_code(exc) in THROTTLING_CODES:
             raise Throttled(f"IAM throttled the lookup of role {role}") from exc
         raise
     session_of = (incident.principal.principal_id or "").split(":", 1)[0]
@@ -277,11 +242,11 @@ def _user_session_owner(
         live = iam.get_user(UserName=user)["User"]
         tags = {t["Key"]: t["Value"] for t in iam.list_user_tags(UserName=user).get("Tags", [])}
     except ClientError as exc:
-        if _code(exc) == "NoSuchEntity":
+        if error_code(exc) == "NoSuchEntity":
             raise PrincipalMismatch(
                 f"the finding says {key} is a session of user {user}, who does not exist here: nothing changed"
             ) from exc
-        if _code(exc) in THROTTLING_CODES:
+        if error_code(exc) in THROTTLING_CODES:
             raise Throttled(f"IAM throttled the lookup of user {user}") from exc
         raise
     claimed_id = incident.principal.principal_id
@@ -338,7 +303,7 @@ def _claim(ddb: Any, table: str, incident: Incident, execution_id: str) -> dict[
             ReturnValuesOnConditionCheckFailure="ALL_OLD",
         )
     except ClientError as exc:
-        if _code(exc) != "ConditionalCheckFailedException":
+        if error_code(exc) != "ConditionalCheckFailedException":
             raise
         item = exc.response.get("Item") or {}
         return {k: next(iter(v.values())) for k, v in item.items()} or {"status": "unknown"}
@@ -365,7 +330,7 @@ def _take_over(ddb: Any, table: str, incident: Incident, execution_id: str, earl
             ExpressionAttributeValues=values,
         )
     except ClientError as exc:
-        if _code(exc) == "ConditionalCheckFailedException":
+        if error_code(exc) == "ConditionalCheckFailedException":
             return False
         raise
     return True
@@ -387,9 +352,9 @@ def _key_status(iam: Any, user: str, key: str) -> str | None:
     try:
         keys = iam.list_access_keys(UserName=user)["AccessKeyMetadata"]
     except ClientError as exc:
-        if _code(exc) in THROTTLING_CODES:
+        if error_code(exc) in THROTTLING_CODES:
             raise Throttled(f"ListAccessKeys throttled for {user}") from exc
-        if _code(exc) == "NoSuchEntity":
+        if error_code(exc) == "NoSuchEntity":
             return None
         raise
     return next((str(k["Status"]) for k in keys if k["AccessKeyId"] == key), None)
@@ -467,7 +432,7 @@ def disable_key(
     try:
         keys = iam.list_access_keys(UserName=owner.user_name)["AccessKeyMetadata"]
     except ClientError as exc:
-        if _code(exc) in THROTTLING_CODES:
+        if error_code(exc) in THROTTLING_CODES:
             raise Throttled(f"ListAccessKeys throttled for {owner.user_name}; nothing changed yet") from exc
         raise
     before = next((k["Status"] for k in keys if k["AccessKeyId"] == key), None)
@@ -554,11 +519,11 @@ def _disable_claimed(
     try:
         iam.update_access_key(UserName=user, AccessKeyId=key, Status="Inactive")
     except ClientError as exc:
-        _settle(ddb, table, key, "failed", {"error": _code(exc)})
-        if _code(exc) in THROTTLING_CODES:
+        _settle(ddb, table, key, "failed", {"error": error_code(exc)})
+        if error_code(exc) in THROTTLING_CODES:
             raise Throttled(f"UpdateAccessKey throttled for {key}; nothing changed yet") from exc
         raise ContainmentFailed(
-            f"could not set {key} of {owner.user_name} Inactive ({_code(exc)}); the key is still {before}"
+            f"could not set {key} of {owner.user_name} Inactive ({error_code(exc)}); the key is still {before}"
         ) from exc
     verified, seen = read_back(lambda: _key_status(iam, user, key), lambda v: v == "Inactive", sleep)
     if not verified:
@@ -579,7 +544,7 @@ def _disable_claimed(
     except ClientError as exc:
         # The key IS Inactive: failing now would tell the SOC the opposite. Say what is missing instead.
         action.detail = (
-            f"{action.detail}; the before/after record could not be written ({_code(exc)}): "
+            f"{action.detail}; the before/after record could not be written ({error_code(exc)}): "
             f"`responder recover` cannot undo this one, set the key Active by hand if ever needed"
         )
         return [action]
@@ -588,7 +553,7 @@ def _disable_claimed(
     except ClientError as exc:
         # The key is Inactive and the change recorded: raising would hide that from the SOC. The claim
         # stays in_progress, which still keeps every other run from containing the key again.
-        action.detail = f"{action.detail}; the key's claim could not be marked done ({_code(exc)})"
+        action.detail = f"{action.detail}; the key's claim could not be marked done ({error_code(exc)})"
     return [action]
 
 
@@ -641,9 +606,9 @@ def contain_now(
         tags = {t["Key"]: t["Value"] for t in iam.list_user_tags(UserName=user).get("Tags", [])}
         keys = iam.list_access_keys(UserName=user)["AccessKeyMetadata"]
     except ClientError as exc:
-        if _code(exc) in THROTTLING_CODES:
+        if error_code(exc) in THROTTLING_CODES:
             raise Throttled(f"IAM throttled the lookup of {user}; nothing changed yet") from exc
-        if _code(exc) == "NoSuchEntity":
+        if error_code(exc) == "NoSuchEntity":
             return FastContainment(status="deferred", reason=f"no user {user} here")
         raise
     owner_tag = next((k for k in owner_tag_keys if tags.get(k)), None)
@@ -664,7 +629,7 @@ def contain_now(
         try:
             live = iam.get_user(UserName=user)["User"]
         except ClientError as exc:
-            if _code(exc) in THROTTLING_CODES:
+            if error_code(exc) in THROTTLING_CODES:
                 raise Throttled(f"IAM throttled GetUser {user}; nothing changed yet") from exc
             raise
         user_id, user_arn = live.get("UserId"), live.get("Arn")
@@ -720,9 +685,9 @@ def resolve_quarantined_key(iam: Any, incident: Incident) -> Incident:
     try:
         keys = iam.list_access_keys(UserName=user)["AccessKeyMetadata"]
     except ClientError as exc:
-        if _code(exc) in THROTTLING_CODES:
+        if error_code(exc) in THROTTLING_CODES:
             raise Throttled(f"IAM throttled the lookup of {user}'s keys") from exc
-        if _code(exc) == "NoSuchEntity":
+        if error_code(exc) == "NoSuchEntity":
             return incident.model_copy(
                 update={"decision": Decision(action="notify_only", reason=f"{user} no longer exists")}
             )

@@ -112,3 +112,27 @@ class EradicationNotApproved(ResponderError):
 
 class RedactionKeyUnavailable(ResponderError):
     """The deployment's redaction key (REDACTION_KEY_SECRET_ARN) cannot be read or is too short."""
+
+
+# IAM/STS "Throttling", DynamoDB "ThrottlingException"/"ProvisionedThroughputExceededException",
+# S3 "SlowDown", SNS "Throttled": each service names it differently; all are worth a retry.
+THROTTLING_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "TooManyRequestsException",
+        "ProvisionedThroughputExceededException",
+        "SlowDown",
+        "Throttled",
+    }
+)
+
+
+def error_code(exc: BaseException) -> str:
+    """The AWS error code of a botocore ``ClientError`` ("" for anything else, or none given)."""
+    response = getattr(exc, "response", None)
+    if not isinstance(response, dict):
+        return ""
+    error = response.get("Error")
+    return str(error.get("Code") or "") if isinstance(error, dict) else ""

@@ -14,7 +14,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from responder.errors import EvidenceConflict
+from responder.errors import EvidenceConflict, error_code
 from responder.models import EvidenceRef
 
 
@@ -57,7 +57,7 @@ def put_evidence(
             Metadata={"sha256": digest.hexdigest()},
         )
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") not in ("PreconditionFailed", "412"):
+        if error_code(exc) not in ("PreconditionFailed", "412"):
             raise
         existing = s3.head_object(Bucket=bucket, Key=key).get("Metadata", {}).get("sha256")
         if existing != digest.hexdigest():

@@ -15,6 +15,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from responder.analysis.buckets import Insiders
+from responder.errors import error_code
 from responder.permissions import Permission
 
 PERMISSIONS_INSIDERS: tuple[Permission, ...] = (
@@ -41,7 +42,7 @@ _MISSING = {
 
 
 def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", "ClientError"))
+    return error_code(exc) or "ClientError"
 
 
 def _paged(client: Any, operation: str, key: str, field: str, **kwargs: Any) -> frozenset[str]:

@@ -96,3 +96,24 @@ class EvidenceRef(_Model):
 def dump(model: BaseModel) -> dict[str, Any]:
     """JSON-able dict of a model, as states pass it on."""
     return model.model_dump(mode="json", exclude_none=False)
+
+
+class Owner(BaseModel):
+    """Who the exposed key belongs to (step 1-2 of the playbook), as the live account shows it.
+
+    ``user_name`` is the IAM user's name, or for a role session the role's name; ``principal_id`` and
+    ``principal_arn`` are the live user's (or role's) id and ARN, read from IAM, never from the input.
+    """
+
+    access_key_id: str
+    account_id: str
+    user_name: str | None = None
+    principal_type: str = "IAMUser"
+    principal_id: str | None = None
+    principal_arn: str | None = None
+    owner: str | None = None
+    owner_tag: str | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+    last_used: dict[str, Any] = Field(default_factory=dict)
+    protected: bool = False
+    protected_by: str | None = None  # why: the tag, or the protectedPrincipals entry that names it

@@ -35,14 +35,16 @@ from urllib.parse import unquote
 
 from botocore.exceptions import ClientError
 
-from responder.containment import THROTTLING_CODES, read_back, record_action
+from responder.containment import read_back, record_action
 from responder.errors import (
+    THROTTLING_CODES,
     ContainmentFailed,
     ContainmentUnverified,
     InvalidInput,
     ResponderError,
     RevocationShapeRefused,
     Throttled,
+    error_code,
 )
 from responder.models import Action, ActionStatus, iso, utc_now
 from responder.permissions import Permission
@@ -134,7 +136,7 @@ def decode_policy(document: Any) -> Any:
 
 
 def code_of(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
+    return error_code(exc)
 
 
 def failure(exc: ClientError, message: str) -> ResponderError:

@@ -11,6 +11,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from responder.errors import error_code
 from responder.evidence import incident_prefix, put_json_evidence, sha256_hex
 from responder.models import Action, ActionStatus, Incident
 from responder.state import StepResult
@@ -27,7 +28,7 @@ def _read(call: Any, key: str, **kwargs: Any) -> tuple[Any, str | None]:
     try:
         response = call(**kwargs)
     except ClientError as exc:
-        code = str(exc.response.get("Error", {}).get("Code", ""))
+        code = error_code(exc)
         return None, "absent" if code in _ABSENT else code
     return response.get(key), None
 

@@ -13,8 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from responder.containment import Owner
-from responder.models import Action, EvidenceRef, Incident
+from responder.models import Action, EvidenceRef, Incident, Owner
 
 
 class _Loose(BaseModel):

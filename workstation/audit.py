@@ -33,6 +33,7 @@ from botocore.exceptions import ClientError
 
 from responder.analysis.buckets import Insiders, StatementReview
 from responder.analysis.buckets import review_statement as analysis_review
+from responder.errors import error_code
 from responder.insiders import PERMISSIONS_INSIDERS, read_insiders
 from responder.models import iso, utc_now
 from responder.permissions import Permission
@@ -195,7 +196,7 @@ def audit_account(
 
 
 def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", "ClientError"))
+    return error_code(exc) or "ClientError"
 
 
 def _organization(org: Any, given: str | None, notes: list[str]) -> dict[str, Any]:

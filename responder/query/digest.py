@@ -48,7 +48,7 @@ from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from responder.errors import DigestKeysUnreadable, InvalidInput
+from responder.errors import DigestKeysUnreadable, InvalidInput, error_code
 from responder.observability import logger
 
 SIGNATURE_ALGORITHM = "SHA256withRSA"
@@ -603,7 +603,7 @@ class S3LogStore:
         try:
             self.s3.head_object(Bucket=self.bucket, Key=key)
         except ClientError as exc:
-            if str(exc.response.get("Error", {}).get("Code")) in ("404", "NoSuchKey", "NotFound"):
+            if error_code(exc) in ("404", "NoSuchKey", "NotFound"):
                 return None
             raise
         account, region, _ = _layout(tail(key), _DIGEST_KEY_RE)
@@ -1005,7 +1005,7 @@ def _status(files: Mapping[str, int], digests: Mapping[str, int], *, pending_ok:
 def validation_error(exc: Exception) -> dict[str, Any]:
     """What the coverage says when validation itself could not run (the investigation goes on)."""
     name = type(exc).__name__
-    code = exc.response.get("Error", {}).get("Code") if isinstance(exc, ClientError) else None
+    code = error_code(exc) or None
     return {"status": "error", "error": name if not code or code == name else f"{name} {code}"}
 
 
