@@ -9,14 +9,13 @@ the output folder untouched.
 from __future__ import annotations
 
 import hashlib
-import shutil
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from secrets import token_bytes
-from typing import Any, TextIO
+from typing import Any
 
 from responder import plan
 from responder.analysis.rows import not_read_lines
@@ -30,6 +29,7 @@ from responder.query.rows import Row
 from responder.query.sql import ACCESS_KEY_RE, iso
 from responder.redact import keyed
 from responder.report import build_report, write_report
+from workstation.progress import ProgressLine as _ProgressLine
 
 DEFAULT_DAYS = 7
 MAX_DAYS = 3650
@@ -450,28 +450,8 @@ def summary_lines(report: Mapping[str, Any]) -> list[str]:
     return [terminal_line(line) for line in lines]
 
 
-class ProgressLine:
-    """Renders ``progress`` on a stream: one updating line on a terminal, plain lines otherwise."""
-
-    def __init__(self, stream: TextIO, *, tty: bool | None = None, width: int | None = None):
-        self.stream = stream
-        self.tty = stream.isatty() if tty is None else tty
-        self.width = width or shutil.get_terminal_size((100, 20)).columns
-        self._drawn = False
+class ProgressLine(_ProgressLine):
+    """Renders ``progress`` on a stream: ``[done/total] label``."""
 
     def __call__(self, done: int, total: int, label: str) -> None:
-        # A label names a credential found in the logs: its escapes are shown, never sent.
-        text = terminal_line(f"[{done}/{total}] {label}")
-        if self.tty:
-            self.stream.write("\r\x1b[K" + text[: max(self.width - 1, 10)])
-            self._drawn = True
-        else:
-            self.stream.write(text + "\n")
-        self.stream.flush()
-
-    def clear(self) -> None:
-        """Erase the updating line (before an error or the final output)."""
-        if self._drawn:
-            self.stream.write("\r\x1b[K")
-            self.stream.flush()
-            self._drawn = False
+        self.show(f"[{done}/{total}] {label}")

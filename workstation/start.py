@@ -10,19 +10,19 @@ exited, until it ends. Clients are arguments, so the same code runs under moto a
 from __future__ import annotations
 
 import json
-import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import Any
 
 from botocore.exceptions import ClientError
 
 from responder.errors import InvalidInput, ResponderError
 from responder.permissions import Permission
 from responder.triage import ACCESS_KEY_RE
+from workstation.progress import ProgressLine
 
 DEFAULT_STACK = "IncidentResponder"  # app.py's stack id
 OUTPUT_KEY = "StateMachineArn"  # stacks/responder_stack.py's CfnOutput
@@ -241,29 +241,8 @@ def follow(
         sleep(poll_seconds)
 
 
-class ProgressDisplay:
-    """Progress lines on a stream: one line rewritten in place on a terminal, plain lines otherwise."""
-
-    def __init__(self, stream: TextIO, *, tty: bool | None = None, width: int | None = None) -> None:
-        self.stream = stream
-        self.tty = stream.isatty() if tty is None else tty
-        self.width = width or shutil.get_terminal_size((100, 20)).columns
-        self._drawn = False
+class ProgressDisplay(ProgressLine):
+    """Renders each :class:`ProgressStep` of a followed execution."""
 
     def __call__(self, step: ProgressStep) -> None:
-        from responder.encode import terminal_line
-
-        text = terminal_line(step.text())  # an error cause may quote the input: never its escapes
-        if self.tty:
-            self.stream.write("\r\x1b[K" + text[: max(self.width - 1, 10)])
-            self._drawn = True
-        else:
-            self.stream.write(text + "\n")
-        self.stream.flush()
-
-    def clear(self) -> None:
-        """Erase the updating line (before the final output)."""
-        if self._drawn:
-            self.stream.write("\r\x1b[K")
-            self.stream.flush()
-            self._drawn = False
+        self.show(step.text())
