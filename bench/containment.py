@@ -162,7 +162,7 @@ The calls, in order:
 
 {calls}
 
-What each is for (`responder.containment.contain_now`): ListUserTags (owner, protected tag),
+What each is for (`responder.steps.triage.contain_now`): ListUserTags (owner, protected tag),
 ListAccessKeys (the key is this user's, and its status before), a conditional DynamoDB PutItem (the
 claim that makes containment exactly-once per key), UpdateAccessKey. The record of the change is
 written after the key is Inactive, off the critical path.

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.naive import engine_answers, scan
-from responder import plan
+from responder.analysis import pivot
 from responder.query import DuckDBEngine, QueryParams
 
 
@@ -26,7 +26,7 @@ def investigate(root: Path, key: str, start: str, end: str) -> tuple[dict[tuple[
         window = QueryParams.of({"access_key_id": key, "start": start, "end": end})
         engine.coverage(window)
         results: dict[tuple[str, str], list[Any]] = {}
-        while batch := plan.next_batch(key, results):
+        while batch := pivot.next_batch(key, results):
             tasks = [(t.name, {"access_key_id": t.access_key_id, "start": start, "end": end}) for t in batch]
             results.update(engine.run_many(tasks))
         return results, len(engine.files_for(window))

@@ -237,7 +237,7 @@ def quarantine_caller_clause() -> list[dict[str, Any]]:
     ``sourceIPAddress`` both ``AWS Internal``; an ``AWSAccount`` identity invoked by ``AWS Internal``;
     or an ``AWSService`` identity invoked by an AWS service.
     Every IAM user, role session and root call has an ``arn``; a console call can also show
-    ``AWS Internal``, so the missing ARN is what tells AWS apart. responder.triage checks the same.
+    ``AWS Internal``, so the missing ARN is what tells AWS apart. responder.steps.triage checks the same.
     """
     return [
         {
@@ -288,7 +288,7 @@ def quarantine_pattern() -> dict[str, Any]:
 
 
 # The responder input the quarantine rule sends the state machine (EventBridge input transformer):
-# key -> JSON path into the event. responder.triage reads it as a ``quarantine-policy`` incident and
+# key -> JSON path into the event. responder.steps.triage reads it as a ``quarantine-policy`` incident and
 # checks the caller fields again (an execution can be started by hand with any input).
 QUARANTINE_INPUT: dict[str, str] = {
     "userName": "$.detail.requestParameters.userName",
@@ -325,7 +325,7 @@ def quarantine_input(event: dict[str, Any]) -> dict[str, Any]:
 # Its sessions are ``assumed-role/<role>/<function>``; every role of the stack is named
 # ``<stack name>-...``, so ``sessionContext.sessionIssuer.arn`` starts with that role ARN prefix.
 # What it may write: the session revocation's inline Deny on ``aws:TokenIssueTime`` (one fixed shape,
-# under its fixed names: responder.revoke), and the stack's deny-all policy attached to a principal.
+# under its fixed names: responder.steps.revoke_sessions), and the stack's deny-all policy attached to a principal.
 
 RESPONDER_WRITE_TITLE = "a responder role wrote a policy or trust outside its fixed forms"
 # Calls no step makes in a fixed form: any of them by a responder role alarms.
@@ -358,12 +358,12 @@ def revocation_document_filters() -> list[dict[str, Any]]:
     """Filters on ``requestParameters.policyDocument`` that match anything but the revocation's document.
 
     The document is logged as the text the step sent: ``json.dumps`` of
-    :func:`responder.revoke.revoke_document`, whose only variable part is the cutoff inside a JSON
+    :func:`responder.steps.revoke_sessions.revoke_document`, whose only variable part is the cutoff inside a JSON
     string. "Anything but that text with any cutoff" leaves the cutoff free, so a cutoff holding a
     quote (which could close the string and add an Allow statement after it) alarms on its own; a
     cutoff without one is a string value and nothing else. A missing document alarms too.
     """
-    from responder.revoke import revoke_document  # the one definition of the shape
+    from responder.steps.revoke_sessions import revoke_document
 
     before, after = json.dumps(revoke_document(_CUTOFF_SLOT)).split(_CUTOFF_SLOT)
     shape = f"{_wildcard_literal(before)}*{_wildcard_literal(after)}"
@@ -376,7 +376,7 @@ def responder_write_pattern(role_arn_prefix: str, deny_all_policy_arn: str) -> d
     other than the session revocation's documents and the attachment of ``deny_all_policy_arn``; and any
     of these calls by such a role refused as ``AccessDenied`` (it hit a guardrail). Attempts count: the
     pattern does not require success."""
-    from responder.revoke import ROLE_POLICY_NAME, USER_POLICY_PREFIX
+    from responder.steps.revoke_sessions import ROLE_POLICY_NAME, USER_POLICY_PREFIX
 
     document = revocation_document_filters()
     absent: dict[str, Any] = {"exists": False}

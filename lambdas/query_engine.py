@@ -8,28 +8,13 @@ from __future__ import annotations
 
 from responder.clients import client
 from responder.permissions import Permission
-from responder.query import PollingEngine, engine_from_settings
+from responder.query import ENGINE_SPECS, PollingEngine, engine_from_settings
 from responder.settings import Settings, get_settings
 
-# Only the chosen engine's resources exist in a deployed stack; the stack drops the others' grants.
-ENGINE_PERMISSIONS: tuple[Permission, ...] = (
-    Permission(
-        ("cloudtrail:StartQuery", "cloudtrail:DescribeQuery", "cloudtrail:GetQueryResults"),
-        ("@lake_event_data_store",),
-    ),
-    Permission(
-        ("athena:StartQueryExecution", "athena:GetQueryExecution", "athena:GetQueryResults"),
-        ("@athena_workgroup",),
-    ),
-    Permission(
-        ("glue:GetTable", "glue:GetDatabase", "glue:GetPartitions"),
-        ("@glue_catalog", "@glue_database", "@glue_table"),
-    ),
-    Permission(("s3:GetObject", "s3:ListBucket"), ("@cloudtrail_bucket", "@cloudtrail_bucket/*")),
-    Permission(
-        ("s3:PutObject", "s3:GetObject", "s3:ListBucket", "s3:GetBucketLocation"),
-        ("@athena_results_bucket", "@athena_results_bucket/*"),
-    ),
+# Every engine's calls: the engine is chosen by configuration, and the stack grants only the chosen
+# engine's (its references), so a step's role holds what the code it runs can call.
+ENGINE_PERMISSIONS: tuple[Permission, ...] = tuple(
+    p for spec in ENGINE_SPECS.values() for p in spec.permissions
 )
 
 _CACHED: list[tuple[Settings, PollingEngine]] = []
@@ -39,10 +24,6 @@ def engine() -> PollingEngine:
     """One engine per settings object (per warm container; the local runner swaps settings)."""
     settings = get_settings()
     if not _CACHED or _CACHED[0][0] is not settings:
-        built = engine_from_settings(
-            settings,
-            cloudtrail=client("cloudtrail") if settings.query_engine == "lake" else None,
-            athena=client("athena") if settings.query_engine == "athena" else None,
-        )
+        built = engine_from_settings(settings, client)
         _CACHED[:] = [(settings, built)]
     return _CACHED[0][1]

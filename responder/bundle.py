@@ -19,6 +19,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping, MutableMapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -26,7 +27,8 @@ from botocore.exceptions import ClientError
 from responder.errors import EvidenceConflict, InvalidInput
 from responder.evidence import canonical_json, put_evidence, read_evidence, sha256_hex
 from responder.models import EvidenceRef, iso
-from responder.report import render_report_files
+from responder.report import render_markdown
+from responder.report_html import render_html
 
 MANIFEST_VERSION = 1
 MANIFEST = "manifest.json"
@@ -173,3 +175,31 @@ def verify_bundle(s3: Any, final_uri: str, *, final_sha256: str | None = None) -
         for artifact in json.loads(manifest_body).get("artifacts", []):
             fetch(artifact["uri"], artifact["sha256"])
     return problems
+
+
+def report_json_bytes(report: Mapping[str, Any]) -> bytes:
+    """report.json as written everywhere (sorted keys, indent 2, trailing newline)."""
+    return (json.dumps(report, sort_keys=True, indent=2) + "\n").encode("utf-8")
+
+
+def render_report_files(report: Mapping[str, Any], *, redaction_key: bytes | None = None) -> dict[str, bytes]:
+    """The three report files by name: report.json, report.md, report.html."""
+    return {
+        "report.json": report_json_bytes(report),
+        "report.md": render_markdown(report, redaction_key=redaction_key).encode("utf-8"),
+        "report.html": render_html(report, redaction_key=redaction_key).encode("utf-8"),
+    }
+
+
+def write_report(
+    report: Mapping[str, Any], out_dir: str | Path, *, redaction_key: bytes | None = None
+) -> list[Path]:
+    """Write report.json (sorted keys, indent 2), report.md and report.html into ``out_dir``."""
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, body in render_report_files(report, redaction_key=redaction_key).items():
+        path = folder / name
+        path.write_bytes(body)
+        paths.append(path)
+    return paths

@@ -15,7 +15,11 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from responder import __version__
-from responder.errors import THROTTLING_CODES, Throttled, error_code
+from responder.errors import (
+    THROTTLING_CODES,
+    Throttled,
+    error_code,
+)
 
 # Standard mode retries throttling and 5xx with backoff; the state machine retries on top of that.
 _CONFIG = Config(
@@ -58,3 +62,31 @@ def throttling_retried(handler: _Handler) -> _Handler:
             raise
 
     return wrapped  # type: ignore[return-value]
+
+
+READ_BACK_DELAYS = (0.0, 0.5, 1.0, 2.0, 4.0)  # IAM is eventually consistent: read again, bounded (~7.5 s)
+
+
+def read_back(
+    read: Callable[[], Any], good: Callable[[Any], bool], sleep: Callable[[float], None]
+) -> tuple[bool, Any]:
+    """Read until ``good`` holds, with the bounded :data:`READ_BACK_DELAYS`; (held, last value read)."""
+    value: Any = None
+    for delay in READ_BACK_DELAYS:
+        if delay:
+            sleep(delay)
+        value = read()
+        if good(value):
+            return True, value
+    return False, value
+
+
+def account_of(context: Any) -> str | None:
+    """The account this function runs in, from its ARN (arn:aws:lambda:REGION:ACCOUNT:function:NAME).
+
+    A manual input usually names no account; the responder is deployed in the account it protects,
+    so its own account is the right default. Reading it from the context costs no STS call, no
+    permission and no extra environment variable.
+    """
+    parts = str(getattr(context, "invoked_function_arn", "") or "").split(":")
+    return parts[4] if len(parts) > 4 and parts[4] else None

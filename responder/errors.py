@@ -6,6 +6,8 @@ backoff), on top of the SDK's own retries. Everything else ends in a Catch that 
 
 from __future__ import annotations
 
+from botocore.exceptions import ClientError
+
 
 class ResponderError(Exception):
     """Base of every error the responder raises on purpose."""
@@ -129,10 +131,24 @@ THROTTLING_CODES = frozenset(
 )
 
 
+def _error_field(exc: BaseException, field: str) -> str:
+    response = getattr(exc, "response", None)
+    error = response.get("Error") if isinstance(response, dict) else None
+    return str(error.get(field) or "") if isinstance(error, dict) else ""
+
+
 def error_code(exc: BaseException) -> str:
     """The AWS error code of a botocore ``ClientError`` ("" for anything else, or none given)."""
-    response = getattr(exc, "response", None)
-    if not isinstance(response, dict):
-        return ""
-    error = response.get("Error")
-    return str(error.get("Code") or "") if isinstance(error, dict) else ""
+    return _error_field(exc, "Code")
+
+
+def error_message(exc: BaseException) -> str:
+    """The AWS error message of a botocore ``ClientError`` ("" for anything else, or none given)."""
+    return _error_field(exc, "Message")
+
+
+def failure(exc: ClientError, message: str) -> ResponderError:
+    """Throttled (retried by the ASL) or ContainmentFailed, the AWS error code and ``message`` in it."""
+    code = error_code(exc)
+    cls = Throttled if code in THROTTLING_CODES else ContainmentFailed
+    return cls(f"{exc.operation_name} {code or 'failed'}: {message}")

@@ -14,7 +14,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from responder.errors import EvidenceConflict, error_code
+from responder.errors import EvidenceConflict, InvalidInput, error_code
 from responder.models import EvidenceRef
 
 
@@ -82,3 +82,49 @@ def read_evidence(s3: Any, uri: str) -> bytes:
     if recorded and recorded != sha256_hex(body):
         raise EvidenceConflict(f"{uri} does not match its recorded sha256")
     return body
+
+
+def query_prefix(incident_id: str, execution_id: str) -> str:
+    return f"{incident_prefix(incident_id, execution_id)}/queries/"
+
+
+def saved_results(
+    s3: Any, bucket: str, incident_id: str, execution_id: str
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """Every query result this execution saved: ``{(key, name): meta}`` from the .meta.json objects."""
+    prefix = query_prefix(incident_id, execution_id)
+    metas: dict[tuple[str, str], dict[str, Any]] = {}
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for obj in page.get("Contents", []):
+            if obj["Key"].endswith(".meta.json"):
+                meta = json.loads(read_evidence(s3, f"s3://{bucket}/{obj['Key']}"))
+                metas[(meta["query"]["access_key_id"], meta["query"]["name"])] = meta
+    return metas
+
+
+def load_rows(s3: Any, uri: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in read_evidence(s3, uri).decode().splitlines() if line.strip()]
+
+
+def latest_report(s3: Any, bucket: str, incident_id: str) -> dict[str, Any]:
+    """The newest report.json an earlier run of this incident wrote to evidence."""
+    newest: tuple[Any, str] | None = None
+    prefix = incident_prefix(incident_id).rsplit("/", 1)[0] + "/"
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for obj in page.get("Contents", []):
+            if obj["Key"].endswith("/report.json") and (newest is None or obj["LastModified"] > newest[0]):
+                newest = (obj["LastModified"], obj["Key"])
+    if newest is None:
+        raise InvalidInput(f"no report of incident {incident_id} in evidence: run the investigation first")
+    return dict(json.loads(read_evidence(s3, f"s3://{bucket}/{newest[1]}")))
+
+
+def latest_evidence(s3: Any, bucket: str, incident_id: str, marker: str) -> dict[str, Any] | None:
+    """The newest JSON evidence object of the incident whose key contains ``marker``, or None."""
+    newest: tuple[Any, str] | None = None
+    prefix = incident_prefix(incident_id).rsplit("/", 1)[0] + "/"
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for obj in page.get("Contents", []):
+            if marker in obj["Key"] and (newest is None or obj["LastModified"] > newest[0]):
+                newest = (obj["LastModified"], obj["Key"])
+    return None if newest is None else dict(json.loads(read_evidence(s3, f"s3://{bucket}/{newest[1]}")))

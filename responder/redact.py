@@ -28,6 +28,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
+from responder.errors import RedactionKeyUnavailable
 from responder.safejson import load_json
 
 REDACTED_PREFIX = "<redacted sha256:"
@@ -143,7 +144,6 @@ def deployment_key(secret_id: str, secrets: Callable[[], Any]) -> bytes | None:
     cannot be read, or is shorter than 16 bytes, raises :class:`RedactionKeyUnavailable`: a run
     configured for keyed digests never falls back to guessable ones.
     """
-    from responder.errors import RedactionKeyUnavailable
 
     if not secret_id:
         return None

@@ -16,7 +16,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 from responder.analysis.attribution import attribution
@@ -39,14 +38,15 @@ from responder.analysis.rows import (
     text,
     with_malformed,
 )
-from responder.analysis.tactics import SEVERITIES, findings
+from responder.analysis.tactics import SEVERITIES, TACTIC_ORDER, findings
 from responder.encode import md_code, md_fence, md_text
 from responder.errors import InvalidInput, ReportInvalid
 from responder.models import iso
 from responder.query.digest import describe as integrity_line
 from responder.query.digest import next_steps as integrity_next_steps
-from responder.query.digest import with_tampering_finding
+from responder.query.digest import tampering_finding
 from responder.redact import redact, redact_text, redacted
+from responder.report_tables import INVENTORY_HEADERS, human_bytes, inventory_rows
 
 REPORT_VERSION = 1
 _NOT_ROUTABLE = {"aws-service", "invalid", "private", "reserved"}
@@ -301,15 +301,6 @@ def timeline(rows: Sequence[Row], ips: Sequence[Mapping[str, Any]]) -> dict[str,
 # --- summary -------------------------------------------------------------------------------
 
 
-def _human_bytes(value: int) -> str:
-    size = float(value)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024:
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} TiB"
-
-
 def _top_severity(report: Mapping[str, Any]) -> str:
     return max((f["severity"] for f in report["findings"]), key=SEVERITIES.index, default="low")
 
@@ -365,7 +356,7 @@ def _what_happened(report: Mapping[str, Any]) -> str:
     if summary["read_calls"]:
         parts.append(
             f"It read {summary['objects_read']} S3 object(s) in {summary['read_calls']} call(s), "
-            f"{_human_bytes(summary['bytes_out'])} out."
+            f"{human_bytes(summary['bytes_out'])} out."
         )
     unlogged = [b for b, seen in report["data_events_logged"].items() if not seen]
     if unlogged:
@@ -594,26 +585,6 @@ def _md_findings(report: Mapping[str, Any]) -> list[str]:
     return [*out, "" if report["findings"] else "None.", ""]
 
 
-INVENTORY_HEADERS = ["Change", "Event", "Time", "Target", "Detail", "Result"]
-
-
-def inventory_rows(report: Mapping[str, Any]) -> list[list[Any]]:
-    """The inventory's created/modified/deleted entries as table rows (Markdown and HTML share them)."""
-    inv = report.get("inventory") or {}
-    return [
-        [
-            kind,
-            e["event_name"],
-            e["event_time"],
-            e["target"],
-            e.get("detail"),
-            "ok" if e["succeeded"] else f"failed ({e.get('error_code')})",
-        ]
-        for kind in ("created", "modified", "deleted")
-        for e in inv.get(kind, [])
-    ]
-
-
 def _md_inventory(report: Mapping[str, Any]) -> list[str]:
     inv = report.get("inventory") or {}
     out = ["## Resources created, modified, deleted", ""]
@@ -758,31 +729,16 @@ def render_markdown(report: Mapping[str, Any], *, redaction_key: bytes | None = 
     return redact_text("\n".join(out).rstrip() + "\n", key=redaction_key, wrap=_md_placeholder)
 
 
-def report_json_bytes(report: Mapping[str, Any]) -> bytes:
-    """report.json as written everywhere (sorted keys, indent 2, trailing newline)."""
-    return (json.dumps(report, sort_keys=True, indent=2) + "\n").encode("utf-8")
+def with_tampering_finding(
+    found: list[dict[str, Any]], coverage: Mapping[str, Any] | None
+) -> list[dict[str, Any]]:
+    """``found`` plus the tampering finding, in the tactics' order."""
 
-
-def render_report_files(report: Mapping[str, Any], *, redaction_key: bytes | None = None) -> dict[str, bytes]:
-    """The three report files by name: report.json, report.md, report.html."""
-    from responder.report_html import render_html
-
-    return {
-        "report.json": report_json_bytes(report),
-        "report.md": render_markdown(report, redaction_key=redaction_key).encode("utf-8"),
-        "report.html": render_html(report, redaction_key=redaction_key).encode("utf-8"),
-    }
-
-
-def write_report(
-    report: Mapping[str, Any], out_dir: str | Path, *, redaction_key: bytes | None = None
-) -> list[Path]:
-    """Write report.json (sorted keys, indent 2), report.md and report.html into ``out_dir``."""
-    folder = Path(out_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for name, body in render_report_files(report, redaction_key=redaction_key).items():
-        path = folder / name
-        path.write_bytes(body)
-        paths.append(path)
-    return paths
+    extra = tampering_finding((coverage or {}).get("log_file_validation"))
+    if extra is None:
+        return found
+    out = [*found, extra]
+    out.sort(
+        key=lambda f: TACTIC_ORDER.index(f["tactic"]) if f["tactic"] in TACTIC_ORDER else len(TACTIC_ORDER)
+    )
+    return out

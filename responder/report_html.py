@@ -22,7 +22,7 @@ from typing import Any
 
 from responder.query.digest import describe as integrity_line
 from responder.redact import redact_text, redacted
-from responder.report import INVENTORY_HEADERS, inventory_rows
+from responder.report_tables import INVENTORY_HEADERS, human_bytes, inventory_rows
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
 
@@ -363,7 +363,7 @@ def _data(report: Mapping[str, Any]) -> str:
     if summary.get("read_calls"):
         out += (
             f"<p>{_e(summary.get('objects_read'))} object(s) read in {_e(summary.get('read_calls'))} call(s), "
-            f"{_e(_bytes(summary.get('bytes_out') or 0))} out.</p>"
+            f"{_e(human_bytes(summary.get('bytes_out') or 0))} out.</p>"
         )
     if access:
         out += _table(
@@ -379,15 +379,6 @@ def _data(report: Mapping[str, Any]) -> str:
         out += "<p>No S3 data events from the key in the logs.</p>"
     out += "".join(f'<p class="note">{_e(note)}</p>' for note in report.get("data_access_notes") or [])
     return out
-
-
-def _bytes(value: int) -> str:
-    size = float(value)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024:
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} TiB"
 
 
 def _attribution(report: Mapping[str, Any]) -> str:

@@ -151,3 +151,35 @@ class WorkflowState(_Loose):
 
     def evidence(self) -> list[EvidenceRef]:
         return [e for s in self.steps() for e in s.evidence]
+
+
+class QueryTask(BaseModel):
+    """One query of the plan, as the Map state hands it to StartQuery."""
+
+    incident_id: str
+    execution_id: str
+    access_key_id: str
+    name: str
+    window: dict[str, str]
+    coverage: bool = False  # measured once, on the exposed key's activity query
+
+
+class QueryHandle(QueryTask):
+    """What the Wait/Choice loop carries between StartQuery, QueryStatus and QueryResults."""
+
+    engine: str
+    query_id: str
+    state: str
+    wait_seconds: int
+    polls: int = 0
+    stats: dict[str, Any] = Field(default_factory=dict)
+
+
+def response_of(state: WorkflowState, workflow_status: str) -> dict[str, Any]:
+    inc = state.incident
+    return {
+        "workflow_status": workflow_status,
+        "decision": inc.decision.action if inc else "ignore",
+        "actions": [a.model_dump(mode="json") for a in state.actions()],
+        "evidence": [{"uri": e.uri, "sha256": e.sha256, "kind": e.kind} for e in state.evidence()],
+    }

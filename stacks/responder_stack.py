@@ -10,6 +10,7 @@ from constructs import Construct
 
 from deployment.settings import StackSettings
 from responder.permissions import Permission
+from responder.query import ENGINE_SPECS
 from stacks.constructs.alarms import Alarms
 from stacks.constructs.containment import DENY_ALL_POLICY_ENV, DenyAllPolicy
 from stacks.constructs.detection import Detection
@@ -23,23 +24,8 @@ from stacks.constructs.query_engine import AthenaQueryEngine
 from stacks.constructs.redaction import REDACTION_KEY_SECRET_ENV, RedactionKey
 from stacks.constructs.workflow import Workflow
 
-# Resources only one query engine uses (see responder.permissions for the reference names).
-ENGINE_REFERENCES: dict[str, frozenset[str]] = {
-    "lake": frozenset({"lake_event_data_store"}),
-    "athena": frozenset(
-        {
-            "athena_workgroup",
-            "athena_results_bucket",
-            "glue_catalog",
-            "glue_database",
-            "glue_table",
-            "cloudtrail_bucket",
-            # cloudtrail:ListPublicKeys takes no resource ("*"): digest validation reads the trail's
-            # files, so only a deployment that has them (Athena) grants it.
-            "cloudtrail_public_keys",
-        }
-    ),
-}
+# Resources only one query engine uses: each engine declares its own (responder/query/<engine>.py).
+ENGINE_REFERENCES: dict[str, frozenset[str]] = {name: spec.references for name, spec in ENGINE_SPECS.items()}
 # Resources that exist only when their context key is set (see responder.permissions): a permission
 # that names only unconfigured ones is dropped.
 OPTIONAL_REFERENCES: dict[str, str] = {

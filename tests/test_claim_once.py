@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from responder.remediate.record import claim_once, settle_once
+from responder.actions import claim_once, settle_once
 from tests.iam_env import Env, emulated_iam
 
 SCOPE = "bucket/acme-customer-exports/0123abcd"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from responder.policy_eval import evaluate, parse_time
-from responder.revoke import revoke_document
+from responder.steps.revoke_sessions import revoke_document
 
 NOW = "2024-05-01T12:00:00Z"
 READ_S3 = {

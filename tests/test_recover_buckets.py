@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from responder.live import bucket_state
 from responder.permissions import actions_of
 from responder.remediate import (
     BucketFix,
@@ -17,7 +18,6 @@ from responder.remediate import (
     plan_bucket_fixes,
     plan_persistence,
 )
-from responder.snapshot import bucket_state
 from tests.remediation_env import (
     BACKDOORED_POLICY,
     BUCKET,

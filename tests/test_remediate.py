@@ -11,8 +11,10 @@ from botocore.exceptions import ClientError
 
 from responder.errors import ContainmentFailed, EradicationNotApproved, InvalidInput
 from responder.evidence import read_evidence, sha256_hex
+from responder.live import bucket_state
 from responder.models import iso
 from responder.permissions import Permission, actions_of
+from responder.policy_doc import canonical
 from responder.remediate import (
     BLOCK_ALL,
     PERMISSIONS_BUCKET_FIX,
@@ -31,8 +33,6 @@ from responder.remediate import (
     restore_candidate,
 )
 from responder.remediate.persistence import TAMPERING, Containment
-from responder.revoke import canonical
-from responder.snapshot import bucket_state
 from tests.remediation_env import (
     ACCOUNT,
     ADMIN_ARN,
@@ -660,7 +660,7 @@ def test_two_executions_contain_each_principal_once(inc: Incident):
 
 
 def test_a_claim_held_by_another_execution_is_already_done_and_writes_nothing(inc: Incident):
-    from responder.remediate.record import claim_once
+    from responder.actions import claim_once
 
     rogue = plan_persistence(report_of(inc))[:1]
     assert claim_once(

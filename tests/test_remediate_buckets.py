@@ -10,10 +10,10 @@ import pytest
 
 from responder.analysis.buckets import Insiders
 from responder.evidence import read_evidence, sha256_hex
+from responder.live import bucket_state
+from responder.policy_doc import canonical
 from responder.remediate import BucketFix, apply_bucket_fix, plan_bucket_fixes
 from responder.remediate.buckets import attacker_delta, statement_scope
-from responder.revoke import canonical
-from responder.snapshot import bucket_state
 from tests.remediation_env import (
     ACCOUNT,
     ATTACKER_ACCOUNT,
@@ -245,7 +245,7 @@ def test_two_executions_remove_the_statement_once(inc: Incident):
     assert [s.sid for s in fix_a.remove] == ["Backup"]
     # B claims first in the race window: A finds the statement taken, B makes the change.
     scope = statement_scope(BUCKET, canonical(BACKDOOR))
-    from responder.remediate.record import claim_once
+    from responder.actions import claim_once
 
     assert claim_once(
         inc.ddb, inc.table, scope=scope, incident_id=INC, execution_id=EXEC_B, stale_after_seconds=120
@@ -267,7 +267,7 @@ def test_two_executions_remove_the_statement_once(inc: Incident):
 
 
 def test_a_claim_of_a_dead_attempt_is_taken_over_after_the_step_timeout(inc: Incident):
-    from responder.remediate.record import claim_once
+    from responder.actions import claim_once
 
     scope = statement_scope(BUCKET, canonical(BACKDOOR))
     # Claimed 10 minutes ago by an attempt that died before changing anything.

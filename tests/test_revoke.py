@@ -18,13 +18,13 @@ from responder.errors import (
     Throttled,
 )
 from responder.permissions import actions_of
+from responder.policy_doc import canonical
 from responder.policy_eval import evaluate
-from responder.revoke import (
+from responder.steps.revoke_sessions import (
     PERMISSIONS_REVOKE,
     ROLE_POLICY_NAME,
     TAG_CONTAINED_AT,
     TAG_INCIDENT,
-    canonical,
     checked_revocation,
     cutoff,
     revoke_document,

@@ -16,7 +16,7 @@ from moto import mock_aws
 from responder.errors import InvalidInput, UnsupportedFinding
 from responder.models import Incident, dump
 from responder.settings import Settings
-from responder.triage import MAX_INPUT_BYTES, RULES, triage
+from responder.steps.triage import MAX_INPUT_BYTES, RULES, triage
 from tests.conftest import load_event
 
 SCHEMA = json.loads(
@@ -603,7 +603,7 @@ def test_a_quarantine_caller_that_is_not_an_identity_object_is_a_named_error() -
 
 
 def test_an_incident_about_another_account_is_notify_only_and_loses_its_eradicate_mode() -> None:
-    from responder.triage import accounts_in_scope, scope_to_accounts
+    from responder.steps.triage import accounts_in_scope, scope_to_accounts
 
     ours = accounts_in_scope("123456789012")
     finding_here = triage(finding(severity=9), Settings())

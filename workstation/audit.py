@@ -31,7 +31,14 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from responder.analysis.buckets import Insiders, StatementReview
+from responder.analysis.buckets import (
+    PRINCIPAL_CONDITION_KEYS,
+    Insiders,
+    StatementReview,
+    as_list,
+    principals_of,
+    statements_of,
+)
 from responder.analysis.buckets import review_statement as analysis_review
 from responder.errors import error_code
 from responder.insiders import PERMISSIONS_INSIDERS, read_insiders
@@ -73,20 +80,6 @@ PUBLIC_GROUPS = {
     "http://acs.amazonaws.com/groups/global/AllUsers": "AllUsers",
     "http://acs.amazonaws.com/groups/global/AuthenticatedUsers": "AuthenticatedUsers",
 }
-# Condition keys that say *who* may call: rewritten away when a statement is narrowed.
-PRINCIPAL_CONDITION_KEYS = frozenset(
-    {
-        "aws:sourcearn",
-        "aws:principalarn",
-        "aws:sourceowner",
-        "aws:sourceaccount",
-        "aws:principalaccount",
-        "aws:principalorgid",
-        "aws:principalorgpaths",
-        "aws:userid",
-        "aws:sourceip",
-    }
-)
 _ORG_MISSING = {"AccessDenied", "AccessDeniedException", "AWSOrganizationsNotInUseException"}
 
 
@@ -459,10 +452,7 @@ def _statement_findings(
 
 
 def _statements(document: Mapping[str, Any] | None) -> list[dict[str, Any]]:
-    raw = (document or {}).get("Statement") or []
-    if isinstance(raw, Mapping):
-        raw = [raw]
-    return [dict(s) for s in raw if isinstance(s, Mapping)]
+    return [dict(s) for s in statements_of(document) if isinstance(s, Mapping)]
 
 
 def _finding(
@@ -503,23 +493,11 @@ def _account_bpa_finding(ctx: AuditContext) -> dict[str, Any]:
 
 
 def _principals(statement: Mapping[str, Any]) -> tuple[list[str], list[str]]:
-    """(AWS-side principals as written, including canonical users; service principals)."""
-    principal = statement.get("Principal")
-    if principal == "*" or principal is None:
-        return (["*"] if principal == "*" else []), []
-    if isinstance(principal, str):
-        return [principal], []
-    aws: list[str] = []
-    services: list[str] = []
-    for kind, values in dict(principal).items():
-        items = [str(v) for v in (values if isinstance(values, list) else [values])]
-        if kind == "Service":
-            services.extend(items)
-        elif kind == "CanonicalUser":
-            aws.extend(f"CanonicalUser:{v}" for v in items)
-        else:  # AWS, Federated
-            aws.extend(items)
-    return aws, services
+    """(AWS-side principals as written, canonical users as ``CanonicalUser:<id>``; service principals)."""
+    kinds = principals_of(statement)
+    aws = [p for kind, values in kinds.items() if kind in ("AWS", "Federated") for p in values]
+    aws += [f"CanonicalUser:{v}" for v in kinds.get("CanonicalUser", [])]
+    return aws, list(kinds.get("Service", []))
 
 
 def review_statement(statement: Mapping[str, Any], ctx: AuditContext) -> StatementReview:
@@ -580,10 +558,6 @@ def _replace_suggestion(
 # ------------------------------------------------------------------------- TLS and the ACL
 
 
-def _as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
-
-
 def tls_enforced(statements: Sequence[Mapping[str, Any]], bucket: str) -> bool:
     """Is there a Deny, for everyone, of S3 actions on the bucket's objects, when aws:SecureTransport is false?"""
     for statement in statements:
@@ -591,10 +565,10 @@ def tls_enforced(statements: Sequence[Mapping[str, Any]], bucket: str) -> bool:
             continue
         if statement.get("Principal") not in ("*", {"AWS": "*"}, {"AWS": ["*"]}):
             continue
-        actions = {str(a).lower() for a in _as_list(statement.get("Action", []))}
+        actions = {str(a).lower() for a in as_list(statement.get("Action", []))}
         if not actions & {"*", "s3:*"}:
             continue
-        resources = [str(r) for r in _as_list(statement.get("Resource", []))]
+        resources = [str(r) for r in as_list(statement.get("Resource", []))]
         if not any(r == "*" or r.endswith(f":::{bucket}/*") for r in resources):
             continue
         for operator, entries in dict(statement.get("Condition") or {}).items():
@@ -602,7 +576,7 @@ def tls_enforced(statements: Sequence[Mapping[str, Any]], bucket: str) -> bool:
                 continue
             for key, value in dict(entries).items():
                 if key.lower() == "aws:securetransport" and any(
-                    str(v).lower() == "false" for v in _as_list(value)
+                    str(v).lower() == "false" for v in as_list(value)
                 ):
                     return True
     return False

@@ -74,7 +74,7 @@ def _read_input(name: str) -> bytes:
 def _cmd_triage(args: argparse.Namespace) -> int:
     from responder.models import dump
     from responder.settings import Settings
-    from responder.triage import triage
+    from responder.steps.triage import triage
 
     data = _read_input(args.file)
     try:

@@ -1,6 +1,6 @@
 """``responder investigate``: the whole investigation on local CloudTrail logs, with DuckDB.
 
-The same plan as the workflow (:mod:`responder.plan`): the six saved queries for the exposed key,
+The same plan as the workflow (:mod:`responder.analysis.pivot`): the six saved queries for the exposed key,
 then the pivot set for every credential it minted, as a plain loop instead of Plan -> Map -> Plan.
 Every check on the arguments and every scan happens before anything is written, so a bad run leaves
 the output folder untouched.
@@ -17,8 +17,9 @@ from pathlib import Path
 from secrets import token_bytes
 from typing import Any
 
-from responder import plan
+from responder.analysis import pivot
 from responder.analysis.rows import not_read_lines
+from responder.bundle import write_report
 from responder.encode import terminal_line
 from responder.errors import InvalidInput, InvalidQueryParameter, LogsUnreadable
 from responder.query import DuckDBEngine, QueryParams
@@ -28,7 +29,7 @@ from responder.query.logs import file_day, select_files
 from responder.query.rows import Row
 from responder.query.sql import ACCESS_KEY_RE, iso
 from responder.redact import keyed
-from responder.report import build_report, write_report
+from responder.report import build_report
 from workstation.progress import ProgressLine as _ProgressLine
 
 DEFAULT_DAYS = 7
@@ -283,8 +284,8 @@ def _principal(rows: Sequence[Row]) -> dict[str, Any] | None:
 
 
 def _run_tasks(
-    engine: DuckDBEngine, batch: Sequence[plan.QueryTask], window: QueryParams
-) -> Iterator[tuple[plan.QueryTask, list[Row]]]:
+    engine: DuckDBEngine, batch: Sequence[pivot.PivotQuery], window: QueryParams
+) -> Iterator[tuple[pivot.PivotQuery, list[Row]]]:
     """Each task's rows over the window, in batch order (one scan of the window's files per task)."""
     for task in batch:
         params = QueryParams(task.access_key_id, window.window_start, window.window_end)
@@ -323,15 +324,15 @@ def run_investigation(
     coverage = engine.coverage(window)
     coverage["log_file_validation"] = validate_offline(paths, window.window_start, window.window_end, keys)
     done += 1
-    notify(done, done + len(plan.next_batch(key, results)), "coverage")
+    notify(done, done + len(pivot.next_batch(key, results)), "coverage")
     # The plan is bounded (depth and credential count), and each round only adds results: it ends.
-    while batch := plan.next_batch(key, results):
+    while batch := pivot.next_batch(key, results):
         for task, rows in _run_tasks(engine, batch, window):
             results[task.key] = rows
             done += 1
-            notify(done, done + len(plan.next_batch(key, results)), f"{task.name} {task.access_key_id}")
+            notify(done, done + len(pivot.next_batch(key, results)), f"{task.name} {task.access_key_id}")
 
-    creds = plan.credentials(key, results)
+    creds = pivot.credentials(key, results)
     derived = {
         c.access_key_id: results.get((c.access_key_id, PRIMARY_QUERY), [])
         for c in creds
@@ -345,7 +346,7 @@ def run_investigation(
         window_end=window.window_end,
         principal=_principal(primary),
         coverage=coverage,
-        credentials=plan.report_credentials(key, results),
+        credentials=pivot.report_credentials(key, results),
         derived_rows=derived,
         generated_at=generated_at,
     )
@@ -364,7 +365,7 @@ def query_path(out_dir: Path, access_key_id: str, name: str) -> Path:
 
 def write_investigation(result: Investigation, out_dir: str | Path) -> list[Path]:
     """Write every query's rows (redacted JSON lines) and the report into ``out_dir``."""
-    from responder.investigation import rows_to_jsonl  # the workflow's own redacted form
+    from responder.steps.query_results import rows_to_jsonl
 
     folder = Path(out_dir)
     written: list[Path] = []

@@ -21,10 +21,12 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from responder.errors import IncidentNotFound
+from responder.actions import record_change
+from responder.errors import IncidentNotFound, error_code, failure
 from responder.models import Action, iso, utc_now
 from responder.permissions import Permission
-from responder.revoke import TAG_KEYS, canonical, code_of, decode_policy, failure, read_tags
+from responder.policy_doc import canonical, decode_policy
+from responder.steps.revoke_sessions import TAG_KEYS, read_tags
 
 _USER = "arn:{partition}:iam::{account}:user/*"
 _ROLE = "arn:{partition}:iam::{account}:role/*"
@@ -172,7 +174,7 @@ def _undo_key(live: _Live, rec: Recorded) -> Undo:
     try:
         user = iam.get_access_key_last_used(AccessKeyId=key)["UserName"]
     except ClientError as exc:
-        if code_of(exc) == "NoSuchEntity":
+        if error_code(exc) == "NoSuchEntity":
             return "skipped", f"{key} no longer exists (rotated and deleted): nothing to undo", None
         raise
     keys = iam.list_access_keys(UserName=user)["AccessKeyMetadata"]
@@ -214,7 +216,7 @@ def _undo_policy(live: _Live, rec: Recorded) -> Undo:
         try:
             return decode_policy(get(**ident, PolicyName=policy_name)["PolicyDocument"])
         except ClientError as exc:
-            if code_of(exc) == "NoSuchEntity":
+            if error_code(exc) == "NoSuchEntity":
                 return None
             raise
 
@@ -311,7 +313,7 @@ def _undo_bucket_policy(live: _Live, rec: Recorded) -> Undo:
         try:
             return s3.get_bucket_policy(Bucket=bucket)["Policy"]
         except ClientError as exc:
-            if code_of(exc) == "NoSuchBucketPolicy":
+            if error_code(exc) == "NoSuchBucketPolicy":
                 return None
             raise
 
@@ -351,7 +353,7 @@ def _undo_public_access_block(live: _Live, rec: Recorded) -> Undo:
         try:
             return s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
         except ClientError as exc:
-            if code_of(exc) == "NoSuchPublicAccessBlockConfiguration":
+            if error_code(exc) == "NoSuchPublicAccessBlockConfiguration":
                 return None
             raise
 
@@ -438,7 +440,7 @@ def _undo_contain_principal(live: _Live, rec: Recorded) -> Undo:
             try:
                 return decode_policy(get(**ident, PolicyName=deny["name"])["PolicyDocument"])
             except ClientError as exc:
-                if code_of(exc) == "NoSuchEntity":
+                if error_code(exc) == "NoSuchEntity":
                     return None
                 raise
 
@@ -501,6 +503,9 @@ def _undo_trust(live: _Live, rec: Recorded) -> Undo:
     )
 
 
+# Who allowed an undo: the person who ran `responder recover` (its CLI asks before it changes anything).
+RECOVERED_BY = "responder recover"
+
 _UNDO: dict[str, Callable[[_Live, Recorded], Undo]] = {
     "disable_access_key": _undo_key,
     "revoke_sessions": _undo_policy,
@@ -525,25 +530,21 @@ def _release_claim(ddb: Any, table: str, key: str, incident_id: str) -> None:
             ExpressionAttributeValues={":recovered": {"S": "recovered"}, ":inc": {"S": incident_id}},
         )
     except ClientError as exc:
-        if code_of(exc) != "ConditionalCheckFailedException":  # no claim: contained before claims existed
+        if error_code(exc) != "ConditionalCheckFailedException":  # no claim: contained before claims existed
             raise
 
 
 def _record_recover(ddb: Any, table: str, incident_id: str, rec: Recorded, action: Action) -> None:
-    ddb.put_item(
-        TableName=table,
-        Item={
-            "pk": {"S": f"INCIDENT#{incident_id}"},
-            "sk": {"S": f"RECOVER#{rec.sk}"},
-            "action": {"S": action.action},
-            "target": {"S": action.target},
-            "status": {"S": action.status},
-            "at": {"S": action.at or ""},
-            "detail": {"S": action.detail or ""},
-            # The undo's own before/after: the reverse of the recorded change.
-            "before": {"S": json.dumps(rec.after, sort_keys=True, default=str)},
-            "after": {"S": json.dumps(rec.before, sort_keys=True, default=str)},
-        },
+    # The undo's own before/after: the reverse of the recorded change, in the one record layout.
+    record_change(
+        ddb,
+        table,
+        incident_id,
+        action,
+        rec.after,
+        rec.before,
+        approved_by=RECOVERED_BY,
+        sk=f"RECOVER#{rec.sk}",
     )
 
 

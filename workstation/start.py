@@ -19,9 +19,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from responder.errors import InvalidInput, ResponderError
+from responder.errors import InvalidInput, ResponderError, error_code, error_message
 from responder.permissions import Permission
-from responder.triage import ACCESS_KEY_RE
+from responder.steps.triage import ACCESS_KEY_RE
 from workstation.progress import ProgressLine
 
 DEFAULT_STACK = "IncidentResponder"  # app.py's stack id
@@ -76,11 +76,10 @@ def state_machine_arn(cloudformation: Any, stack: str = DEFAULT_STACK) -> str:
     try:
         stacks = cloudformation.describe_stacks(StackName=stack)["Stacks"]
     except ClientError as exc:
-        error = exc.response.get("Error", {})
-        if error.get("Code") == "ValidationError" and "does not exist" in str(error.get("Message", "")):
+        if error_code(exc) == "ValidationError" and "does not exist" in error_message(exc):
             raise StackNotFound(f"stack {stack!r} does not exist here (region? --stack?)") from exc
         raise StartFailed(
-            f"cloudformation:DescribeStacks {stack}: {error.get('Code')}: {error.get('Message')}"
+            f"cloudformation:DescribeStacks {stack}: {error_code(exc)}: {error_message(exc)}"
         ) from exc
     outputs = {o["OutputKey"]: o["OutputValue"] for s in stacks[:1] for o in s.get("Outputs") or []}
     if OUTPUT_KEY in outputs:
@@ -119,8 +118,7 @@ def start_run(sfn: Any, arn: str, execution_input: Mapping[str, Any], *, name: s
             stateMachineArn=arn, name=name or execution_name(key), input=json.dumps(dict(execution_input))
         )
     except ClientError as exc:
-        error = exc.response.get("Error", {})
-        raise StartFailed(f"states:StartExecution: {error.get('Code')}: {error.get('Message')}") from exc
+        raise StartFailed(f"states:StartExecution: {error_code(exc)}: {error_message(exc)}") from exc
     return str(started["executionArn"])
 
 
@@ -224,10 +222,7 @@ def follow(
             started = started or description.get("startDate")
             events = _history(sfn, execution_arn, seen)
         except ClientError as exc:
-            error = exc.response.get("Error", {})
-            raise StartFailed(
-                f"following {execution_arn}: {error.get('Code')}: {error.get('Message')}"
-            ) from exc
+            raise StartFailed(f"following {execution_arn}: {error_code(exc)}: {error_message(exc)}") from exc
         for step in steps_of(events, started):
             on_step(step)
         if events:

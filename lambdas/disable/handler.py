@@ -10,12 +10,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas.steps import STEP_BY_NAME
 from responder.clients import client, throttling_retried
-from responder.containment import Owner, disable_key
-from responder.models import Incident
+from responder.models import Incident, Owner
 from responder.observability import logger, metrics, tracer
 from responder.permissions import Permission
 from responder.settings import get_settings
 from responder.state import StepResult
+from responder.steps.disable import disable_key
 
 PERMISSIONS: tuple[Permission, ...] = (
     Permission(("iam:ListAccessKeys", "iam:UpdateAccessKey"), ("arn:{partition}:iam::{account}:user/*",)),

@@ -10,12 +10,12 @@ from aws_lambda_powertools.utilities.parser import BaseModel, parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from responder.clients import client, throttling_retried
-from responder.investigation import plan_eradication, run_eradication
 from responder.observability import logger, metrics, tracer
 from responder.permissions import Permission
 from responder.remediate import PERMISSIONS_ERADICATE, PERMISSIONS_ERADICATION_PLAN
 from responder.settings import get_settings
 from responder.state import WorkflowState
+from responder.steps.eradicate import plan_eradication, run_eradication
 
 PERMISSIONS: tuple[Permission, ...] = (
     *PERMISSIONS_ERADICATION_PLAN,

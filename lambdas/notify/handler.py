@@ -8,20 +8,14 @@ from aws_lambda_powertools.utilities.parser import BaseModel, parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from responder.clients import client, throttling_retried
-from responder.investigation import deliver
-from responder.notify import success_message
+from responder.messages import success_message
 from responder.observability import logger, metrics, tracer
 from responder.permissions import Permission
 from responder.settings import get_settings
 from responder.state import WorkflowState
+from responder.steps.notify import PERMISSIONS_DELIVER, deliver
 
-PERMISSIONS: tuple[Permission, ...] = (
-    Permission(("sns:Publish",), ("@soc_topic",)),
-    Permission(("kms:GenerateDataKey", "kms:Decrypt"), ("@soc_key",)),
-    Permission(("secretsmanager:GetSecretValue",), ("@webhook_secret",)),
-    # response.json: the run's final record (GetObject backs the write-once check).
-    Permission(("s3:PutObject", "s3:GetObject"), ("@evidence_bucket/*",)),
-)
+PERMISSIONS: tuple[Permission, ...] = PERMISSIONS_DELIVER
 
 
 class NotifyInput(BaseModel):

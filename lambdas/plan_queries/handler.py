@@ -10,11 +10,11 @@ from aws_lambda_powertools.utilities.parser import BaseModel, parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from responder.clients import client, throttling_retried
-from responder.investigation import plan_queries
 from responder.models import Incident
 from responder.observability import logger, metrics, tracer
 from responder.permissions import Permission
 from responder.settings import get_settings
+from responder.steps.plan_queries import plan_queries
 
 PERMISSIONS: tuple[Permission, ...] = (
     Permission(("s3:ListBucket",), ("@evidence_bucket",)),

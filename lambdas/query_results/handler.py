@@ -9,7 +9,6 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas.query_engine import ENGINE_PERMISSIONS, engine
 from responder.clients import client, throttling_retried
-from responder.investigation import QueryHandle, save_results
 from responder.models import utc_now
 from responder.observability import logger, metrics, tracer
 from responder.permissions import Permission
@@ -17,6 +16,8 @@ from responder.query import QueryParams
 from responder.query.digest import validate_for_run
 from responder.redact import deployment_key, keyed
 from responder.settings import get_settings
+from responder.state import QueryHandle
+from responder.steps.query_results import save_results
 
 PERMISSIONS: tuple[Permission, ...] = (
     *ENGINE_PERMISSIONS,

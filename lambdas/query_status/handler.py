@@ -9,9 +9,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas.query_engine import ENGINE_PERMISSIONS, engine
 from responder.clients import throttling_retried
-from responder.investigation import QueryHandle, poll_query
 from responder.observability import logger, metrics, tracer
 from responder.permissions import Permission
+from responder.state import QueryHandle
+from responder.steps.query_status import poll_query
 
 PERMISSIONS: tuple[Permission, ...] = ENGINE_PERMISSIONS
 

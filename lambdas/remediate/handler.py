@@ -15,12 +15,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from responder.clients import client, throttling_retried
 from responder.insiders import PERMISSIONS_INSIDERS, insiders_here
-from responder.investigation import remediate
 from responder.observability import logger, metrics, tracer
 from responder.permissions import Permission
 from responder.remediate import PERMISSIONS_BUCKET_FIX, PERMISSIONS_CONTAIN_PERSISTENCE
 from responder.settings import get_settings
 from responder.state import WorkflowState
+from responder.steps.remediate import remediate
 
 PERMISSIONS: tuple[Permission, ...] = (
     *PERMISSIONS_BUCKET_FIX,

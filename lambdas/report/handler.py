@@ -9,12 +9,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from responder.clients import client, throttling_retried
 from responder.insiders import PERMISSIONS_INSIDERS, insiders_here
-from responder.investigation import write_report
 from responder.observability import logger, metrics, tracer
 from responder.permissions import Permission
 from responder.redact import deployment_key, keyed
 from responder.settings import get_settings
 from responder.state import WorkflowState
+from responder.steps.report import write_report
 
 PERMISSIONS: tuple[Permission, ...] = (
     Permission(("s3:ListBucket",), ("@evidence_bucket",)),

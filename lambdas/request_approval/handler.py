@@ -8,14 +8,12 @@ from typing import Any
 from aws_lambda_powertools.utilities.parser import BaseModel, parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from responder.approval import approval_commands
 from responder.clients import client, throttling_retried
-from responder.models import Action
-from responder.notify import approval_message, escalation_message, publish
 from responder.observability import logger, metrics, tracer
 from responder.permissions import Permission
 from responder.settings import get_settings
-from responder.state import StepResult, WorkflowState
+from responder.state import WorkflowState
+from responder.steps.request_approval import escalate, request_approval
 
 PERMISSIONS: tuple[Permission, ...] = (
     Permission(("sns:Publish",), ("@soc_topic",)),
@@ -38,17 +36,12 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse(event=event, model=ApprovalInput)
     topic = get_settings().soc_topic_arn
     if request.escalation:
-        message = escalation_message(request.state, request.execution_id)
-        message_id = publish(client("sns"), topic, message)
-        logger.warning("approval timed out: escalated", extra={"message_id": message_id})
-        action = Action.now(
-            "notify_soc", topic, "done", f"escalation {message_id}: no answer to the approval request"
-        )
-        return StepResult(actions=[action]).model_dump(mode="json")
-    if not request.task_token:
-        raise ValueError("an approval request needs the task token")
-    message = approval_message(request.state, request.execution_id, approval_commands(request.task_token))
-    message_id = publish(client("sns"), topic, message)
+        result = escalate(client("sns"), topic, request.state, request.execution_id)
+        logger.warning("approval timed out: escalated", extra={"detail": result.actions[0].detail})
+        return result.model_dump(mode="json")
+    message_id = request_approval(
+        client("sns"), topic, request.state, request.execution_id, request.task_token
+    )
     # Never log the token: it is the capability to approve.
     logger.info("approval requested", extra={"message_id": message_id})
     return {"requested": True, "message_id": message_id}

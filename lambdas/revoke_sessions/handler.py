@@ -13,20 +13,17 @@ from aws_lambda_powertools.utilities.parser import BaseModel, parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from responder.clients import client, throttling_retried
-from responder.containment import TAKEN_OVER_NOTE, Owner
-from responder.models import Action, Incident, utc_now
+from responder.models import Incident, Owner
 from responder.observability import logger, metrics, tracer
 from responder.permissions import Permission
-from responder.revoke import (
-    PERMISSIONS_ASSUMED_ROLES,
-    PERMISSIONS_REVOKE,
-    revoke_assumed_roles,
-    revoke_role_sessions,
-    revoke_user_sessions,
-    tag_principal,
-)
 from responder.settings import get_settings
 from responder.state import StepResult, WorkflowState
+from responder.steps.revoke_sessions import (
+    PERMISSIONS_ASSUMED_ROLES,
+    PERMISSIONS_REVOKE,
+    revoke,
+    revoke_assumed_roles,
+)
 
 PERMISSIONS: tuple[Permission, ...] = PERMISSIONS_REVOKE + PERMISSIONS_ASSUMED_ROLES
 
@@ -43,58 +40,6 @@ class AssumedRolesInput(BaseModel):
     state: WorkflowState
     execution_id: str
     entered_at: str | None = None  # $$.State.EnteredTime
-
-
-def _contained_elsewhere(containment: dict[str, Any] | None) -> str | None:
-    """The other run's word when this run lost the claim on the key: it revokes, not us."""
-    for action in (containment or {}).get("actions", []):
-        if action.get("action") == "disable_access_key" and action.get("status") == "already_done":
-            if TAKEN_OVER_NOTE in str(action.get("detail") or ""):
-                return None  # that run died before revoking: this one revokes
-            return str(action.get("detail") or "contained by another run")
-    return None
-
-
-def revoke(
-    iam: Any,
-    ddb: Any,
-    table: str,
-    incident: Incident,
-    owner: Owner | None,
-    containment: dict[str, Any] | None = None,
-) -> list[Action]:
-    """Revoke what the exposed credential could still use, by principal type (once per key)."""
-    now = utc_now()
-    if incident.dry_run:
-        target = incident.access_key_id or incident.incident_id
-        return [
-            Action.now("revoke_sessions", target, "would_do", "deny sessions issued before now (dry run)"),
-            Action.now("tag_principal", target, "would_do", "tag the principal with the incident (dry run)"),
-        ]
-    elsewhere = _contained_elsewhere(containment)
-    if elsewhere:
-        target = incident.access_key_id or incident.incident_id
-        return [Action.now("revoke_sessions", target, "already_done", elsewhere)]
-    principal_type = (owner.principal_type if owner else None) or incident.principal.type or "IAMUser"
-    name = (owner.user_name if owner else None) or incident.principal.user_name
-    target = incident.access_key_id or incident.incident_id
-    if not name:
-        return [Action.now("revoke_sessions", target, "skipped", "the principal's name is not known")]
-    if principal_type == "AssumedRole":
-        return [
-            revoke_role_sessions(iam, ddb, table, incident.incident_id, name, now=now),
-            tag_principal(iam, ddb, table, incident.incident_id, role_name=name),
-        ]
-    if principal_type == "IAMUser":
-        return [
-            revoke_user_sessions(iam, ddb, table, incident.incident_id, name, now=now),
-            tag_principal(iam, ddb, table, incident.incident_id, user_name=name),
-        ]
-    return [
-        Action.now(
-            "revoke_sessions", target, "skipped", f"{principal_type} sessions cannot be revoked by policy"
-        )
-    ]
 
 
 @logger.inject_lambda_context(log_event=False)

@@ -12,7 +12,7 @@ from responder.models import Incident
 from responder.observability import logger, metrics, tracer
 from responder.permissions import Permission
 from responder.settings import get_settings
-from responder.snapshot import snapshot
+from responder.steps.snapshot import snapshot
 
 PERMISSIONS: tuple[Permission, ...] = (
     Permission(

@@ -9,10 +9,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas.query_engine import ENGINE_PERMISSIONS, engine
 from responder.clients import throttling_retried
-from responder.investigation import QueryTask, start_query
 from responder.observability import logger, metrics, tracer
 from responder.permissions import Permission
 from responder.settings import get_settings
+from responder.state import QueryTask
+from responder.steps.start_query import start_query
 
 PERMISSIONS: tuple[Permission, ...] = ENGINE_PERMISSIONS
 

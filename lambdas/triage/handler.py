@@ -15,13 +15,19 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas.steps import STEP_BY_NAME
-from responder.clients import client, throttling_retried
-from responder.containment import FastContainment, contain_now, resolve_quarantined_key
+from responder.clients import account_of, client, throttling_retried
 from responder.models import Decision, dump
 from responder.observability import logger, metrics, tracer
 from responder.permissions import Permission
 from responder.settings import get_settings
-from responder.triage import accounts_in_scope, scope_to_accounts, triage
+from responder.steps.triage import (
+    FastContainment,
+    accounts_in_scope,
+    contain_now,
+    resolve_quarantined_key,
+    scope_to_accounts,
+    triage,
+)
 
 __all__ = ["PERMISSIONS", "handler", "logger", "metrics", "tracer"]
 
@@ -37,17 +43,6 @@ PERMISSIONS: tuple[Permission, ...] = (
 
 # A claim is stale once older than the longest step that claims keys can run (Triage or Disable).
 CLAIM_STALE_SECONDS = max(STEP_BY_NAME[s].timeout_seconds for s in ("triage", "disable"))
-
-
-def account_of(context: LambdaContext) -> str | None:
-    """The account this function runs in, from its ARN (arn:aws:lambda:REGION:ACCOUNT:function:NAME).
-
-    A manual input usually names no account; the responder is deployed in the account it protects,
-    so its own account is the right default. Reading it from the context costs no STS call, no
-    permission and no extra environment variable.
-    """
-    parts = str(getattr(context, "invoked_function_arn", "") or "").split(":")
-    return parts[4] if len(parts) > 4 and parts[4] else None
 
 
 @lru_cache(maxsize=1)

@@ -8,11 +8,11 @@ from aws_lambda_powertools.utilities.parser import BaseModel, parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from responder.clients import client, throttling_retried
-from responder.containment import validate_key
 from responder.models import Incident
 from responder.observability import logger, metrics, tracer
 from responder.permissions import Permission
 from responder.settings import get_settings
+from responder.steps.validate import validate_key
 
 PERMISSIONS: tuple[Permission, ...] = (
     Permission(

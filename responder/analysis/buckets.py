@@ -142,8 +142,23 @@ _CONDITION_CATEGORY = {
 # true for every caller, so it narrows nothing however it is set.
 
 
-def _as_list(value: Any) -> list[Any]:
+# Condition keys that say *who* may call (by ARN, account, organization, user id or address): what a
+# narrowed statement replaces with one organization or account condition (audit-buckets' suggestion).
+PRINCIPAL_CONDITION_KEYS = frozenset(
+    k for k, c in _CONDITION_CATEGORY.items() if c in {"arn", "account", "organization", "userid", "cidr"}
+) - {"kms:calleraccount"}
+
+
+def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
+
+
+def statements_of(document: Mapping[str, Any] | None) -> list[Any]:
+    """A policy document's statements as a list (IAM allows one statement object in place of a list)."""
+    if not document:
+        return []
+    statements = document.get("Statement") or []
+    return [statements] if isinstance(statements, Mapping) else list(statements)
 
 
 def _narrowing_entries(statement: Mapping[str, Any]) -> Iterator[tuple[str, str, list[Any]]]:
@@ -155,7 +170,7 @@ def _narrowing_entries(statement: Mapping[str, Any]) -> Iterator[tuple[str, str,
         if not _NARROWING_OPERATOR.match(str(operator)) or not isinstance(entries, Mapping):
             continue
         for key, values in entries.items():
-            yield str(operator), str(key), _as_list(values)
+            yield str(operator), str(key), as_list(values)
 
 
 def condition_values(statement: Mapping[str, Any]) -> list[tuple[str, str, str]]:
@@ -182,8 +197,8 @@ def principals_of(statement: Mapping[str, Any]) -> dict[str, list[str]]:
     if principal is None:
         return {}
     if not isinstance(principal, Mapping):
-        return {"AWS": [str(p) for p in _as_list(principal)]}
-    return {str(kind): [str(v) for v in _as_list(values)] for kind, values in principal.items()}
+        return {"AWS": [str(p) for p in as_list(principal)]}
+    return {str(kind): [str(v) for v in as_list(values)] for kind, values in principal.items()}
 
 
 def _account_of(principal: str) -> str | None:

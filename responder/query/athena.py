@@ -20,10 +20,13 @@ from responder.query.base import (
     QueryStatus,
     client_error,
     require_finished,
+    result_pages,
 )
 from responder.query.rows import Row, normalize_rows
 from responder.query.sql import QueryParams, check_identifier, render_athena
 
+# What this engine's code calls, by the stack's resource names (responder.permissions): the query
+# steps declare exactly this, and the stack grants it only when this engine is chosen.
 PERMISSIONS: tuple[Permission, ...] = (
     Permission(
         ("athena:StartQueryExecution", "athena:GetQueryExecution", "athena:GetQueryResults"),
@@ -31,16 +34,29 @@ PERMISSIONS: tuple[Permission, ...] = (
         "saved queries in the responder's workgroup",
     ),
     Permission(
-        ("glue:GetDatabase", "glue:GetTable"),
-        ("@glue_database", "@glue_table"),
-        "Athena reads the CloudTrail table definition",
+        ("glue:GetTable", "glue:GetDatabase", "glue:GetPartitions"),
+        ("@glue_catalog", "@glue_database", "@glue_table"),
+        "Athena reads the CloudTrail table definition and its partitions",
     ),
     Permission(("s3:GetObject", "s3:ListBucket"), ("@cloudtrail_bucket", "@cloudtrail_bucket/*"), "the logs"),
     Permission(
-        ("s3:GetObject", "s3:PutObject", "s3:GetBucketLocation"),
+        ("s3:PutObject", "s3:GetObject", "s3:ListBucket", "s3:GetBucketLocation"),
         ("@athena_results_bucket", "@athena_results_bucket/*"),
         "query results",
     ),
+)
+# The stack resources only this engine uses. cloudtrail:ListPublicKeys takes no resource ("*"): digest
+# validation reads the trail's files, so only a deployment that has them (Athena) grants it.
+REFERENCES: frozenset[str] = frozenset(
+    {
+        "athena_workgroup",
+        "athena_results_bucket",
+        "glue_catalog",
+        "glue_database",
+        "glue_table",
+        "cloudtrail_bucket",
+        "cloudtrail_public_keys",
+    }
 )
 _STATES: dict[str, QueryState] = {
     "QUEUED": "QUEUED",
@@ -122,16 +138,14 @@ class AthenaEngine(PollingEngine):
         """Every row of a FINISHED query, all pages (the first row of the first page is the header)."""
         require_finished(self.status(query_id))
         raw: list[dict[str, Any]] = []
-        token: str | None = None
         first = True
-        while True:
-            kwargs: dict[str, Any] = {"QueryExecutionId": query_id, "MaxResults": self.page_size}
-            if token:
-                kwargs["NextToken"] = token
-            try:
-                page = self.client.get_query_results(**kwargs)
-            except ClientError as exc:
-                raise _client_error(exc, f"GetQueryResults {query_id}") from exc
+        for page in result_pages(
+            self.client.get_query_results,
+            f"GetQueryResults {query_id}",
+            _client_error,
+            QueryExecutionId=query_id,
+            MaxResults=self.page_size,
+        ):
             result = page.get("ResultSet") or {}
             columns = [c["Name"] for c in (result.get("ResultSetMetadata") or {}).get("ColumnInfo", [])]
             rows = result.get("Rows") or []
@@ -141,6 +155,4 @@ class AthenaEngine(PollingEngine):
             for row in rows:
                 values = [cell.get("VarCharValue") for cell in row.get("Data", [])]
                 raw.append(dict(zip(columns, values, strict=False)))
-            token = page.get("NextToken")
-            if not token:
-                return normalize_rows(raw)
+        return normalize_rows(raw)

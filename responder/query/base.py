@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from botocore.exceptions import ClientError
 
-from responder.errors import QueryCancelled, QueryFailed, QueryStillRunning, QueryTimedOut
+from responder.errors import (
+    QueryCancelled,
+    QueryFailed,
+    QueryStillRunning,
+    QueryTimedOut,
+    error_code,
+    error_message,
+)
 from responder.query.rows import Row
 from responder.query.sql import QueryParams, iso
 
@@ -75,6 +82,27 @@ class QueryEngine(Protocol):
     def results(self, query_id: str) -> list[Row]: ...
 
     def run(self, name: str, params: Params) -> list[Row]: ...
+
+
+def result_pages(
+    call: Callable[..., dict[str, Any]],
+    what: str,
+    on_error: Callable[[ClientError, str], Exception],
+    **kwargs: Any,
+) -> Iterator[dict[str, Any]]:
+    """Every page of a ``NextToken``-paginated results call (Lake's and Athena's GetQueryResults).
+
+    ``on_error`` turns a ClientError into the engine's named error (or returns it to re-raise as is)."""
+    token: str | None = None
+    while True:
+        try:
+            page = call(**kwargs, **({"NextToken": token} if token else {}))
+        except ClientError as exc:
+            raise on_error(exc, what) from exc
+        yield page
+        token = page.get("NextToken")
+        if not token:
+            return
 
 
 class PollingEngine:
@@ -147,8 +175,7 @@ def summarize_coverage(rows: list[Row], params: Params, slack: timedelta = COVER
 def client_error(exc: ClientError, what: str, failed_codes: frozenset[str]) -> QueryFailed | ClientError:
     """A service error that means the query cannot run as asked becomes QueryFailed (caught by the
     ASL by name); anything else (throttling, 5xx) is returned as is, for the retries to see."""
-    error = exc.response.get("Error", {})
-    code = error.get("Code", "")
+    code = error_code(exc)
     if code in failed_codes:
-        return QueryFailed(f"{what}: {code}: {error.get('Message', '')}"[:500])
+        return QueryFailed(f"{what}: {code}: {error_message(exc)}"[:500])
     return exc

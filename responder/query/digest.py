@@ -50,6 +50,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from responder.errors import DigestKeysUnreadable, InvalidInput, error_code
 from responder.observability import logger
+from responder.query import ENGINE_SPECS
 
 SIGNATURE_ALGORITHM = "SHA256withRSA"
 HASH_ALGORITHM = "SHA-256"
@@ -1069,22 +1070,6 @@ def tampering_finding(validation: Mapping[str, Any] | None) -> dict[str, Any] | 
     }
 
 
-def with_tampering_finding(
-    found: list[dict[str, Any]], coverage: Mapping[str, Any] | None
-) -> list[dict[str, Any]]:
-    """``found`` plus the tampering finding, in the tactics' order."""
-    from responder.analysis.tactics import TACTIC_ORDER
-
-    extra = tampering_finding((coverage or {}).get("log_file_validation"))
-    if extra is None:
-        return found
-    out = [*found, extra]
-    out.sort(
-        key=lambda f: TACTIC_ORDER.index(f["tactic"]) if f["tactic"] in TACTIC_ORDER else len(TACTIC_ORDER)
-    )
-    return out
-
-
 def next_steps(coverage: Mapping[str, Any] | None) -> list[str]:
     """What a human must do about the logs' integrity (report summary)."""
     validation = (coverage or {}).get("log_file_validation")
@@ -1124,13 +1109,14 @@ def validate_for_run(
     """The workflow's validation for the engine ``settings`` choose; None for CloudTrail Lake (its
     events are not files: Lake keeps no digests to check). Never raises for what it reads: a failure
     is the ``error`` status, and the investigation goes on."""
-    if settings.query_engine == "lake":
+    log_files = ENGINE_SPECS[settings.query_engine].log_files
+    if log_files == "none":
         return None
     try:
         keys = load_public_keys(settings.digest_public_keys) if settings.digest_public_keys else None
         provider = None
         store: LogStore
-        if settings.query_engine == "athena":
+        if log_files == "s3_trail":
             if not settings.cloudtrail_bucket or s3 is None:
                 return {
                     "status": "error",

@@ -687,7 +687,7 @@ class DuckDBEngine(PollingEngine):
             return self._query(conn, name, p), files
 
     def run_many(self, tasks: Iterable[Task]) -> dict[tuple[str, str], list[Row]]:
-        """Rows of each ``(name, params)`` task, keyed ``(access_key_id, name)`` as ``responder.plan``
+        """Rows of each ``(name, params)`` task, keyed ``(access_key_id, name)`` as ``responder.analysis.pivot``
         keys its results. Tasks over one window share one read of its files, and its files are listed
         once for them all (``run`` lists them again each time, to see late deliveries)."""
         by_window: dict[tuple[datetime, datetime], list[tuple[str, QueryParams]]] = {}

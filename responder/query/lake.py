@@ -14,10 +14,18 @@ from botocore.exceptions import ClientError
 
 from responder.errors import QueryFailed
 from responder.permissions import Permission
-from responder.query.base import Params, PollingEngine, QueryStatus, client_error, require_finished
+from responder.query.base import (
+    Params,
+    PollingEngine,
+    QueryStatus,
+    client_error,
+    require_finished,
+    result_pages,
+)
 from responder.query.rows import Row, normalize_rows
 from responder.query.sql import QueryParams, event_data_store_id, render_lake
 
+# What this engine's code calls, by the stack's resource names; granted only when Lake is chosen.
 PERMISSIONS: tuple[Permission, ...] = (
     Permission(
         ("cloudtrail:StartQuery", "cloudtrail:DescribeQuery", "cloudtrail:GetQueryResults"),
@@ -25,6 +33,8 @@ PERMISSIONS: tuple[Permission, ...] = (
         "saved queries on the event data store",
     ),
 )
+# The stack resources only this engine uses: the existing event data store.
+REFERENCES: frozenset[str] = frozenset({"lake_event_data_store"})
 # Errors that mean the query cannot run as asked; anything else (throttling, 5xx) propagates as is.
 _FAILED_CODES = frozenset(
     {
@@ -86,20 +96,16 @@ class LakeEngine(PollingEngine):
         """Every row of a FINISHED query, all pages, per the row contract."""
         require_finished(self.status(query_id))
         raw: list[dict[str, Any]] = []
-        token: str | None = None
-        while True:
-            kwargs: dict[str, Any] = {"QueryId": query_id, "MaxQueryResults": self.page_size}
-            if token:
-                kwargs["NextToken"] = token
-            try:
-                page = self.client.get_query_results(**kwargs)
-            except ClientError as exc:
-                raise _client_error(exc, f"GetQueryResults {query_id}") from exc
+        for page in result_pages(
+            self.client.get_query_results,
+            f"GetQueryResults {query_id}",
+            _client_error,
+            QueryId=query_id,
+            MaxQueryResults=self.page_size,
+        ):
             for cells in page.get("QueryResultRows") or []:
                 row: dict[str, Any] = {}
                 for cell in cells:  # each cell is a one-entry {column: value} map, in SELECT order
                     row.update(cell)
                 raw.append(row)
-            token = page.get("NextToken")
-            if not token:
-                return normalize_rows(raw)
+        return normalize_rows(raw)

@@ -35,6 +35,8 @@ QUERY_NAMES: tuple[str, ...] = (
     "minted_credentials",
     "same_ip_credentials",
 )
+#: The exposed key's activity: the query the report and remediation read the events from.
+PRIMARY_QUERY = "key_activity"
 #: Every saved query, including the coverage probe.
 ALL_QUERIES: tuple[str, ...] = (*QUERY_NAMES, "coverage")
 PARAMETERS: frozenset[str] = frozenset({"access_key_id", "window_start", "window_end"})

@@ -5,6 +5,7 @@ Service functions take their clients as arguments; each declares the calls it ma
 
 from __future__ import annotations
 
+from responder.actions import record_change
 from responder.remediate.buckets import (
     BLOCK_ALL,
     PERMISSIONS_BUCKET_FIX,
@@ -33,7 +34,7 @@ from responder.remediate.persistence import (
     contain_persistence,
     plan_persistence,
 )
-from responder.remediate.record import DENY_ALL, Approval, deny_policy_name, record_change
+from responder.remediate.record import DENY_ALL, Approval, deny_policy_name
 
 __all__ = [
     "BLOCK_ALL",

@@ -1,7 +1,7 @@
 """Contain a backdoored bucket (playbook step 8 and "Remediating compromised S3 buckets").
 
 :func:`plan_bucket_fixes` is pure: from the investigation's report and each bucket's live state
-(``responder.snapshot.bucket_state``) it decides, with reasons, whether to put back the policy that
+(``responder.live.bucket_state``) it decides, with reasons, whether to put back the policy that
 was in place before the attacker's change (:func:`restore_candidate`), or else to remove only the
 statements that let outsiders in, and whether the finding type calls for Block Public Access.
 
@@ -21,13 +21,21 @@ from typing import Any
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
 
-from responder.analysis.buckets import Insiders, analyse_policy, review_statement, statement_external
+from responder.actions import claim_once, recorded_change, settle_once
+from responder.analysis.buckets import (
+    Insiders,
+    analyse_policy,
+    review_statement,
+    statement_external,
+    statements_of,
+)
+from responder.errors import failure
 from responder.evidence import canonical_json, incident_prefix, put_json_evidence, sha256_hex
+from responder.live import bucket_state
 from responder.models import Action, EvidenceRef
 from responder.permissions import Permission
-from responder.remediate.record import claim_once, recorded_change, require_approver, settle_once
-from responder.revoke import canonical, failure
-from responder.snapshot import bucket_state
+from responder.policy_doc import canonical
+from responder.remediate.record import require_approver
 
 PUBLIC_FINDING_TYPES = frozenset(
     {
@@ -132,13 +140,6 @@ def _document(text: str | None) -> dict[str, Any] | None:
     return parsed
 
 
-def _statements(document: Mapping[str, Any] | None) -> list[Any]:
-    if not document:
-        return []
-    statements = document.get("Statement") or []
-    return [statements] if isinstance(statements, Mapping) else list(statements)
-
-
 def policy_canonical(text: str | None) -> str | None:
     """One text per policy document (None: no policy): how live, recorded and planned policies compare."""
     document = _document(text)
@@ -154,10 +155,10 @@ def _matches_sha(text: str | None, sha: str | None) -> bool:
     return any(hashlib.sha256(f.encode()).hexdigest() == sha for f in forms)
 
 
-def external_statements(policy: str | None, account_id: Insiders | str | None) -> list[FlaggedStatement]:
+def externalstatements_of(policy: str | None, account_id: Insiders | str | None) -> list[FlaggedStatement]:
     """The live policy's statements that let someone outside ``account_id`` (by value) in."""
     out: list[FlaggedStatement] = []
-    for index, statement in enumerate(_statements(_document(policy))):
+    for index, statement in enumerate(statements_of(_document(policy))):
         if not isinstance(statement, Mapping):
             continue
         ext, who, reasons = statement_external(statement, account_id)
@@ -326,7 +327,7 @@ def attacker_delta(
 
 def _statement_set(text: str | None) -> set[str]:
     try:
-        return {canonical(s) for s in _statements(_document(text)) if isinstance(s, Mapping)}
+        return {canonical(s) for s in statements_of(_document(text)) if isinstance(s, Mapping)}
     except ValueError:
         return set()
 
@@ -423,7 +424,7 @@ def plan_bucket_fixes(
     Public Access); otherwise it is asked.
 
     ``report``: ``bucket_policy_changes`` and ``current_bucket_policies`` (and ``account_id``).
-    ``live_state``: ``responder.snapshot.bucket_state`` per bucket. ``account_id``: this account's
+    ``live_state``: ``responder.live.bucket_state`` per bucket. ``account_id``: this account's
     :class:`Insiders` (or its id alone). ``changes``: the bucket policy changes to consider (default:
     the report's; add the owner's from a bucket-wide query). The rest as for :func:`restore_candidate`.
     """
@@ -449,7 +450,7 @@ def plan_bucket_fixes(
             reasons=reasons,
         )
         reasons = fix.reasons  # the model holds a copy: append to its own
-        offending = external_statements(live, insiders)
+        offending = externalstatements_of(live, insiders)
         delta = attacker_delta(
             bucket,
             all_changes,
@@ -531,7 +532,7 @@ def _without(policy: str, remove: Sequence[FlaggedStatement]) -> tuple[str | Non
     document = _document(policy) or {}
     targets = {s.statement: s for s in remove}
     kept, gone = [], []
-    for statement in _statements(document):
+    for statement in statements_of(document):
         key = canonical(statement)
         if key in targets:
             gone.append(targets[key])

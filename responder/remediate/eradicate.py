@@ -19,12 +19,13 @@ from typing import Any
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
 
-from responder.errors import EradicationNotApproved, InvalidInput
+from responder.actions import recorded_change
+from responder.errors import EradicationNotApproved, InvalidInput, error_code, failure
 from responder.models import Action
 from responder.permissions import Permission
+from responder.policy_doc import canonical, decode_policy
 from responder.remediate.persistence import Rogue, external_added, verify
-from responder.remediate.record import Approval, recorded_change
-from responder.revoke import canonical, code_of, decode_policy, failure
+from responder.remediate.record import Approval
 
 _USER = "arn:{partition}:iam::{account}:user/*"
 _ROLE = "arn:{partition}:iam::{account}:role/*"
@@ -137,7 +138,7 @@ Step = tuple[str, Callable[[], Any]]
 
 
 def _gone(exc: ClientError) -> bool:
-    return code_of(exc) == "NoSuchEntity"
+    return error_code(exc) == "NoSuchEntity"
 
 
 def _inline_docs(names: list[str], get: Callable[[str], Any]) -> dict[str, Any]:

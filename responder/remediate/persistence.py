@@ -40,11 +40,14 @@ from typing import Any, Literal
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
 
+from responder.actions import claim_once, record_change, settle_once
 from responder.analysis.buckets import statement_external
+from responder.errors import error_code, failure
+from responder.evidence import canonical_json, put_evidence
 from responder.models import Action, iso
 from responder.permissions import Permission
-from responder.remediate.record import claim_once, record_change, require_approver, settle_once
-from responder.revoke import canonical, code_of, decode_policy, failure
+from responder.policy_doc import canonical, decode_policy
+from responder.remediate.record import require_approver
 
 RogueKind = Literal[
     "user",
@@ -523,7 +526,7 @@ def verify(iam: Any, item: Rogue) -> Verdict:
                 )
             return Verdict(True, live_id=str(found.get("RoleId")))
     except ClientError as exc:
-        if code_of(exc) == "NoSuchEntity":
+        if error_code(exc) == "NoSuchEntity":
             return Verdict(False, f"{item.target} is gone", gone=True)
         raise
     return Verdict(True)
@@ -544,7 +547,7 @@ def protected_reason(
         else:
             return None
     except ClientError as exc:
-        if code_of(exc) == "NoSuchEntity":
+        if error_code(exc) == "NoSuchEntity":
             return None
         raise
     known = {str(v).casefold() for v in (name, ident, live.get("Arn")) if v}
@@ -563,7 +566,7 @@ def _login_profile(iam: Any, user: str) -> dict[str, Any] | None:
     try:
         profile = iam.get_login_profile(UserName=user)["LoginProfile"]
     except ClientError as exc:
-        if code_of(exc) == "NoSuchEntity":
+        if error_code(exc) == "NoSuchEntity":
             return None
         raise
     created = profile.get("CreateDate")
@@ -645,7 +648,7 @@ def _user_of_key(iam: Any, rogue: Rogue) -> str | None:
     try:
         return str(iam.get_access_key_last_used(AccessKeyId=rogue.name)["UserName"])
     except ClientError as exc:
-        if code_of(exc) == "NoSuchEntity":
+        if error_code(exc) == "NoSuchEntity":
             return None
         raise
 
@@ -821,7 +824,7 @@ def contain_persistence(
             if verdict.ok and not guard:
                 planned = _plan_for(iam, item, deny_policy_arn, insiders)
         except ClientError as exc:
-            if code_of(exc) == "NoSuchEntity":
+            if error_code(exc) == "NoSuchEntity":
                 out.actions.append(Action.now(name, item.target, "skipped", f"{item.target} is gone"))
                 continue
             raise failure(exc, f"could not read {item.target}; nothing changed for it") from exc
@@ -963,7 +966,7 @@ def _make(ddb: Any, table: str, incident_id: str, action: Action, plan: _Plan, *
             partial_action = action.model_copy(
                 update={
                     "status": status,
-                    "detail": f"{code_of(exc)} at '{said}'; made: {', '.join(made) or 'nothing'}",
+                    "detail": f"{error_code(exc)} at '{said}'; made: {', '.join(made) or 'nothing'}",
                 }
             )
             marked = f"the record says {status}"
@@ -980,7 +983,7 @@ def _make(ddb: Any, table: str, incident_id: str, action: Action, plan: _Plan, *
                     seq=seq,
                 )
             except ClientError as mark_exc:
-                marked = f"re-recording failed too ({code_of(mark_exc)}); recover checks live state"
+                marked = f"re-recording failed too ({error_code(mark_exc)}); recover checks live state"
             made_text = ", ".join(made) or "nothing"
             raise failure(
                 exc, f"containing {action.target}: {said} NOT made; made: {made_text}; {marked}"
@@ -1000,8 +1003,6 @@ def save_plan(s3: Any, bucket: str, prefix: str, done: Containment) -> Any:
     """The full lists to evidence, write-once: the name carries the content's digest, so a retried
     step that saw the account a little differently adds a file instead of conflicting."""
     import hashlib
-
-    from responder.evidence import canonical_json, put_evidence
 
     body = canonical_json(done.evidence())
     key = f"{prefix}/{PLAN_NAME}-{hashlib.sha256(body).hexdigest()[:16]}.json"

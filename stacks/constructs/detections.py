@@ -124,7 +124,7 @@ class QuarantineTrigger(Construct):
         )
         # {"source": "quarantine-policy", "userName": ..., "policyArn": ..., "accountId": ...,
         #  "region": ..., "eventTime": ..., "eventId": ..., and the caller: "userIdentity",
-        #  "sourceIPAddress"}: responder.triage reads this form and re-checks the caller is AWS.
+        #  "sourceIPAddress"}: responder.steps.triage reads this form and re-checks the caller is AWS.
         responder_input: dict[str, Any] = {"source": QUARANTINE_SOURCE}
         responder_input.update(
             {key: events.EventField.from_path(path) for key, path in QUARANTINE_INPUT.items()}

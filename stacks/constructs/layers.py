@@ -4,8 +4,8 @@ Every function gets the one ``lambdas`` package and runs ``lambdas.<step>.handle
 module path the tests and the local runner import, so steps may share modules (``lambdas.query_engine``).
 
 Our layer is built without Docker: a local bundler copies ``responder/`` to ``python/responder`` (the
-path Lambda puts on ``sys.path``), leaving out what runs only on a workstation (``local/``, the moto
-runner; ``demo/``) and caches. Beside it go the pure-Python packages the steps import that neither
+path Lambda puts on ``sys.path``), caches left out. What runs only on a workstation (the CLI, the moto
+runner, the demo) is the separate ``workstation`` package, so the layer needs no exclude list. Beside it go the pure-Python packages the steps import that neither
 the Lambda runtime (boto3, botocore) nor the Powertools layer provides (:data:`LAYER_DEPENDENCIES`:
 sqlglot renders the saved queries, policyuniverse reads bucket policies), copied from this
 environment's site-packages. Synth fails if the installed version is not the one ``requirements.txt``
@@ -34,10 +34,9 @@ REPO = Path(__file__).resolve().parents[2]
 PACKAGE = REPO / "responder"
 REQUIREMENTS = REPO / "requirements.txt"
 
-# Left out of the layer: build litter anywhere, and the package's workstation-only sub-packages (the
-# moto runner, the demo).
+# Left out of the layer: build litter. Nothing else: the package holds exactly what the handlers
+# import (the workstation is its own top-level package), and tests/test_architecture.py proves it.
 EXCLUDE_ANYWHERE: tuple[str, ...] = ("__pycache__", "*.pyc", "tests")
-EXCLUDE_TOP_LEVEL: tuple[str, ...] = ("local", "demo")
 
 # Pure-Python distributions the layer ships (requirements.txt names), and the top-level modules Lambda
 # already has without them: its Python runtime's SDK, and the Powertools layer (it carries every extra:
@@ -208,10 +207,7 @@ class CopyPackage:
         return True
 
     def _ignore(self, directory: str, names: list[str]) -> set[str]:
-        ignored = set(shutil.ignore_patterns(*EXCLUDE_ANYWHERE)(directory, names))
-        if Path(directory) == self.source:
-            ignored |= set(EXCLUDE_TOP_LEVEL) & set(names)
-        return ignored
+        return set(shutil.ignore_patterns(*EXCLUDE_ANYWHERE)(directory, names))
 
 
 def package_code(source: Path, runtime: lambda_.Runtime) -> lambda_.Code:

@@ -3,8 +3,9 @@ import json
 import pytest
 
 from responder.analysis.rows import record_to_row
+from responder.bundle import write_report
 from responder.errors import InvalidInput, ReportInvalid
-from responder.report import build_report, render_markdown, validate_report, write_report
+from responder.report import build_report, render_markdown, validate_report
 from tests.analysis.helpers import ACCOUNT, KEY, OTHER_ACCOUNT, bucket_policy, row
 
 WINDOW = {"window_start": "2024-04-24T10:00:00Z", "window_end": "2024-05-01T12:00:00Z"}

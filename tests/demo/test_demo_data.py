@@ -312,7 +312,7 @@ def test_unsupported_finding_type_is_refused(gen: Generated) -> None:
 
 def test_triage_reads_the_finding_as_the_exposed_key_and_bucket(gen: Generated) -> None:
     from responder.settings import Settings
-    from responder.triage import triage
+    from responder.steps.triage import triage
 
     incident = triage(guardduty_event(gen.scenario, gen.logset), Settings.from_env({}), now=NOW)
     assert incident.access_key_id == gen.scenario.exposed_key_id

@@ -18,8 +18,9 @@ from typing import Any
 import jsonschema
 import pytest
 
+from responder.policy_doc import decode_policy
 from responder.policy_eval import evaluate
-from responder.revoke import ROLE_POLICY_NAME, USER_POLICY_PREFIX, decode_policy
+from responder.steps.revoke_sessions import ROLE_POLICY_NAME, USER_POLICY_PREFIX
 from tests.conftest import REPO
 from tests.hostile.blast_radius import outside_blast_radius, written_changes
 from workstation.demo.run import DemoHooks, DemoResult, run_demo
@@ -680,7 +681,7 @@ EXPECTED["hostile-strings"] = ("contain", [CONTAINED], ("Inactive", "Active"))
 
 def check_hostile_strings(result: DemoResult, probe: Probe, lines: list[str]) -> None:
     """The attacker's strings are in the report, and no output obeys them."""
-    from responder.notify import Message, webhook_payload
+    from responder.messages import Message, webhook_payload
     from responder.report_html import CSP
     from tests.hostile.sinks import (
         chat_problems,
@@ -791,7 +792,7 @@ def _bucket_actions(result: DemoResult, bucket: str) -> list[tuple[str, str]]:
 
 
 def _statements_of(policy: str | None) -> list[str]:
-    from responder.revoke import canonical
+    from responder.policy_doc import canonical
 
     return [canonical(s) for s in json.loads(policy or '{"Statement": []}')["Statement"]]
 

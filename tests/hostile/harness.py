@@ -23,7 +23,7 @@ from moto import mock_aws
 from responder.errors import InvalidInput
 from responder.models import dump
 from responder.settings import Settings
-from responder.triage import triage
+from responder.steps.triage import triage
 from tests.hostile.cases import ACCOUNT, STAND_IN_KEY, VICTIM_USER, Case
 from workstation.cli import main as responder_cli
 from workstation.demo.account import (

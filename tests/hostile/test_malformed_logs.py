@@ -22,12 +22,12 @@ import pytest
 
 import responder.query.duckdb_engine as engine_module
 from responder.analysis.rows import doc, malformed_records
-from responder.investigation import rows_to_jsonl
 from responder.query import DuckDBEngine
 from responder.query.rows import MALFORMED, normalize_row
 from responder.redact import redact
 from responder.report import build_report, render_markdown
 from responder.safejson import MAX_DEPTH, MAX_VALUE_BYTES, load_json
+from responder.steps.query_results import rows_to_jsonl
 from tests.conftest import REPO
 from workstation.cli import main
 from workstation.offline import investigate

@@ -26,7 +26,7 @@ from responder.encode import (
     terminal,
     terminal_line,
 )
-from responder.notify import (
+from responder.messages import (
     Message,
     approval_message,
     escalation_message,

@@ -55,7 +55,7 @@ def test_moto_round_trip(aws_env):
                 athena_database="cloudtrail",
                 athena_table="cloudtrail_logs",
             ),
-            athena=client,
+            {"athena": client}.__getitem__,
         )
         assert isinstance(engine, AthenaEngine)
         sql, parameters = engine.render("key_activity", PARAMS)

@@ -20,7 +20,6 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from moto import mock_aws
 
 from responder.errors import DigestKeysUnreadable
-from responder.investigation import QueryHandle, save_results
 from responder.query import DuckDBEngine, QueryParams
 from responder.query.digest import (
     SIDECAR_SUFFIX,
@@ -39,6 +38,8 @@ from responder.query.digest import (
     validate_logs,
 )
 from responder.settings import Settings
+from responder.state import QueryHandle
+from responder.steps.query_results import save_results
 from workstation.cli import main
 from workstation.demo import LogSet, default_scenario, generate_logs
 from workstation.demo.digests import signing_key

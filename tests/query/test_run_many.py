@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlglot import exp
 
-from responder import plan
+from responder.analysis import pivot
 from responder.errors import InvalidQueryParameter
 from responder.query import ALL_QUERIES, DuckDBEngine
 from tests.conftest import shared_fixture_path
@@ -38,7 +38,7 @@ def test_the_whole_plan_in_one_read_gives_each_query_own_rows(demo_logs):
     start, end = NOW - timedelta(days=3), NOW
     engine = DuckDBEngine([demo_logs.root])
     results: dict[tuple[str, str], list] = {}
-    while batch := plan.next_batch(key, results):
+    while batch := pivot.next_batch(key, results):
         results.update(engine.run_many([(t.name, _params(t.access_key_id, start, end)) for t in batch]))
     # the plan did pivot: the session and the backdoor key were investigated too
     assert {k for k, _ in results} >= {key, demo_logs.session_key_id, demo_logs.backdoor_key_id}

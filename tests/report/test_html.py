@@ -6,7 +6,8 @@ import json
 from html.parser import HTMLParser
 from pathlib import Path
 
-from responder.report import build_report, timeline, write_report
+from responder.bundle import write_report
+from responder.report import build_report, timeline
 from responder.report_html import CSP, render_html
 from tests.analysis.helpers import KEY, OTHER_ACCOUNT, bucket_policy, row
 

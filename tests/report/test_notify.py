@@ -12,7 +12,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from responder.notify import SUBJECT_MAX, Message, failure_message, post_webhook, success_message
+from responder.messages import SUBJECT_MAX, Message, failure_message, post_webhook, success_message
 from responder.state import WorkflowState
 
 KEY = "AKIAEXPOSEDKEY000001"
@@ -149,7 +149,7 @@ def test_webhook_failures_are_logged_not_raised(secrets: Any, caplog: pytest.Log
     def down(url: str, body: bytes, headers: dict[str, str]) -> int:
         raise OSError("connection refused")
 
-    with caplog.at_level(logging.WARNING, logger="responder.notify"):
+    with caplog.at_level(logging.WARNING, logger="responder.messages"):
         assert post_webhook(secrets, "slack", MESSAGE, http=down) is False
         assert post_webhook(secrets, "slack", MESSAGE, http=lambda *a: 500) is False
         assert post_webhook(secrets, "missing", MESSAGE, http=down) is False

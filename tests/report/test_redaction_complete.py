@@ -16,7 +16,6 @@ import pytest
 from moto import mock_aws
 
 from responder.errors import RedactionKeyUnavailable
-from responder.investigation import rows_to_jsonl
 from responder.redact import (
     RedactingFilter,
     current_key,
@@ -29,6 +28,7 @@ from responder.redact import (
 )
 from responder.report import build_report, render_markdown
 from responder.report_html import render_html
+from responder.steps.query_results import rows_to_jsonl
 from tests.analysis.helpers import KEY, row
 from tests.analysis.test_report import WINDOW, build, scenario
 

@@ -20,7 +20,7 @@ from deployment.patterns import (
     quarantine_pattern,
 )
 from responder.settings import Settings
-from responder.triage import triage
+from responder.steps.triage import triage
 from tests.conftest import shared_fixture_path
 from tests.stack.conftest import Synth, synthesize
 from workstation.local.events import matches_rule

@@ -1,7 +1,7 @@
 """The self-check rule: a responder role that writes a policy or trust outside its fixed forms alerts the
 SOC. The rule's pattern is taken from the template and checked with EventBridge's semantics (moto's
 matcher) against a CloudTrail record of a Lambda step's session (tests/events), carrying the very
-documents the revoke step sends (captured from responder.revoke under moto)."""
+documents the revoke step sends (captured from responder.steps.revoke_sessions under moto)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 from aws_cdk import Stack
 
 from deployment.patterns import RESPONDER_WRITE_FIELDS, responder_write_pattern
-from responder.revoke import ROLE_POLICY_NAME, revoke_role_sessions, revoke_user_sessions
+from responder.steps.revoke_sessions import ROLE_POLICY_NAME, revoke_role_sessions, revoke_user_sessions
 from tests.iam_env import Env, emulated_iam
 from tests.stack.test_detections import _transform, envelope
 from workstation.local.events import matches_rule
@@ -36,7 +36,7 @@ ALLOW_ALL = json.dumps(
 
 @pytest.fixture(scope="module")
 def sent() -> Iterator[dict[str, dict[str, Any]]]:
-    """The PutUserPolicy and PutRolePolicy parameters responder.revoke sends, by operation."""
+    """The PutUserPolicy and PutRolePolicy parameters responder.steps.revoke_sessions sends, by operation."""
     calls: dict[str, dict[str, Any]] = {}
     with pytest.MonkeyPatch.context() as mp:
         for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):

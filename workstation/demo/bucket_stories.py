@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from workstation.demo.cloudtrail import BACKDOOR_SID, log_file_name
+from workstation.demo.setup import Setup, varied
 
 SHARE_PARTNER = "444455556666"
 ATTACKER_ORG = "o-attackr0rg01"
@@ -142,7 +143,6 @@ def owner_policy_history(world: Any) -> Path:
 
 def _finding_for(world: Any, bucket: str) -> dict[str, Any]:
     """The default finding, naming ``bucket`` (a new finding id: GuardDuty's is per resource)."""
-    from workstation.demo.scenarios import _with
 
     resource = copy.deepcopy(world.event["detail"]["resource"])
     for details in resource.get("s3BucketDetails") or []:
@@ -151,7 +151,7 @@ def _finding_for(world: Any, bucket: str) -> dict[str, Any]:
     call = (service.get("action") or {}).get("awsApiCallAction") or {}
     if call.get("affectedResources"):
         call["affectedResources"] = {"AWS::S3::Bucket": bucket}
-    return _with(world.event, resource=resource, service=service)
+    return varied(world.event, resource=resource, service=service)
 
 
 # ---------------------------------------------------------------------------------- scenarios
@@ -186,7 +186,6 @@ def share_policy(bucket: str) -> str:
 
 def shared_bucket_read(world: Any) -> Any:
     """Scenario ``shared-bucket-read``: the finding names a partner share the attacker only read."""
-    from workstation.demo.scenarios import Setup
 
     s3 = world.clients["s3"]
     bucket = share_bucket(str(world.account_id))
@@ -234,8 +233,6 @@ def _star(sid: str, bucket: str, key: str, value: str) -> dict[str, Any]:
 def org_condition_backdoor(world: Any) -> Any:
     """Scenario ``org-condition-backdoor``: '*' under the attacker's org id, VPC endpoint and user id."""
     import boto3
-
-    from workstation.demo.scenarios import Setup
 
     s3 = world.clients["s3"]
     org_id = boto3.client("organizations", region_name="us-east-1").create_organization(FeatureSet="ALL")[

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from workstation.demo.cloudtrail import log_file_name
+from workstation.demo.setup import Setup
 
 APPROVE_LINK = "http://approve.evil.example/ok"
 # What a report or message says when it has been spoofed: none of it may appear as a section or line.
@@ -152,7 +153,6 @@ def write_hostile_logs(world: Any) -> Path:
 
 def hostile_strings(world: Any) -> Any:
     """Scenario ``hostile-strings``: the default story plus the hostile records; every output checked."""
-    from workstation.demo.scenarios import Setup
 
     path = write_hostile_logs(world)
     return Setup(

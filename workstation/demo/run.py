@@ -30,14 +30,16 @@ import boto3
 from moto import mock_aws
 
 from lambdas.steps import STEPS
+from responder.approval import approve, caller, check_token, deny
+from responder.bundle import write_report
+from responder.clients import client
 from responder.encode import terminal_writer
 from responder.evidence import read_evidence
-from responder.investigation import response_of
 from responder.models import Action, utc_now
+from responder.policy_doc import decode_policy
 from responder.policy_eval import evaluate
-from responder.report import build_report, validate_report, write_report
-from responder.revoke import decode_policy
-from responder.state import WorkflowState
+from responder.report import build_report, validate_report
+from responder.state import WorkflowState, response_of
 from workstation.demo.account import (
     ACCOUNT_ID,
     REGION,
@@ -56,7 +58,8 @@ from workstation.demo.account import (
 from workstation.demo.cloudtrail import generate_logs
 from workstation.demo.finding import guardduty_event
 from workstation.demo.scenario import default_scenario
-from workstation.demo.scenarios import DEFAULT_SCENARIO, SCENARIOS, Setup
+from workstation.demo.scenarios import DEFAULT_SCENARIO, SCENARIOS
+from workstation.demo.setup import Setup
 from workstation.local.events import matches_rule
 from workstation.local.lambdas import Invocation
 from workstation.local.responder import asl_text, rule_pattern, step_functions
@@ -333,8 +336,10 @@ class DemoHooks:
 
 
 def _answer_approval(world: _World, answer: str, narrate: Narrate) -> None:
-    """Play the analyst: read the approval request from the SOC inbox and run its command."""
-    from workstation.cli import main as responder_cli
+    """Play the analyst: read the approval request from the SOC inbox and give its answer.
+
+    What ``responder approve|deny --token`` does (workstation/cli.py), called directly: the CLI sits
+    above the demo, and its own tests (tests/test_cli_approval.py) cover the command line."""
 
     deadline = time.monotonic() + ANSWER_WAIT_SECONDS
     while time.monotonic() < deadline:
@@ -343,9 +348,11 @@ def _answer_approval(world: _World, answer: str, narrate: Narrate) -> None:
                 words = shlex.split(line.strip()) if line.strip().startswith("responder approve") else []
                 if len(words) >= 4 and words[2] == "--token":
                     narrate(f"  the analyst runs: responder {answer} --token <token from the SOC message>")
-                    code = responder_cli([answer, "--token", words[3], "--reason", "demo analyst decision"])
-                    if code != 0:
-                        raise RuntimeError(f"responder {answer} exited {code}")
+                    send = approve if answer == "approve" else deny
+                    by = caller(client("sts"))
+                    send(
+                        client("stepfunctions"), check_token(words[3]), by=by, reason="demo analyst decision"
+                    )
                     return
         time.sleep(0.05)
     raise RuntimeError("no approval request reached the SOC inbox")

@@ -10,59 +10,20 @@ from __future__ import annotations
 import copy
 import functools
 import hashlib
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Any
 
 from responder.models import iso
-
-Answer = Literal["approve", "deny"]
-
-
-@dataclass
-class Setup:
-    """What a scenario sends and how the responder is configured for it."""
-
-    inputs: list[Any]
-    environment: dict[str, str] = field(default_factory=dict)
-    concurrent: bool = False
-    answer: Answer | None = None  # a human answering the approval request
-    notes: list[str] = field(default_factory=list)
-    # Extra facts for the outcome narration (role names, foreign key ids...)
-    facts: dict[str, str] = field(default_factory=dict)
-    # Compare the account (IAM, buckets; not the responder's own) before and after the runs.
-    compare_account: bool = False
-    # Credentials the scenario minted: they must reach no output (the demo checks its outputs for them).
-    secrets: list[str] = field(default_factory=list, repr=False)
-    # Resources this scenario's runs may change besides the default story's (the exposed key, its
-    # user, and what the attacker verifiably created or changed): e.g. another exposed key, the role
-    # of a leaked session. Ground truth of the story, never the responder's own conclusion.
-    may_change: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class DemoScenario:
-    name: str
-    summary: str
-    prepare: Callable[[Any], Setup]
-
-
-def _with(event: dict[str, Any], **detail: Any) -> dict[str, Any]:
-    """A copy of a GuardDuty event with detail fields replaced (a new finding id each time)."""
-    out = copy.deepcopy(event)
-    out["detail"].update(detail)
-    seed = f"{out['detail']['id']}:{sorted(detail)}:{detail.get('type', '')}:{detail.get('severity', '')}"
-    out["detail"]["id"] = hashlib.sha256(seed.encode()).hexdigest()[:32]
-    out["id"] = out["detail"]["id"][:8] + "-0000-4000-8000-" + out["detail"]["id"][8:20]
-    return out
+from workstation.demo.account import backdate_iam
+from workstation.demo.cloudtrail import log_file_name
+from workstation.demo.setup import DemoScenario, Setup, varied
 
 
 def _key_details(event: dict[str, Any], **fields: Any) -> dict[str, Any]:
     details = copy.deepcopy(event["detail"]["resource"]["accessKeyDetails"])
     details.update(fields)
     resource = {**copy.deepcopy(event["detail"]["resource"]), "accessKeyDetails": details}
-    return _with(event, resource=resource)
+    return varied(event, resource=resource)
 
 
 SESSION_SECONDS = 3600
@@ -100,7 +61,7 @@ def assumed_role(world: Any) -> Setup:
         userName="app-deploy",
         userType="AssumedRole",
     )
-    event = _with(event, type="UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.OutsideAWS")
+    event = varied(event, type="UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.OutsideAWS")
     return Setup(
         inputs=[event], facts={"role": "app-deploy", "session_key": key}, may_change=["role/app-deploy"]
     )
@@ -152,7 +113,7 @@ def protected_user(world: Any) -> Setup:
 
 
 def _low_severity(world: Any) -> dict[str, Any]:
-    return _with(world.event, severity=5.0, type="UnauthorizedAccess:IAMUser/MaliciousIPCaller")
+    return varied(world.event, severity=5.0, type="UnauthorizedAccess:IAMUser/MaliciousIPCaller")
 
 
 def approval_granted(world: Any) -> Setup:
@@ -175,7 +136,7 @@ def duplicate_finding(world: Any) -> Setup:
 
 
 def concurrent_findings(world: Any) -> Setup:
-    second = _with(world.event, type="UnauthorizedAccess:IAMUser/TorIPCaller")
+    second = varied(world.event, type="UnauthorizedAccess:IAMUser/TorIPCaller")
     return Setup(inputs=[world.event, second], concurrent=True)
 
 
@@ -190,7 +151,7 @@ def persistence(world: Any) -> Setup:
 
 def eradicate_without_approval(world: Any) -> Setup:
     from responder.settings import Settings
-    from responder.triage import triage
+    from responder.steps.triage import triage
 
     incident = triage(world.event, Settings()).incident_id
     ask = {"accessKeyId": world.victim.exposed_key_id, "eradicate": True, "incidentId": incident}
@@ -315,7 +276,7 @@ def protected_by_name(world: Any) -> Setup:
     details.pop("principalId", None)
     owner_arn = world.clients["iam"].get_user(UserName=world.victim.user_name)["User"]["Arn"]
     return Setup(
-        inputs=[_with(event, resource=event["detail"]["resource"])],
+        inputs=[varied(event, resource=event["detail"]["resource"])],
         environment={
             "PROTECTED_PRINCIPALS": f"break-glass-admin,{owner_arn}",
             "APPROVAL_TIMEOUT_SECONDS": "2",
@@ -332,7 +293,7 @@ STALE_CLAIM_AGE = timedelta(hours=2)  # far older than any step that claims a ke
 def stale_claim(world: Any) -> Setup:
     from responder.models import utc_now
     from responder.settings import Settings
-    from responder.triage import triage
+    from responder.steps.triage import triage
 
     # An earlier attempt claimed the key, then died (its Lambda was killed) before UpdateAccessKey.
     claimed_at = iso(utc_now() - STALE_CLAIM_AGE)
@@ -476,8 +437,6 @@ def deep_parameters(world: Any) -> Setup:
     import json
     from datetime import datetime
 
-    from workstation.demo.cloudtrail import log_file_name
-
     iam = world.clients["iam"]
     user = iam.get_user(UserName=world.victim.user_name)["User"]
     when = datetime.fromisoformat(world.event["time"].replace("Z", "+00:00")) - timedelta(minutes=20)
@@ -588,8 +547,6 @@ def _add_log(world: Any, records: list[dict[str, Any]], suffix: str) -> None:
     import json
     from datetime import datetime
 
-    from workstation.demo.cloudtrail import log_file_name
-
     last = max(datetime.fromisoformat(r["eventTime"].replace("Z", "+00:00")) for r in records)
     path = world.log_root / log_file_name(world.account_id, "us-east-1", last + timedelta(minutes=5), suffix)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -602,7 +559,6 @@ def _iam_date(when: Any) -> str:
 
 
 def _backdate(world: Any, **kwargs: Any) -> None:
-    from workstation.demo.account import backdate_iam
 
     backdate_iam(world.account_id, **kwargs)
 

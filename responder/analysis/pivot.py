@@ -39,7 +39,7 @@ class Credential:
 
 
 @dataclass(frozen=True)
-class QueryTask:
+class PivotQuery:
     access_key_id: str
     name: str
 
@@ -87,12 +87,12 @@ def credentials(exposed_key: str, results: Results, *, max_depth: int = MAX_DEPT
     return found
 
 
-def next_batch(exposed_key: str, results: Results, *, max_depth: int = MAX_DEPTH) -> list[QueryTask]:
+def next_batch(exposed_key: str, results: Results, *, max_depth: int = MAX_DEPTH) -> list[PivotQuery]:
     """The queries not yet run: all six for the exposed key, the pivot set for each derived one."""
-    batch: list[QueryTask] = []
+    batch: list[PivotQuery] = []
     for cred in credentials(exposed_key, results, max_depth=max_depth):
         names = QUERY_NAMES if cred.relation == "exposed" else PIVOT_QUERIES
-        batch += [QueryTask(cred.access_key_id, n) for n in names if (cred.access_key_id, n) not in results]
+        batch += [PivotQuery(cred.access_key_id, n) for n in names if (cred.access_key_id, n) not in results]
     return batch
 
 

@@ -16,6 +16,7 @@ from urllib.parse import quote, urlparse
 
 from pydantic import BaseModel
 
+from responder.approval import approval_commands
 from responder.encode import EMAIL_TEXT_MAX, cap, chat_text, defang, email_list, email_value, plain
 from responder.models import Action, Incident
 from responder.state import WorkflowState
@@ -158,8 +159,6 @@ def approval_lines(state: WorkflowState, execution_id: str, task_token: str | No
         return ["", f"Approval: not given ({_v(state.approval_error.Error)}): containment was not approved."]
     lines = ["", "Approval needed: containment waits for a human decision."]
     if task_token:
-        from responder.approval import approval_commands
-
         lines += ["  " + line for line in approval_commands(task_token).splitlines()]
     else:
         lines.append(

@@ -1,4 +1,5 @@
-"""Revoke the sessions an exposed key minted, and mark the contained principal, undoably.
+"""RevokeSessions (playbook step 3, with Disable): end the sessions an exposed key minted, and mark
+the contained principal, undoably; RevokeAssumedRoles: the older sessions of the roles it assumed.
 
 Disabling a key does not end the temporary credentials minted with it (GetSessionToken,
 GetFederationToken, AssumeRole): they stay valid until they expire, up to 36 hours. They are revoked
@@ -16,7 +17,7 @@ so the condition is false for them), working.
   sessions"), so the console and runbooks recognise it; an existing one is saved as ``before`` and
   is never replaced by an older cutoff.
 
-Every change is recorded in the incident table (``responder.containment.record_action``) *before* it
+Every change is recorded in the incident table (:func:`responder.actions.record_action`) *before* it
 is made, so a crash between the two cannot leave a change that ``recover`` does not know of; a record
 whose change then fails is re-recorded as ``failed``, and ``recover`` undoes only what is still
 exactly what we set. Retrying with the same ``now`` is a no-op (``already_done``).
@@ -31,24 +32,27 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import unquote
 
 from botocore.exceptions import ClientError
 
-from responder.containment import read_back, record_action
+from responder.actions import CONTAINMENT, recorded_change
+from responder.analysis.pivot import credentials
+from responder.clients import read_back
 from responder.errors import (
-    THROTTLING_CODES,
-    ContainmentFailed,
     ContainmentUnverified,
     InvalidInput,
-    ResponderError,
     RevocationShapeRefused,
-    Throttled,
     error_code,
+    failure,
 )
-from responder.models import Action, ActionStatus, iso, utc_now
+from responder.evidence import load_rows, saved_results
+from responder.models import Action, ActionStatus, Incident, Owner, iso, utc_now
 from responder.permissions import Permission
+from responder.policy_doc import canonical, decode_policy
 from responder.policy_eval import parse_time
+from responder.steps.disable import TAKEN_OVER_NOTE
+from responder.steps.remediate import remediation_allowed
+from responder.steps.validate import protection
 
 ROLE_POLICY_NAME = "AWSRevokeOlderSessions"
 USER_POLICY_PREFIX = "responder-revoke-sessions-"
@@ -100,11 +104,6 @@ def revoke_document(cutoff_iso: str) -> dict[str, Any]:
     }
 
 
-def canonical(document: Any) -> str:
-    """One JSON text per document (sorted keys, no spaces): how recorded and live documents are compared."""
-    return json.dumps(document, sort_keys=True, separators=(",", ":"))
-
-
 def revocation_cutoff(document: Any) -> str | None:
     """The cutoff of a document in exactly the revoke form, else None."""
     try:
@@ -128,55 +127,7 @@ def checked_revocation(document: Any) -> str:
     return json.dumps(document)
 
 
-def decode_policy(document: Any) -> Any:
-    """boto3 returns policy documents decoded; a raw (URL-encoded JSON) string is decoded here too."""
-    if isinstance(document, str):
-        return json.loads(unquote(document))
-    return document
-
-
-def code_of(exc: ClientError) -> str:
-    return error_code(exc)
-
-
-def failure(exc: ClientError, message: str) -> ResponderError:
-    """Throttled (retried by the ASL) or ContainmentFailed, the AWS error code and ``message`` in it."""
-    code = code_of(exc)
-    cls = Throttled if code in THROTTLING_CODES else ContainmentFailed
-    return cls(f"{exc.operation_name} {code or 'failed'}: {message}")
-
-
 # -------------------------------------------------------------------------- the recorded change
-
-
-def _change(
-    ddb: Any,
-    table: str,
-    incident_id: str,
-    action: Action,
-    before: Any,
-    after: Any,
-    make: Callable[[], None],
-    *,
-    not_done: str,
-) -> Action:
-    """Record ``action`` (before/after), then make the change; on failure mark the record failed and raise."""
-    try:
-        record_action(ddb, table, incident_id, action, before, after)
-    except ClientError as exc:
-        raise failure(exc, f"could not record the change in {table}, so it was not made: {not_done}") from exc
-    try:
-        make()
-    except ClientError as exc:
-        failed = action.model_copy(update={"status": "failed", "detail": f"{code_of(exc)}: {not_done}"})
-        marked = "the incident record says failed"
-        try:
-            record_action(ddb, table, incident_id, failed, before, after)
-        except ClientError as mark_exc:
-            # Reported, not swallowed: recover checks the live state, so a stale 'done' record is harmless.
-            marked = f"marking the record failed also failed ({code_of(mark_exc)}); recover will skip it"
-        raise failure(exc, f"{not_done}; nothing else changed; {marked}") from exc
-    return action
 
 
 def _read_policy(get: Callable[[], Any], *, what: str) -> Any:
@@ -184,7 +135,7 @@ def _read_policy(get: Callable[[], Any], *, what: str) -> Any:
     try:
         return decode_policy(get()["PolicyDocument"])
     except ClientError as exc:
-        if code_of(exc) == "NoSuchEntity":
+        if error_code(exc) == "NoSuchEntity":
             return None
         raise failure(exc, f"could not read {what}; nothing changed") from exc
 
@@ -224,7 +175,7 @@ def _revoke(
         + ("" if existing is None else f" (replaced an existing {policy_name}, saved for recover)"),
     )
     text = checked_revocation(document)
-    done = _change(
+    done = recorded_change(
         ddb,
         table,
         incident_id,
@@ -232,7 +183,9 @@ def _revoke(
         {"policy_name": policy_name, "document": existing},
         {"policy_name": policy_name, "document": document},
         lambda: put(text),
-        not_done=f"sessions of {target} issued before {at} are NOT revoked ({policy_name} not put)",
+        approved_by=CONTAINMENT,
+        not_done=f"sessions of {target} issued before {at} are NOT revoked ({policy_name} not put); "
+        "nothing else changed",
     )
     # Read back what IAM holds (eventually consistent): a revocation nobody can see is not one.
     verified, seen = read_back(
@@ -382,7 +335,17 @@ def tag_principal(
         else:
             iam.tag_role(RoleName=name, Tags=tags)
 
-    return _change(ddb, table, incident_id, action, before, after, make, not_done=f"{target} is NOT tagged")
+    return recorded_change(
+        ddb,
+        table,
+        incident_id,
+        action,
+        before,
+        after,
+        make,
+        approved_by=CONTAINMENT,
+        not_done=f"{target} is NOT tagged; nothing else changed",
+    )
 
 
 # ------------------------------------------------------------------- roles the key assumed
@@ -405,7 +368,6 @@ def assumed_roles(
 ) -> dict[str, dict[str, str]]:
     """Roles of ``account_id`` that the key (or a credential it minted) assumed, from the saved
     ``minted_credentials`` rows: role name -> the first AssumeRole's time and event id."""
-    from responder.plan import credentials
 
     keys = [c.access_key_id for c in credentials(exposed_key, results)]
     found: dict[str, dict[str, str]] = {}
@@ -446,8 +408,6 @@ def revoke_assumed_roles(
     AssumeRole); a protected role waits for a person's yes; the rest get ``AWSRevokeOlderSessions``
     under the same approval policy that contained the key.
     """
-    from responder.containment import protection
-    from responder.investigation import load_rows, remediation_allowed, saved_results
 
     inc = state.incident
     if inc is None or not inc.access_key_id:
@@ -485,7 +445,7 @@ def revoke_assumed_roles(
             live = iam.get_role(RoleName=role)["Role"]
             tags = read_tags(iam, "role", role)
         except ClientError as exc:
-            if code_of(exc) == "NoSuchEntity":
+            if error_code(exc) == "NoSuchEntity":
                 actions.append(
                     Action.now(
                         "revoke_sessions",
@@ -544,3 +504,58 @@ def revoke_assumed_roles(
         action.detail = f"{action.detail}; {assumed}"
         actions.append(action)
     return actions
+
+
+# -------------------------------------------------------------------------- the step
+
+
+def _contained_elsewhere(containment: dict[str, Any] | None) -> str | None:
+    """The other run's word when this run lost the claim on the key: it revokes, not us."""
+    for action in (containment or {}).get("actions", []):
+        if action.get("action") == "disable_access_key" and action.get("status") == "already_done":
+            if TAKEN_OVER_NOTE in str(action.get("detail") or ""):
+                return None  # that run died before revoking: this one revokes
+            return str(action.get("detail") or "contained by another run")
+    return None
+
+
+def revoke(
+    iam: Any,
+    ddb: Any,
+    table: str,
+    incident: Incident,
+    owner: Owner | None,
+    containment: dict[str, Any] | None = None,
+) -> list[Action]:
+    """Revoke what the exposed credential could still use, by principal type (once per key)."""
+    now = utc_now()
+    if incident.dry_run:
+        target = incident.access_key_id or incident.incident_id
+        return [
+            Action.now("revoke_sessions", target, "would_do", "deny sessions issued before now (dry run)"),
+            Action.now("tag_principal", target, "would_do", "tag the principal with the incident (dry run)"),
+        ]
+    elsewhere = _contained_elsewhere(containment)
+    if elsewhere:
+        target = incident.access_key_id or incident.incident_id
+        return [Action.now("revoke_sessions", target, "already_done", elsewhere)]
+    principal_type = (owner.principal_type if owner else None) or incident.principal.type or "IAMUser"
+    name = (owner.user_name if owner else None) or incident.principal.user_name
+    target = incident.access_key_id or incident.incident_id
+    if not name:
+        return [Action.now("revoke_sessions", target, "skipped", "the principal's name is not known")]
+    if principal_type == "AssumedRole":
+        return [
+            revoke_role_sessions(iam, ddb, table, incident.incident_id, name, now=now),
+            tag_principal(iam, ddb, table, incident.incident_id, role_name=name),
+        ]
+    if principal_type == "IAMUser":
+        return [
+            revoke_user_sessions(iam, ddb, table, incident.incident_id, name, now=now),
+            tag_principal(iam, ddb, table, incident.incident_id, user_name=name),
+        ]
+    return [
+        Action.now(
+            "revoke_sessions", target, "skipped", f"{principal_type} sessions cannot be revoked by policy"
+        )
+    ]

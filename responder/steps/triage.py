@@ -31,14 +31,36 @@ import ipaddress
 import json
 import math
 import re
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from responder.errors import InvalidInput, UnsupportedFinding
-from responder.models import Decision, DecisionAction, FindingRef, Incident, Principal, iso, utc_now
+from botocore.exceptions import ClientError
+from pydantic import BaseModel, Field
+
+from responder.errors import (
+    THROTTLING_CODES,
+    InvalidInput,
+    Throttled,
+    UnsupportedFinding,
+    error_code,
+)
+from responder.models import (
+    Action,
+    Decision,
+    DecisionAction,
+    FindingRef,
+    Incident,
+    Owner,
+    Principal,
+    iso,
+    utc_now,
+)
 from responder.settings import Settings
+from responder.steps.disable import CLAIM_STALE_SECONDS, disable_claimed
+from responder.steps.validate import protection
 
 MAX_INPUT_BYTES = 256 * 1024  # the Step Functions payload limit; larger is not a finding we were sent
 MAX_DEPTH = 64  # GuardDuty findings nest ~8 deep; deeper is hostile or broken
@@ -218,7 +240,7 @@ class Rule:
 
 
 # Protection is not a row: the finding's userName/principalId are the finding's word, and the list and
-# tag are judged on the key's real owner once IAM shows it (responder.containment: contain_now on the
+# tag are judged on the key's real owner once IAM shows it (responder.steps.triage: contain_now on the
 # fast path, validate_key otherwise), on every path.
 RULES: tuple[Rule, ...] = (
     Rule(
@@ -912,3 +934,155 @@ def _short(text: str, limit: int) -> str:
     """One line, at most ``limit`` characters: safe to show in an error message or a report."""
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+class FastContainment(BaseModel):
+    """What the first Lambda did before anything else: the key Inactive, or why not yet.
+
+    ``status``: ``done`` / ``already_done`` (contained, exactly once), ``needs_approval`` (the
+    user is protected by tag), or ``deferred`` (the finding does not name a user that holds the
+    key here: the Validate state finds out whether it is foreign, deleted or a role's).
+    """
+
+    status: str
+    reason: str
+    owner: Owner | None = None
+    actions: list[Action] = Field(default_factory=list)
+
+
+def contain_now(
+    iam: Any,
+    ddb: Any,
+    table: str,
+    incident: Incident,
+    *,
+    execution_id: str,
+    owner_tag_keys: tuple[str, ...],
+    protected_tag: str,
+    protected_principals: tuple[str, ...] = (),
+    stale_after_seconds: int = CLAIM_STALE_SECONDS,
+    sleep: Callable[[float], None] = time.sleep,
+) -> FastContainment:
+    """Disable the exposed IAM user key in at most four API calls, before any investigation.
+
+    ListUserTags (owner, protection), ListAccessKeys (the key is this user's, here, and its status
+    before: that is what makes the finding's user name the real owner), a conditional PutItem
+    (exactly once per key), UpdateAccessKey. With ``protected_principals`` configured, GetUser adds
+    the user's id and ARN so that every kind of entry is compared with the real user. The record of
+    the change and the read-back are made after the key is Inactive, off the critical path.
+    """
+    key, user = incident.access_key_id, incident.principal.user_name
+    if (
+        not key
+        or not key.startswith("AKIA")
+        or not user
+        or (incident.principal.type or "IAMUser") != "IAMUser"
+    ):
+        return FastContainment(
+            status="deferred", reason="not an IAM user's long-term key named in the finding"
+        )
+    try:
+        tags = {t["Key"]: t["Value"] for t in iam.list_user_tags(UserName=user).get("Tags", [])}
+        keys = iam.list_access_keys(UserName=user)["AccessKeyMetadata"]
+    except ClientError as exc:
+        if error_code(exc) in THROTTLING_CODES:
+            raise Throttled(f"IAM throttled the lookup of {user}; nothing changed yet") from exc
+        if error_code(exc) == "NoSuchEntity":
+            return FastContainment(status="deferred", reason=f"no user {user} here")
+        raise
+    owner_tag = next((k for k in owner_tag_keys if tags.get(k)), None)
+    before = next((k["Status"] for k in keys if k["AccessKeyId"] == key), None)
+    owner = Owner(
+        access_key_id=key,
+        account_id=incident.account_id,
+        user_name=user,
+        owner=tags.get(owner_tag) if owner_tag else None,
+        owner_tag=owner_tag,
+        tags=tags,
+    )
+    if before is None:
+        # The finding's user does not hold the key: Validate finds the real owner (and its protection).
+        return FastContainment(status="deferred", reason=f"{key} is not a key of {user} here", owner=None)
+    user_id = user_arn = None
+    if protected_principals:
+        try:
+            live = iam.get_user(UserName=user)["User"]
+        except ClientError as exc:
+            if error_code(exc) in THROTTLING_CODES:
+                raise Throttled(f"IAM throttled GetUser {user}; nothing changed yet") from exc
+            raise
+        user_id, user_arn = live.get("UserId"), live.get("Arn")
+    why = protection(
+        tags,
+        protected_tag,
+        protected_principals,
+        kind="user",
+        name=user,
+        principal_id=user_id,
+        arn=user_arn,
+    )
+    owner = owner.model_copy(
+        update={
+            "principal_id": user_id,
+            "principal_arn": user_arn,
+            "protected": why is not None,
+            "protected_by": why,
+        }
+    )
+    if why:
+        return FastContainment(
+            status="needs_approval", reason=f"{user} is protected ({why}): a human decides", owner=owner
+        )
+    actions = disable_claimed(
+        iam,
+        ddb,
+        table,
+        incident,
+        owner,
+        before,
+        execution_id=execution_id,
+        stale_after_seconds=stale_after_seconds,
+        sleep=sleep,
+    )
+    return FastContainment(
+        status=actions[0].status, reason=actions[0].detail or "", owner=owner, actions=actions
+    )
+
+
+def resolve_quarantined_key(iam: Any, incident: Incident) -> Incident:
+    """For AWS's quarantine signal (it names the user): the key to contain, when there is one.
+
+    One Active key: that is the exposed one, contain it. Several: the AWS Health notice names the key
+    and a human starts the run for it. None: nothing left to disable.
+    """
+    user = incident.principal.user_name
+    if incident.source != "quarantine-policy" or incident.access_key_id or not user:
+        return incident
+    if incident.decision.action != "contain":
+        # Triage found the attach was not AWS's own: anyone with iam:AttachUserPolicy could have made it.
+        return incident
+    try:
+        keys = iam.list_access_keys(UserName=user)["AccessKeyMetadata"]
+    except ClientError as exc:
+        if error_code(exc) in THROTTLING_CODES:
+            raise Throttled(f"IAM throttled the lookup of {user}'s keys") from exc
+        if error_code(exc) == "NoSuchEntity":
+            return incident.model_copy(
+                update={"decision": Decision(action="notify_only", reason=f"{user} no longer exists")}
+            )
+        raise
+    active = sorted(k["AccessKeyId"] for k in keys if k["Status"] == "Active")
+    base = incident.decision.reason
+    if len(active) == 1:
+        decision = Decision(
+            action="contain", reason=f"{base}; its only active key is {active[0]}: contain now"
+        )
+        return incident.model_copy(update={"access_key_id": active[0], "decision": decision})
+    if not active:
+        reason = f"{base}; it has no active key left: nothing to disable"
+    else:
+        reason = (
+            f"{base}; it has {len(active)} active keys ({', '.join(active)}): the AWS Health notice names the "
+            "exposed one; start the responder for it (`responder start --access-key KEY`)"
+        )
+    return incident.model_copy(update={"decision": Decision(action="notify_only", reason=reason)})
