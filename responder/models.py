@@ -6,7 +6,7 @@ Field names follow the contracts in ``responder/schemas`` (copies of ../shared/c
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -50,18 +50,26 @@ class Decision(_Model):
     reason: str = Field(min_length=1)
 
 
+# The values later steps act on, checked wherever an incident is read (the state is re-parsed by every
+# step, and a console re-run can hand any step any state): incident.schema.json's access key pattern,
+# and S3's bucket names (legacy us-east-1 names included: up to 255 of letters, digits, ".", "_", "-";
+# never a "/", so a name cannot climb out of its evidence key). Triage checks the same on the finding.
+AccessKeyId = Annotated[str, Field(pattern=r"^((AKIA|ASIA)[A-Z0-9]{16}|GeneratedFinding[A-Za-z0-9]*)$")]
+BucketName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{1,253}[A-Za-z0-9]$")]
+
+
 class Incident(_Model):
     """The normalized incident (incident.schema.json); extra keys are allowed and kept."""
 
     incident_id: str = Field(min_length=1)
     source: Source
     finding: FindingRef | None = None
-    access_key_id: str | None = None
+    access_key_id: AccessKeyId | None = None
     principal: Principal
     account_id: str
     region: str | None = None
     remote_ips: list[str] = Field(default_factory=list)
-    buckets: list[str] = Field(default_factory=list)
+    buckets: list[BucketName] = Field(default_factory=list)
     api_calls: list[str] = Field(default_factory=list)
     lookback_days: int = 7
     event_time: str | None = None

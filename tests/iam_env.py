@@ -1,5 +1,8 @@
 """A small emulated account for the revoke and recover tests: a user with keys, a role, the incident table.
 
+The user and the table come from the demo's builder (:mod:`workstation.demo.account`); the role and
+the policies are this suite's own.
+
 A test module makes its fixture from :func:`emulated_iam`::
 
     @pytest.fixture
@@ -19,7 +22,8 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
-from responder.revoke import canonical
+from responder.policy_doc import canonical
+from workstation.demo.account import create_incident_table, create_victim_user
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -109,10 +113,9 @@ def emulated_iam() -> Iterator[Env]:
             ddb=boto3.client("dynamodb", region_name=REGION),
             sts=boto3.client("sts", region_name=REGION),
         )
-        env.iam.create_user(UserName=env.user, Tags=[{"Key": "owner", "Value": "data-platform@example.com"}])
-        created = env.iam.create_access_key(UserName=env.user)["AccessKey"]
-        env.key, env.key_secret = created["AccessKeyId"], created["SecretAccessKey"]
-        env.other_key = env.iam.create_access_key(UserName=env.user)["AccessKey"]["AccessKeyId"]
+        victim = create_victim_user(env.iam, env.user, owner="data-platform@example.com", team=None)
+        env.key, env.key_secret = victim.exposed_key_id, victim.exposed_secret
+        env.other_key = victim.innocent_key_id
         env.iam.put_user_policy(UserName=env.user, PolicyName="app", PolicyDocument=json.dumps(APP_POLICY))
         env.iam.create_role(
             RoleName=env.role,
@@ -122,16 +125,5 @@ def emulated_iam() -> Iterator[Env]:
         env.iam.put_role_policy(RoleName=env.role, PolicyName="app", PolicyDocument=json.dumps(APP_POLICY))
         managed = env.iam.create_policy(PolicyName="etl-read", PolicyDocument=json.dumps(APP_POLICY))
         env.iam.attach_role_policy(RoleName=env.role, PolicyArn=managed["Policy"]["Arn"])
-        env.ddb.create_table(
-            TableName=env.table,
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_incident_table(env.ddb, env.table)
         yield env

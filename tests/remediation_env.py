@@ -1,7 +1,8 @@
 """An emulated account after a backdoor incident, for the remediation and recover tests.
 
 :func:`emulated_incident` extends :func:`tests.iam_env.emulated_iam` with S3 (the evidence bucket with
-Object Lock, the customer bucket with the owner's policy) and applies what the attacker did: a
+Object Lock, the customer bucket with the owner's policy: both from :mod:`workstation.demo.account`,
+as is the stack's deny-all policy) and applies what the attacker did: a
 cross-account statement appended to the bucket policy, a user with a key, a console password and
 the owner's admin policy, a second key for another user, and the role's trust opened to their
 account. :func:`attacker_rows` are the CloudTrail rows of those calls (the row contract), from
@@ -22,10 +23,14 @@ from botocore.exceptions import ClientError
 
 from responder.analysis.buckets import bucket_policy_changes
 from responder.analysis.inventory import iam_changes
-from responder.remediate.record import DENY_ALL
-from responder.revoke import canonical, decode_policy
+from responder.policy_doc import canonical, decode_policy
 from tests.iam_env import ACCOUNT, REGION, TRUST, Env, emulated_iam
-from workstation.demo.account import backdate_iam
+from workstation.demo.account import (
+    backdate_iam,
+    create_deny_all_policy,
+    create_evidence_bucket,
+    create_victim_bucket,
+)
 
 ATTACKER_ACCOUNT = "444455556666"
 BUCKET = "acme-customer-exports"
@@ -290,15 +295,20 @@ def emulated_incident(*, backdoor: bool = True) -> Iterator[Incident]:
     """The account as the responder finds it (inside mock_aws)."""
     with emulated_iam() as env:
         s3 = boto3.client("s3", region_name=REGION)
-        s3.create_bucket(Bucket=EVIDENCE, ObjectLockEnabledForBucket=True)
-        s3.create_bucket(Bucket=BUCKET)
-        s3.put_bucket_policy(Bucket=BUCKET, Policy=BACKDOORED_POLICY if backdoor else OWNER_POLICY)
+        create_evidence_bucket(s3, EVIDENCE)
+        create_victim_bucket(
+            s3,
+            BUCKET,
+            policy=BACKDOORED_POLICY if backdoor else OWNER_POLICY,
+            classification=None,
+            versioned=False,
+        )
         inc = Incident(env=env, s3=s3)
         env.iam.create_user(UserName=OTHER_USER)
         admin = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
         env.iam.create_policy(PolicyName="break-glass-admin", PolicyDocument=json.dumps(admin))
         inc.other_user_key = env.iam.create_access_key(UserName=OTHER_USER)["AccessKey"]["AccessKeyId"]
-        env.iam.create_policy(PolicyName=DENY_ALL_NAME, PolicyDocument=json.dumps(DENY_ALL))
+        create_deny_all_policy(env.iam, DENY_ALL_NAME)
         if backdoor:
             inc.rogue_user_id = env.iam.create_user(UserName=ROGUE_USER)["User"]["UserId"]
             inc.rogue_user_key = env.iam.create_access_key(UserName=ROGUE_USER)["AccessKey"]["AccessKeyId"]

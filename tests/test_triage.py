@@ -344,7 +344,7 @@ def test_bucket_without_key_awaits_approval() -> None:
 )
 def test_protection_is_not_decided_on_the_findings_names(entry: str) -> None:
     """The finding's userName/principalId are its word: the list is checked against the key's real owner
-    (tests/lambdas/test_owner_and_claims.py), so triage neither trusts nor is fooled by them."""
+    (tests/lambdas/test_triage.py and test_validate.py), so triage neither trusts nor is fooled by them."""
     action, _ = decision_of(finding(severity=9), Settings(protected_principals=(entry,)))
     assert action == "contain"
     detail = with_key(finding(severity=2), accessKeyId="ASIA4EXAMPLEKEY7X2QZ", userName="deployer")

@@ -10,6 +10,7 @@ from aws_lambda_powertools.utilities.parser import BaseModel, parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from responder.clients import client, throttling_retried
+from responder.errors import InvalidInput
 from responder.observability import logger, metrics, tracer
 from responder.permissions import Permission
 from responder.remediate import PERMISSIONS_ERADICATE, PERMISSIONS_ERADICATION_PLAN
@@ -32,7 +33,7 @@ class EradicateInput(BaseModel):
     execution_id: str
 
 
-@logger.inject_lambda_context(log_event=False)
+@logger.inject_lambda_context(log_event=False, clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 @throttling_retried
@@ -41,7 +42,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = get_settings()
     incident = request.state.incident
     if incident is None:
-        raise ValueError("eradication needs the triaged incident")
+        raise InvalidInput("eradication needs the triaged incident")
     if request.mode == "plan":
         plan = plan_eradication(client("s3"), client("iam"), settings.evidence_bucket, incident.incident_id)
         logger.info(

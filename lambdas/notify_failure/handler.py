@@ -24,7 +24,7 @@ class NotifyFailureInput(BaseModel):
     execution_input: Any = None
 
 
-@logger.inject_lambda_context(log_event=False)
+@logger.inject_lambda_context(log_event=False, clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 @throttling_retried

@@ -29,7 +29,7 @@ class PlanInput(BaseModel):
     round: int = 0
 
 
-@logger.inject_lambda_context(log_event=False)
+@logger.inject_lambda_context(log_event=False, clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 @throttling_retried

@@ -45,7 +45,7 @@ def _log_validation(params: QueryParams) -> dict[str, Any] | None:
     )
 
 
-@logger.inject_lambda_context(log_event=False)
+@logger.inject_lambda_context(log_event=False, clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 @throttling_retried

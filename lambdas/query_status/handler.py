@@ -17,7 +17,7 @@ from responder.steps.query_status import poll_query
 PERMISSIONS: tuple[Permission, ...] = ENGINE_PERMISSIONS
 
 
-@logger.inject_lambda_context(log_event=False)
+@logger.inject_lambda_context(log_event=False, clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 @throttling_retried

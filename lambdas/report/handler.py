@@ -33,7 +33,7 @@ class ReportInput(BaseModel):
     started_at: str | None = None
 
 
-@logger.inject_lambda_context(log_event=False)
+@logger.inject_lambda_context(log_event=False, clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 @throttling_retried

@@ -28,7 +28,7 @@ class ApprovalInput(BaseModel):
     escalation: bool = False
 
 
-@logger.inject_lambda_context(log_event=False)
+@logger.inject_lambda_context(log_event=False, clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 @throttling_retried

@@ -42,7 +42,7 @@ class AssumedRolesInput(BaseModel):
     entered_at: str | None = None  # $$.State.EnteredTime
 
 
-@logger.inject_lambda_context(log_event=False)
+@logger.inject_lambda_context(log_event=False, clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 @throttling_retried

@@ -18,7 +18,7 @@ from responder.steps.start_query import start_query
 PERMISSIONS: tuple[Permission, ...] = ENGINE_PERMISSIONS
 
 
-@logger.inject_lambda_context(log_event=False)
+@logger.inject_lambda_context(log_event=False, clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 @throttling_retried

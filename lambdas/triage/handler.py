@@ -56,7 +56,7 @@ def own_account(context: LambdaContext) -> str:
     return account_of(context) or _caller_account()
 
 
-@logger.inject_lambda_context(log_event=False)
+@logger.inject_lambda_context(log_event=False, clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 @throttling_retried

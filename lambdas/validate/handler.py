@@ -33,7 +33,7 @@ class ValidateInput(BaseModel):
     incident: Incident
 
 
-@logger.inject_lambda_context(log_event=False)
+@logger.inject_lambda_context(log_event=False, clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 @throttling_retried

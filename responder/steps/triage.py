@@ -1,4 +1,6 @@
-"""Triage: any GuardDuty form, or an analyst's manual input, becomes one :class:`Incident`.
+"""Triage (playbook steps 1-3 on the automatic path): any GuardDuty form, or an analyst's manual
+input, becomes one :class:`Incident`; when the decision is ``contain``, the key is contained in this
+same step (:func:`contain_now`: Validate's owner check, then Disable's exactly-once claim).
 
 Accepted inputs (detected by shape, not by a flag):
 
@@ -934,6 +936,9 @@ def _short(text: str, limit: int) -> str:
     """One line, at most ``limit`` characters: safe to show in an error message or a report."""
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+# --------------------------------------------------------------------------- the fast path
 
 
 class FastContainment(BaseModel):

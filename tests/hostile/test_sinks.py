@@ -177,7 +177,9 @@ def _state(hostile: str, *, decision: str = "contain") -> WorkflowState:
                 "incident_id": "inc-1",
                 "source": "guardduty",
                 "finding": {"id": hostile, "type": hostile, "severity": 8, "title": hostile},
-                "access_key_id": hostile,
+                # The one field a state cannot carry attacker text in: the model refuses a non-key
+                # (test_a_state_naming_no_real_key_is_refused).
+                "access_key_id": "AKIAEXPOSEDKEY000001",
                 "principal": {"type": hostile, "user_name": hostile},
                 "account_id": hostile,
                 "region": hostile,
@@ -208,6 +210,25 @@ def _state(hostile: str, *, decision: str = "contain") -> WorkflowState:
             },
         }
     )
+
+
+def test_a_state_naming_no_real_key_is_refused() -> None:
+    from pydantic import ValidationError
+
+    for hostile in ("AKIA\r\nBcc: attacker@example.com", "<script>", "AKIAEXPOSEDKEY000001 @channel"):
+        with pytest.raises(ValidationError, match="access_key_id"):
+            WorkflowState.model_validate(
+                {
+                    "incident": {
+                        "incident_id": "inc-1",
+                        "source": "guardduty",
+                        "access_key_id": hostile,
+                        "principal": {"type": "IAMUser", "user_name": "u"},
+                        "account_id": "111122223333",
+                        "decision": {"action": "contain", "reason": "r"},
+                    }
+                }
+            )
 
 
 def _messages(hostile: str) -> list[Message]:

@@ -6,16 +6,28 @@ import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
 import pytest
 from moto import mock_aws
 
+from workstation.demo.account import (
+    create_evidence_bucket,
+    create_incident_table,
+    create_soc_topic,
+    create_victim_bucket,
+    create_victim_user,
+)
+from workstation.demo.cloudtrail import LogSet, generate_logs
+from workstation.demo.scenario import default_scenario
 from workstation.local.lambdas import LocalLambdaContext
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
+EXPOSED = "AKIAEXPOSEDKEY000001"
+NOW = datetime.now(UTC).replace(microsecond=0)
 EXECUTION = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:responder:test-{uuid.uuid4().hex[:8]}"
 
 
@@ -70,30 +82,14 @@ def account(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Account]
         acct = Account(
             iam=iam, s3=s3, ddb=ddb, sns=sns, sqs=sqs, queue_url="", exposed_key="", innocent_key=""
         )
-        iam.create_user(UserName=acct.user, Tags=[{"Key": "owner", "Value": "data-platform@example.com"}])
-        acct.exposed_key = iam.create_access_key(UserName=acct.user)["AccessKey"]["AccessKeyId"]
-        acct.innocent_key = iam.create_access_key(UserName=acct.user)["AccessKey"]["AccessKeyId"]
-        s3.create_bucket(Bucket=acct.evidence_bucket, ObjectLockEnabledForBucket=True)
-        s3.create_bucket(Bucket=acct.bucket)
-        s3.put_bucket_policy(Bucket=acct.bucket, Policy=json.dumps(BACKDOORED_POLICY))
-        ddb.create_table(
-            TableName=acct.table,
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
+        victim = create_victim_user(iam, acct.user, owner="data-platform@example.com", team=None)
+        acct.exposed_key, acct.innocent_key = victim.exposed_key_id, victim.innocent_key_id
+        create_evidence_bucket(s3, acct.evidence_bucket)
+        create_victim_bucket(
+            s3, acct.bucket, policy=json.dumps(BACKDOORED_POLICY), classification=None, versioned=False
         )
-        topic = sns.create_topic(Name="soc")["TopicArn"]
-        acct.queue_url = sqs.create_queue(QueueName="soc-inbox")["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=acct.queue_url, AttributeNames=["QueueArn"])[
-            "Attributes"
-        ]["QueueArn"]
-        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+        create_incident_table(ddb, acct.table)
+        topic, acct.queue_url = create_soc_topic(sns, sqs, topic="soc", inbox="soc-inbox")
         for key, value in {
             "EVIDENCE_BUCKET": acct.evidence_bucket,
             "INCIDENT_TABLE": acct.table,
@@ -127,3 +123,119 @@ BACKDOORED_POLICY = {
         },
     ],
 }
+
+
+@pytest.fixture(scope="module")
+def logs(tmp_path_factory: pytest.TempPathFactory) -> LogSet:
+    story = default_scenario(
+        NOW,
+        account_id=ACCOUNT,
+        exposed_key_id=EXPOSED,
+        innocent_key_id="AKIAINNOCENTKEY00001",
+        user_name="analytics-etl",
+        backdoor_key_id="AKIABACKDOORKEY00001",
+    )
+    return generate_logs(story, tmp_path_factory.mktemp("trail") / "logs", days=8, background_per_day=20)
+
+
+@pytest.fixture
+def queries(account: Account, logs: LogSet, monkeypatch: pytest.MonkeyPatch) -> Iterator[Account]:
+    monkeypatch.setenv("LOCAL_LOG_PATHS", str(logs.root))
+    monkeypatch.setenv("POLL_SECONDS", "3")
+    from responder.settings import get_settings
+
+    get_settings.cache_clear()  # a new settings object: lambdas.query_engine builds a new engine
+    yield account
+    get_settings.cache_clear()
+
+
+# ------------------------------------------------------------------ declared calls only (all 15 steps)
+
+# API operations whose IAM action is not ``<signing name>:<operation>``; an operation of a service
+# listed here but not in its table fails the check rather than guessing. (AWS's Service Authorization
+# Reference: ListObjectsV2 and HeadBucket are authorized as s3:ListBucket, HeadObject as s3:GetObject.)
+IAM_ACTION_OF: dict[str, dict[str, str]] = {
+    "s3": {
+        "ListObjectsV2": "s3:ListBucket",
+        "ListObjects": "s3:ListBucket",
+        "HeadBucket": "s3:ListBucket",
+        "HeadObject": "s3:GetObject",
+        "ListObjectVersions": "s3:ListBucketVersions",
+        "GetPublicAccessBlock": "s3:GetBucketPublicAccessBlock",
+        "PutPublicAccessBlock": "s3:PutBucketPublicAccessBlock",
+        "DeletePublicAccessBlock": "s3:PutBucketPublicAccessBlock",
+        "GetObjectLockConfiguration": "s3:GetBucketObjectLockConfiguration",
+        "PutObjectLockConfiguration": "s3:PutBucketObjectLockConfiguration",
+        "ListBuckets": "s3:ListAllMyBuckets",
+    },
+}
+# Calls no IAM policy governs: STS GetCallerIdentity needs no permission.
+UNGOVERNED = frozenset({"sts:GetCallerIdentity"})
+
+
+def iam_action(service_model: Any, operation: str) -> str:
+    """The IAM action a call is authorized as."""
+    service = service_model.signing_name
+    table = IAM_ACTION_OF.get(service, {})
+    return table.get(operation, f"{service}:{operation}")
+
+
+@dataclass
+class CallCheck:
+    """AWS calls (as IAM actions) made while each step's handler ran, and what each step declares."""
+
+    calls: dict[str, set[str]]
+    declared: dict[str, set[str]]
+
+
+def undeclared_calls(check: CallCheck) -> list[str]:
+    """One line per call a step made that its PERMISSIONS do not declare."""
+    return [
+        f"lambdas/{name}/handler.py calls {action}, not in its PERMISSIONS"
+        for name, actions in sorted(check.calls.items())
+        for action in sorted(actions - UNGOVERNED)
+        if action.lower() not in check.declared[name]
+    ]
+
+
+@pytest.fixture(autouse=True)
+def declared_calls_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[CallCheck]:
+    """Every handler a test here runs may call only what its module's PERMISSIONS declare.
+
+    botocore's ``_make_api_call`` (every client call goes through it) records the IAM action of each
+    call made while a step's handler is on the stack; the test fails at teardown when one of them is
+    not declared. moto enforces no IAM, so this is what catches a call a deployed role would refuse.
+    """
+    import importlib
+
+    import botocore.client
+
+    from lambdas.steps import STEPS
+    from responder.permissions import actions_of
+
+    check = CallCheck(calls={}, declared={})
+    running: list[str] = []
+    original = botocore.client.BaseClient._make_api_call
+
+    def recording(self: Any, operation_name: str, api_params: Any) -> Any:
+        if running:
+            action = iam_action(self.meta.service_model, operation_name)
+            check.calls.setdefault(running[-1], set()).add(action)
+        return original(self, operation_name, api_params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", recording)
+    for step in STEPS:
+        module = importlib.import_module(f"lambdas.{step.name}.handler")
+        check.declared[step.name] = {a.lower() for a in actions_of(module.PERMISSIONS)}
+
+        def checked(event: Any, context: Any, _inner: Any = module.handler, _name: str = step.name) -> Any:
+            running.append(_name)
+            try:
+                return _inner(event, context)
+            finally:
+                running.pop()
+
+        monkeypatch.setattr(module, "handler", checked)
+    yield check
+    problems = undeclared_calls(check)
+    assert not problems, "\n".join(problems)

@@ -42,6 +42,7 @@ from responder.state import QueryHandle
 from responder.steps.query_results import save_results
 from workstation.cli import main
 from workstation.demo import LogSet, default_scenario, generate_logs
+from workstation.demo.account import create_evidence_bucket
 from workstation.demo.digests import signing_key
 from workstation.offline import investigate, summary_lines
 
@@ -446,7 +447,7 @@ def test_the_workflow_keeps_validation_beside_the_coverage(trail: Trail, aws_env
     params = QueryParams.of({"access_key_id": SCENARIO.exposed_key_id, **window})
     with mock_aws():
         s3 = boto3.client("s3", region_name="us-east-1")
-        s3.create_bucket(Bucket="evidence")
+        create_evidence_bucket(s3, "evidence")
         handle = QueryHandle(
             incident_id="inc-1", execution_id="exec-1", access_key_id=SCENARIO.exposed_key_id,
             name="key_activity", window=window, coverage=True, engine="duckdb",

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from responder.revoke import USER_POLICY_PREFIX
+from responder.steps.revoke_sessions import USER_POLICY_PREFIX
 from tests.reliability.harness import Run, custom_scenario, evidence_problems, record_problems, run_scenario
-from workstation.demo.scenarios import Setup
+from workstation.demo.setup import Setup
 
 RUNS = 10
 MODES = {

@@ -26,7 +26,8 @@ from botocore.exceptions import ClientError
 from responder import clients
 from workstation.demo.account import state_differences
 from workstation.demo.run import DemoHooks, DemoResult, _account, run_demo
-from workstation.demo.scenarios import SCENARIOS, DemoScenario, Setup
+from workstation.demo.scenarios import SCENARIOS
+from workstation.demo.setup import DemoScenario, Setup
 from workstation.local.runner import ExecutionResult
 
 USER_AGENT_MARK = "aws-incident-responder/"
@@ -260,7 +261,7 @@ def _targets_of(path: str) -> set[str]:
 
 
 def _decoded(document: Any) -> Any:
-    from responder.revoke import decode_policy
+    from responder.policy_doc import decode_policy
 
     return decode_policy(document)
 

@@ -15,6 +15,7 @@ from moto import mock_aws
 from responder.query.base import PollingEngine
 from tests.lambdas.conftest import context
 from tests.reliability.query_faults import EDS, HANDLE, STEPS, TASK, Step, run_step_fault
+from workstation.demo.account import create_evidence_bucket
 
 KINDS = ("throttle_once", "throttle_persistent", "internal_error", "access_denied")
 BUCKET = "responder-evidence-query-faults"
@@ -30,7 +31,7 @@ def evidence(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
     get_settings.cache_clear()
     with mock_aws():
-        boto3.client("s3", region_name="us-east-1").create_bucket(Bucket=BUCKET)
+        create_evidence_bucket(boto3.client("s3", region_name="us-east-1"), BUCKET)
         yield
     get_settings.cache_clear()
 

@@ -14,6 +14,7 @@ from responder.bundle import build_manifest, verify_bundle, write_report_bundle
 from responder.errors import EvidenceConflict, InvalidInput
 from responder.evidence import put_json_evidence, read_evidence, sha256_hex
 from tests.report.test_html import report
+from workstation.demo.account import create_evidence_bucket
 
 BUCKET = "responder-evidence-test"
 PREFIX = "incidents/inc-1/run-1"
@@ -23,7 +24,7 @@ PREFIX = "incidents/inc-1/run-1"
 def s3(aws_env: None) -> Iterator[Any]:
     with mock_aws():
         client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket=BUCKET, ObjectLockEnabledForBucket=True)
+        create_evidence_bucket(client, BUCKET)
         yield client
 
 

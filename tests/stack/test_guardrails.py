@@ -380,11 +380,12 @@ def test_evidence_writes_send_if_none_match_so_the_bucket_policy_admits_them():
     from moto import mock_aws
 
     from responder.evidence import put_evidence
+    from workstation.demo.account import create_evidence_bucket
 
     sent: list[dict[str, Any]] = []
     with mock_aws():
         s3 = boto3.client("s3", region_name=REGION)
-        s3.create_bucket(Bucket="evidence")
+        create_evidence_bucket(s3, "evidence")
         s3.meta.events.register(
             "provide-client-params.s3.PutObject", lambda params, **_: sent.append(dict(params))
         )

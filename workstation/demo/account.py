@@ -2,12 +2,15 @@
 
 Two parts: the responder's own resources (what the stack deploys: evidence bucket, incident
 table, SOC topic) and the victim's side (the user and keys, the backdoored bucket and its data).
+The one builder of both: the demo, the test fixtures (tests/lambdas, tests/iam_env.py,
+tests/remediation_env.py) and the reliability suites compose these functions rather than
+creating the same resources themselves.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,18 +46,45 @@ class ResponderResources:
         return env
 
 
+# The stack's evidence lock and incident table keys, as cdk.json and stacks/constructs/evidence.py
+# deploy them: tests/demo/test_account_builder.py holds the builder and the stack equal.
+EVIDENCE_RETENTION_DAYS = 365
+EVIDENCE_RETENTION_MODE = "GOVERNANCE"
+INCIDENT_TABLE_KEYS = (("pk", "HASH"), ("sk", "RANGE"))
+
+
 def deploy_responder_resources(
     s3: Any, ddb: Any, sns: Any, sqs: Any, *, suffix: str = "local", iam: Any = None
 ) -> ResponderResources:
     """Create the evidence bucket (Object Lock, versioned), the incident table and the SOC topic;
     with ``iam``, also the managed deny-all policy the stack owns (``DENY_ALL_POLICY_ARN``)."""
-    bucket = f"responder-evidence-{ACCOUNT_ID}-{suffix}"
+    bucket = create_evidence_bucket(s3, f"responder-evidence-{ACCOUNT_ID}-{suffix}")
+    table = create_incident_table(ddb, f"responder-incidents-{suffix}")
+    topic, inbox = create_soc_topic(sns, sqs, topic=f"responder-soc-{suffix}", inbox=f"soc-inbox-{suffix}")
+    deny_all = create_deny_all_policy(iam, f"responder-deny-all-{suffix}") if iam is not None else ""
+    return ResponderResources(
+        evidence_bucket=bucket,
+        incident_table=table,
+        soc_topic_arn=topic,
+        soc_inbox_url=inbox,
+        deny_all_policy_arn=deny_all,
+        # As the stack does: every redaction digest keyed with a per-deployment secret.
+        redaction_key_secret_arn=create_redaction_key(
+            boto3.client("secretsmanager", region_name=REGION), suffix
+        ),
+    )
+
+
+def create_evidence_bucket(s3: Any, bucket: str) -> str:
+    """The evidence bucket as the stack makes it: Object Lock with its default retention (which
+    versions the bucket) and Block Public Access. Without the write-once policy: moto's opt-in
+    policy checks would refuse every write (see ``stacks.constructs.evidence.EvidenceStore``)."""
     s3.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
     s3.put_object_lock_configuration(
         Bucket=bucket,
         ObjectLockConfiguration={
             "ObjectLockEnabled": "Enabled",
-            "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 365}},
+            "Rule": {"DefaultRetention": {"Mode": EVIDENCE_RETENTION_MODE, "Days": EVIDENCE_RETENTION_DAYS}},
         },
     )
     s3.put_public_access_block(
@@ -66,41 +96,49 @@ def deploy_responder_resources(
             "RestrictPublicBuckets": True,
         },
     )
-    table = f"responder-incidents-{suffix}"
+    return bucket
+
+
+def create_incident_table(ddb: Any, table: str) -> str:
+    """The incident table with the stack's keys, billing, encryption and point-in-time recovery."""
     ddb.create_table(
         TableName=table,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        KeySchema=[{"AttributeName": name, "KeyType": kind} for name, kind in INCIDENT_TABLE_KEYS],
         AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
+            {"AttributeName": name, "AttributeType": "S"} for name, _ in INCIDENT_TABLE_KEYS
         ],
         BillingMode="PAY_PER_REQUEST",
+        SSESpecification={"Enabled": True},
+        DeletionProtectionEnabled=True,
     )
-    topic = sns.create_topic(Name=f"responder-soc-{suffix}")["TopicArn"]
-    inbox = sqs.create_queue(QueueName=f"soc-inbox-{suffix}")["QueueUrl"]
-    inbox_arn = sqs.get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"])["Attributes"][
+    ddb.update_continuous_backups(
+        TableName=table, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+    )
+    return table
+
+
+def create_soc_topic(sns: Any, sqs: Any, *, topic: str, inbox: str) -> tuple[str, str]:
+    """The SOC topic and an SQS queue subscribed to it, standing in for the SOC's mailbox:
+    ``(topic ARN, inbox queue URL)``."""
+    topic_arn = str(sns.create_topic(Name=topic)["TopicArn"])
+    inbox_url = str(sqs.create_queue(QueueName=inbox)["QueueUrl"])
+    inbox_arn = sqs.get_queue_attributes(QueueUrl=inbox_url, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
     ]
-    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=inbox_arn)
-    deny_all = ""
-    if iam is not None:
-        from responder.remediate.record import DENY_ALL
+    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=inbox_arn)
+    return topic_arn, inbox_url
 
-        deny_all = iam.create_policy(
-            PolicyName=f"responder-deny-all-{suffix}",
+
+def create_deny_all_policy(iam: Any, name: str) -> str:
+    """The stack's managed deny-all policy, which containment attaches to rogue principals; its ARN."""
+    from responder.remediate.record import DENY_ALL
+
+    return str(
+        iam.create_policy(
+            PolicyName=name,
             PolicyDocument=json.dumps(DENY_ALL),
             Description="Deny-all containment the responder attaches to rogue principals",
         )["Policy"]["Arn"]
-    return ResponderResources(
-        evidence_bucket=bucket,
-        incident_table=table,
-        soc_topic_arn=topic,
-        soc_inbox_url=inbox,
-        deny_all_policy_arn=deny_all,
-        # As the stack does: every redaction digest keyed with a per-deployment secret.
-        redaction_key_secret_arn=create_redaction_key(
-            boto3.client("secretsmanager", region_name=REGION), suffix
-        ),
     )
 
 
@@ -137,11 +175,12 @@ class VictimUser:
     exposed_secret: str = field(default="", repr=False)
 
 
-def create_victim_user(iam: Any, user_name: str, *, owner: str) -> VictimUser:
-    """The user whose key leaked, tagged with its owner, holding a second, innocent key."""
-    iam.create_user(
-        UserName=user_name, Tags=[{"Key": "owner", "Value": owner}, {"Key": "team", "Value": "data"}]
-    )
+def create_victim_user(iam: Any, user_name: str, *, owner: str, team: str | None = "data") -> VictimUser:
+    """The user whose key leaked, tagged with its owner (and team), holding a second, innocent key."""
+    tags = [{"Key": "owner", "Value": owner}]
+    if team is not None:
+        tags.append({"Key": "team", "Value": team})
+    iam.create_user(UserName=user_name, Tags=tags)
     exposed = iam.create_access_key(UserName=user_name)["AccessKey"]
     innocent = iam.create_access_key(UserName=user_name)["AccessKey"]["AccessKeyId"]
     return VictimUser(
@@ -153,19 +192,32 @@ def create_victim_user(iam: Any, user_name: str, *, owner: str) -> VictimUser:
 
 
 def create_victim_bucket(
-    s3: Any, bucket: str, *, policy: dict[str, Any], objects: list[str], classification: str = "confidential"
+    s3: Any,
+    bucket: str,
+    *,
+    policy: Mapping[str, Any] | str,
+    objects: Iterable[str] = (),
+    classification: str | None = "confidential",
+    versioned: bool = True,
 ) -> None:
-    """The bucket as the attacker left it: the backdoored policy in place, the data they read."""
+    """The bucket as the attacker left it: the backdoored policy in place, the data they read.
+
+    A ``policy`` given as text is put as it is (a restore must give back the owner's very bytes);
+    ``classification=None`` leaves the bucket untagged.
+    """
     s3.create_bucket(Bucket=bucket)
-    s3.put_bucket_tagging(
-        Bucket=bucket, Tagging={"TagSet": [{"Key": "DataClassification", "Value": classification}]}
-    )
-    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    if classification is not None:
+        s3.put_bucket_tagging(
+            Bucket=bucket, Tagging={"TagSet": [{"Key": "DataClassification", "Value": classification}]}
+        )
+    if versioned:
+        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     for key in objects:
         # Fake, obviously synthetic content: never real customer data in a demo.
         s3.put_object(Bucket=bucket, Key=key, Body=f"id,name\n1,synthetic row for {key}\n".encode())
     # Last: moto enforces the policy's TLS-only Deny on its own plain-HTTP requests.
-    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy, indent=2))
+    text = policy if isinstance(policy, str) else json.dumps(policy, indent=2)
+    s3.put_bucket_policy(Bucket=bucket, Policy=text)
 
 
 def key_status(iam: Any, user_name: str, key_id: str) -> str | None:

@@ -1,0 +1,162 @@
+"""Triage's handler: the finding becomes an incident; on `contain`, the key is contained in this step."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from lambdas.triage import handler as triage_step
+from responder.errors import InvalidInput
+from responder.models import Incident
+from responder.steps.triage import contain_now
+from tests.lambdas.conftest import ACCOUNT, EXECUTION, Account, context
+from tests.lambdas.saved import account_state, saved_input
+from tests.lambdas.support import NO_WAIT, incident_for, protect, put_claim
+
+
+def _finding(acct: Account, **key_details: Any) -> dict[str, Any]:
+    details = {"accessKeyId": acct.exposed_key, "userType": "IAMUser", **key_details}
+    return {
+        "version": "0",
+        "id": "4b7e0c5a-1d2f-4a3b-8c9d-0e1f2a3b4c5d",
+        "detail-type": "GuardDuty Finding",
+        "source": "aws.guardduty",
+        "account": details.pop("account", ACCOUNT),
+        "time": "2026-12-01T10:00:00Z",
+        "region": "us-east-1",
+        "resources": [],
+        "detail": {
+            "id": "f1e2d3c4b5a697887766554433221100",
+            "type": "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.OutsideAWS",
+            "severity": 8.0,
+            "accountId": details.pop("accountId", ACCOUNT),
+            "region": "us-east-1",
+            "resource": {"resourceType": "AccessKey", "accessKeyDetails": details},
+            "service": {"action": {}, "additionalInfo": {}},
+        },
+    }
+
+
+def _triage(event: dict[str, Any]) -> dict[str, Any]:
+    return triage_step.handler({"input": event, "execution_id": EXECUTION}, context("responder-triage"))
+
+
+def test_the_fast_path_checks_the_list_against_the_live_user(
+    account: Account, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    arn = account.iam.get_user(UserName=account.user)["User"]["Arn"]
+    protect(monkeypatch, arn)
+    out = _triage(_finding(account, userName=account.user))
+    assert out["containment"]["status"] == "needs_approval"
+    assert out["incident"]["decision"]["action"] == "await_approval"
+    assert out["owner"]["protected_by"] == f"listed in protectedPrincipals ({arn})"
+    assert account.key_status(account.exposed_key) == "Active"
+
+
+def test_a_finding_naming_a_user_who_does_not_hold_the_key_defers_to_validate(account: Account) -> None:
+    account.iam.create_user(UserName="bob")
+    out = _triage(_finding(account, userName="bob"))
+    assert out["containment"]["status"] == "deferred" and out["owner"] is None
+    assert out["incident"]["decision"]["action"] == "contain"  # Validate finds the real owner next
+    assert account.key_status(account.exposed_key) == "Active"
+
+
+def test_a_finding_for_another_account_is_notify_only_and_disables_nothing(account: Account) -> None:
+    # The key and the user exist here: the fast path would have disabled them on the finding's word.
+    out = _triage(_finding(account, userName=account.user, accountId="999988887777", account="999988887777"))
+    decision = out["incident"]["decision"]
+    assert decision["action"] == "notify_only"
+    assert "999988887777" in decision["reason"] and ACCOUNT in decision["reason"]
+    assert out["containment"]["status"] == "not_attempted"
+    assert account.key_status(account.exposed_key) == "Active"
+
+
+def test_a_manual_input_for_another_account_is_notify_only(account: Account) -> None:
+    out = _triage({"accessKeyId": account.exposed_key, "accountId": "999988887777"})
+    assert out["incident"]["decision"]["action"] == "notify_only"
+    assert account.key_status(account.exposed_key) == "Active"
+
+
+def test_without_a_function_arn_the_account_comes_from_sts(account: Account) -> None:
+    bare = dataclasses.replace(context(), invoked_function_arn="")
+    triage_step._caller_account.cache_clear()
+    out = triage_step.handler(
+        {"input": _finding(account, userName=account.user), "execution_id": EXECUTION}, bare
+    )
+    assert out["containment"]["status"] == "done"  # moto's STS answers with the account the key is in
+
+
+def test_contain_now_takes_over_a_stale_claim(account: Account) -> None:
+    put_claim(account, "in_progress", timedelta(hours=2))
+    fast = contain_now(
+        account.iam,
+        account.ddb,
+        account.table,
+        Incident.model_validate(incident_for(account.exposed_key)),
+        execution_id=EXECUTION,
+        owner_tag_keys=("owner",),
+        protected_tag="responder:protected",
+        sleep=NO_WAIT,
+    )
+    assert fast.status == "done" and "took over the stale claim" in fast.reason
+
+
+def _quarantine(account: Account, **caller: Any) -> dict[str, Any]:
+    return {
+        "source": "quarantine-policy",
+        "userName": account.user,
+        "policyArn": "arn:aws:iam::aws:policy/AWSCompromisedKeyQuarantineV3",
+        "accountId": ACCOUNT,
+        "region": "us-east-1",
+        "eventTime": "2026-12-01T10:00:00Z",
+        "eventId": "0f3c4b2a-5d6e-4f70-8a9b-000000000002",
+        **caller,
+    }
+
+
+def test_a_quarantine_attach_by_a_user_disables_nothing(account: Account) -> None:
+    account.iam.delete_access_key(UserName=account.user, AccessKeyId=account.innocent_key)  # one key
+    spoofed = _quarantine(
+        account,
+        userIdentity={"type": "IAMUser", "arn": f"arn:aws:iam::{ACCOUNT}:user/ops-intern"},
+        sourceIPAddress="198.51.100.23",
+    )
+    out = _triage(spoofed)
+    assert out["incident"]["decision"]["action"] == "notify_only"
+    assert out["incident"]["access_key_id"] is None and out["containment"]["status"] == "not_attempted"
+    assert account.key_status(account.exposed_key) == "Active"
+
+
+def test_awss_quarantine_of_a_protected_user_waits_for_a_yes(
+    account: Account, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    account.iam.delete_access_key(UserName=account.user, AccessKeyId=account.innocent_key)
+    protect(monkeypatch, account.iam.get_user(UserName=account.user)["User"]["UserId"])
+    out = _triage(
+        _quarantine(account, userIdentity={"invokedBy": "AWS Internal"}, sourceIPAddress="AWS Internal")
+    )
+    assert out["incident"]["access_key_id"] == account.exposed_key
+    assert out["containment"]["status"] == "needs_approval"
+    assert out["incident"]["decision"]["action"] == "await_approval"
+    assert account.key_status(account.exposed_key) == "Active"
+
+
+# ------------------------------------------------------------------ the saved input and its broken twin
+
+
+def test_saved_input_contains_the_key_in_this_step(account: Account) -> None:
+    out = triage_step.handler(saved_input("triage", account), context("responder-triage"))
+    assert out["incident"]["decision"]["action"] == "contain"
+    assert out["containment"]["status"] == "done"
+    assert account.key_status(account.exposed_key) == "Inactive"
+    assert account.key_status(account.innocent_key) == "Active"
+
+
+def test_broken_twin_is_a_named_error_and_changes_nothing(account: Account) -> None:
+    before = account_state(account)
+    with pytest.raises(InvalidInput, match="accessKeyId"):
+        triage_step.handler(saved_input("triage", account, broken=True), context("responder-triage"))
+    assert account_state(account) == before
