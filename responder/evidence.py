@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -106,25 +107,25 @@ def load_rows(s3: Any, uri: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in read_evidence(s3, uri).decode().splitlines() if line.strip()]
 
 
-def latest_report(s3: Any, bucket: str, incident_id: str) -> dict[str, Any]:
-    """The newest report.json an earlier run of this incident wrote to evidence."""
+def _newest(s3: Any, bucket: str, incident_id: str, matches: Callable[[str], bool]) -> dict[str, Any] | None:
+    """The newest JSON evidence object of any run of the incident whose key ``matches``, or None."""
     newest: tuple[Any, str] | None = None
     prefix = incident_prefix(incident_id).rsplit("/", 1)[0] + "/"
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for obj in page.get("Contents", []):
-            if obj["Key"].endswith("/report.json") and (newest is None or obj["LastModified"] > newest[0]):
+            if matches(obj["Key"]) and (newest is None or obj["LastModified"] > newest[0]):
                 newest = (obj["LastModified"], obj["Key"])
-    if newest is None:
+    return None if newest is None else dict(json.loads(read_evidence(s3, f"s3://{bucket}/{newest[1]}")))
+
+
+def latest_report(s3: Any, bucket: str, incident_id: str) -> dict[str, Any]:
+    """The newest report.json an earlier run of this incident wrote to evidence."""
+    report = _newest(s3, bucket, incident_id, lambda key: key.endswith("/report.json"))
+    if report is None:
         raise InvalidInput(f"no report of incident {incident_id} in evidence: run the investigation first")
-    return dict(json.loads(read_evidence(s3, f"s3://{bucket}/{newest[1]}")))
+    return report
 
 
 def latest_evidence(s3: Any, bucket: str, incident_id: str, marker: str) -> dict[str, Any] | None:
     """The newest JSON evidence object of the incident whose key contains ``marker``, or None."""
-    newest: tuple[Any, str] | None = None
-    prefix = incident_prefix(incident_id).rsplit("/", 1)[0] + "/"
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        for obj in page.get("Contents", []):
-            if marker in obj["Key"] and (newest is None or obj["LastModified"] > newest[0]):
-                newest = (obj["LastModified"], obj["Key"])
-    return None if newest is None else dict(json.loads(read_evidence(s3, f"s3://{bucket}/{newest[1]}")))
+    return _newest(s3, bucket, incident_id, lambda key: marker in key)

@@ -53,9 +53,12 @@ class Decision(_Model):
 # The values later steps act on, checked wherever an incident is read (the state is re-parsed by every
 # step, and a console re-run can hand any step any state): incident.schema.json's access key pattern,
 # and S3's bucket names (legacy us-east-1 names included: up to 255 of letters, digits, ".", "_", "-";
-# never a "/", so a name cannot climb out of its evidence key). Triage checks the same on the finding.
-AccessKeyId = Annotated[str, Field(pattern=r"^((AKIA|ASIA)[A-Z0-9]{16}|GeneratedFinding[A-Za-z0-9]*)$")]
-BucketName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{1,253}[A-Za-z0-9]$")]
+# never a "/", so a name cannot climb out of its evidence key). Triage refuses the same on the finding
+# (with re.fullmatch: Python's "$" would also match before a trailing newline).
+ACCESS_KEY_PATTERN = r"^((AKIA|ASIA)[A-Z0-9]{16}|GeneratedFinding[A-Za-z0-9]*)$"
+BUCKET_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{1,253}[A-Za-z0-9]$"
+AccessKeyId = Annotated[str, Field(pattern=ACCESS_KEY_PATTERN)]
+BucketName = Annotated[str, Field(pattern=BUCKET_PATTERN)]
 
 
 class Incident(_Model):

@@ -18,6 +18,7 @@ from responder.remediate import (
     plan_bucket_fixes,
     plan_persistence,
 )
+from tests.iam_actions import iam_action
 from tests.remediation_env import (
     BACKDOORED_POLICY,
     BUCKET,
@@ -30,7 +31,7 @@ from tests.remediation_env import (
     emulated_incident,
     report_of,
 )
-from tests.test_remediate import _S3_ACTIONS, owner_put
+from tests.test_remediate import owner_put
 from workstation.recover import PERMISSIONS_RECOVER, PERMISSIONS_RECOVER_REMEDIATION, recover_incident
 
 INC = "inc-backdoor-0001"
@@ -195,7 +196,7 @@ def test_declared_recover_permissions_cover_the_calls(inc: Incident):
 
     def note(event_name: str, **kwargs: Any) -> None:
         _, service, operation = event_name.split(".")[:3]
-        called.add(f"{service}:{_S3_ACTIONS.get(operation, operation) if service == 's3' else operation}")
+        called.add(iam_action(service, operation))
 
     for client in (inc.iam, inc.s3, inc.ddb):
         client.meta.events.register("before-call.*", note)

@@ -33,6 +33,7 @@ from responder.remediate import (
     restore_candidate,
 )
 from responder.remediate.persistence import TAMPERING, Containment
+from tests.iam_actions import iam_action
 from tests.remediation_env import (
     ACCOUNT,
     ADMIN_ARN,
@@ -839,23 +840,14 @@ def test_approved_eradication_deletes_the_rogue_and_records_what_was_there(inc: 
 
 # ------------------------------------------------------------------------------------ permissions
 
+
 # The IAM action that authorizes an S3 operation, where the two names differ.
-_S3_ACTIONS = {
-    "HeadObject": "GetObject",
-    "GetPublicAccessBlock": "GetBucketPublicAccessBlock",
-    "PutPublicAccessBlock": "PutBucketPublicAccessBlock",
-    "DeletePublicAccessBlock": "PutBucketPublicAccessBlock",
-}
-
-
 def hook(*clients: Any) -> set[str]:
     called: set[str] = set()
 
     def note(event_name: str, **kwargs: Any) -> None:
         _, service, operation = event_name.split(".")[:3]
-        if service == "s3":
-            operation = _S3_ACTIONS.get(operation, operation)
-        called.add(f"{service}:{operation}")
+        called.add(iam_action(service, operation))
 
     for c in clients:
         c.meta.events.register("before-call.*", note)

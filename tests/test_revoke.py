@@ -33,6 +33,7 @@ from responder.steps.revoke_sessions import (
     tag_principal,
     user_policy_name,
 )
+from tests.iam_actions import iam_action
 from tests.iam_env import REGION, Env, emulated_iam
 
 INC = "inc-0123456789abcdef"
@@ -336,7 +337,7 @@ def test_declared_permissions_are_exactly_the_calls_made(iam_env: Env):
 
     def note(event_name: str, **kwargs) -> None:
         _, service, operation = event_name.split(".")[:3]
-        called.add(f"{'dynamodb' if service == 'dynamodb' else service}:{operation}")
+        called.add(iam_action(service, operation))
 
     iam_env.iam.meta.events.register("before-call.iam.*", note)
     iam_env.ddb.meta.events.register("before-call.dynamodb.*", note)

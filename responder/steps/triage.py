@@ -50,6 +50,8 @@ from responder.errors import (
     error_code,
 )
 from responder.models import (
+    ACCESS_KEY_PATTERN,
+    BUCKET_PATTERN,
     Action,
     Decision,
     DecisionAction,
@@ -71,7 +73,9 @@ ACCESS_KEY_RE = re.compile(r"^(AKIA|ASIA)[A-Z0-9]{16}\Z")
 SAMPLE_PREFIX = "GeneratedFinding"  # what CreateSampleFindings puts in every name and key field
 ACCOUNT_RE = re.compile(r"^[0-9]{12}\Z")
 # Legacy bucket names (us-east-1, before 2018) allowed capitals and underscores, up to 255 characters.
-BUCKET_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,253}[A-Za-z0-9]\Z")
+# The incident model's own rules (responder/models.py), matched whole (fullmatch).
+BUCKET_RE = re.compile(BUCKET_PATTERN)
+KEY_OR_SAMPLE_RE = re.compile(ACCESS_KEY_PATTERN)
 FINDING_TYPE_RE = re.compile(r"^(?P<purpose>[A-Za-z0-9]+):(?P<resource>[A-Za-z0-9]+)/(?P<family>\S+)\Z")
 # ASFF spells "UnauthorizedAccess:IAMUser/ConsoleLogin" as ".../UnauthorizedAccess:IAMUser-ConsoleLogin".
 ASFF_TYPE_RE = re.compile(r"^(?P<head>[A-Za-z0-9]+:[A-Za-z0-9]+)-(?P<family>\S+)\Z")
@@ -738,7 +742,7 @@ def _account(value: Any, what: str) -> str:
 def _access_key(value: Any) -> str | None:
     if value is None or value == "":
         return None
-    if isinstance(value, str) and (ACCESS_KEY_RE.match(value) or value.startswith(SAMPLE_PREFIX)):
+    if isinstance(value, str) and KEY_OR_SAMPLE_RE.fullmatch(value):
         return value
     raise InvalidInput("the finding's accessKeyId is not an AKIA/ASIA access key id")
 
@@ -861,7 +865,7 @@ def _buckets(values: list[Any]) -> list[str]:
     for value in values:
         if value is None:
             continue
-        if not isinstance(value, str) or not BUCKET_RE.match(value):
+        if not isinstance(value, str) or not BUCKET_RE.fullmatch(value):
             raise InvalidInput(f"bucket name {_short(str(value), 70)!r} is not a valid S3 bucket name")
         if value not in out:
             out.append(value)

@@ -13,6 +13,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from tests.iam_actions import UNGOVERNED, iam_action
 from workstation.demo.account import (
     create_evidence_bucket,
     create_incident_table,
@@ -151,34 +152,6 @@ def queries(account: Account, logs: LogSet, monkeypatch: pytest.MonkeyPatch) -> 
 
 # ------------------------------------------------------------------ declared calls only (all 15 steps)
 
-# API operations whose IAM action is not ``<signing name>:<operation>``; an operation of a service
-# listed here but not in its table fails the check rather than guessing. (AWS's Service Authorization
-# Reference: ListObjectsV2 and HeadBucket are authorized as s3:ListBucket, HeadObject as s3:GetObject.)
-IAM_ACTION_OF: dict[str, dict[str, str]] = {
-    "s3": {
-        "ListObjectsV2": "s3:ListBucket",
-        "ListObjects": "s3:ListBucket",
-        "HeadBucket": "s3:ListBucket",
-        "HeadObject": "s3:GetObject",
-        "ListObjectVersions": "s3:ListBucketVersions",
-        "GetPublicAccessBlock": "s3:GetBucketPublicAccessBlock",
-        "PutPublicAccessBlock": "s3:PutBucketPublicAccessBlock",
-        "DeletePublicAccessBlock": "s3:PutBucketPublicAccessBlock",
-        "GetObjectLockConfiguration": "s3:GetBucketObjectLockConfiguration",
-        "PutObjectLockConfiguration": "s3:PutBucketObjectLockConfiguration",
-        "ListBuckets": "s3:ListAllMyBuckets",
-    },
-}
-# Calls no IAM policy governs: STS GetCallerIdentity needs no permission.
-UNGOVERNED = frozenset({"sts:GetCallerIdentity"})
-
-
-def iam_action(service_model: Any, operation: str) -> str:
-    """The IAM action a call is authorized as."""
-    service = service_model.signing_name
-    table = IAM_ACTION_OF.get(service, {})
-    return table.get(operation, f"{service}:{operation}")
-
 
 @dataclass
 class CallCheck:
@@ -219,7 +192,7 @@ def declared_calls_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[CallCheck]:
 
     def recording(self: Any, operation_name: str, api_params: Any) -> Any:
         if running:
-            action = iam_action(self.meta.service_model, operation_name)
+            action = iam_action(self.meta.service_model.signing_name, operation_name)
             check.calls.setdefault(running[-1], set()).add(action)
         return original(self, operation_name, api_params)
 

@@ -9,12 +9,10 @@ placeholder as JSON (a whole saved result, a report reference).
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
+from tests.conftest import EVENTS
 from tests.lambdas.conftest import ACCOUNT, EXECUTION, Account
-
-EVENTS = Path(__file__).resolve().parents[1] / "events"
 
 
 def saved_input(step: str, account: Account | None = None, *, broken: bool = False, **values: Any) -> Any:

@@ -10,9 +10,11 @@ import pytest
 from lambdas.plan_queries import handler as query_plan
 from lambdas.query_results import handler as query_results
 from lambdas.query_status import handler as query_status
+from lambdas.snapshot import handler as snapshot
 from lambdas.start_query import handler as query_start
 from responder.models import iso, utc_now
 from tests.lambdas.conftest import ACCOUNT, EXECUTION, EXPOSED, NOW, Account, context
+from tests.lambdas.saved import saved_input
 
 
 def incident_for(key: str, **extra: Any) -> dict[str, Any]:
@@ -75,15 +77,21 @@ def run_query(task: dict[str, Any]) -> dict[str, Any]:
     return query_results.handler(handle, context())
 
 
-def run_all_rounds() -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def rounds(event: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """PlanQueries from ``event`` to done, each batch run as the Map runs it: (results, last plan)."""
     results: list[dict[str, Any]] = []
-    round_ = 0
     while True:
-        out = plan(round_)
+        out = query_plan.handler(event, context())
         if out["done"]:
             return results, out
         results += [run_query(task) for task in out["batch"]]
-        round_ = out["round"]
+        event = {**event, "round": out["round"]}
+
+
+def run_all_rounds() -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    return rounds(
+        {"incident": incident(), "execution_id": EXECUTION, "started_at": NOW.isoformat(), "round": 0}
+    )
 
 
 def owner(account: Account, **extra: Any) -> dict[str, Any]:
@@ -103,15 +111,9 @@ def query_values() -> dict[str, Any]:
     }
 
 
-def saved_rounds(values: dict[str, Any]) -> dict[str, Any]:
-    """Every round from tests/events/plan_queries.json to done, as the Map runs them; the last plan."""
-    from tests.lambdas.saved import saved_input
-
-    event = saved_input("plan_queries", **values)
-    while True:
-        out = query_plan.handler(event, context())
-        if out["done"]:
-            return out
-        for task in out["batch"]:
-            run_query(task)
-        event = {**event, "round": out["round"]}
+def investigated(values: dict[str, Any]) -> dict[str, Any]:
+    """What Investigate leaves for Report, from the saved inputs: the snapshot branch's result and the
+    last plan after every round (the report's ``SNAPSHOT`` and ``LAST_PLAN``)."""
+    snap = snapshot.handler(saved_input("snapshot", **values), context())
+    _, last = rounds(saved_input("plan_queries", **values))
+    return {"SNAPSHOT": snap, "LAST_PLAN": last}

@@ -8,7 +8,8 @@ import pytest
 from lambdas.snapshot import handler as snapshot
 from lambdas.validate import handler as validate
 from responder.clients import client
-from tests.lambdas.conftest import IAM_ACTION_OF, Account, CallCheck, context, undeclared_calls
+from tests.iam_actions import IAM_ACTION_OF
+from tests.lambdas.conftest import Account, CallCheck, context, undeclared_calls
 from tests.lambdas.saved import saved_input
 
 

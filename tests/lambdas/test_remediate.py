@@ -8,16 +8,13 @@ from pydantic import ValidationError
 
 from lambdas.remediate import handler as remediate_step
 from lambdas.report import handler as report_step
-from lambdas.snapshot import handler as snapshot
 from tests.lambdas.conftest import ACCOUNT, Account, context
 from tests.lambdas.saved import account_state, saved_input
-from tests.lambdas.support import query_values, saved_rounds
+from tests.lambdas.support import investigated, query_values
 
 
 def _reported(values: dict[str, str]) -> dict[str, object]:
-    snap = snapshot.handler(saved_input("snapshot", **values), context())
-    last = saved_rounds(values)
-    return report_step.handler(saved_input("report", SNAPSHOT=snap, LAST_PLAN=last, **values), context())
+    return report_step.handler(saved_input("report", **investigated(values), **values), context())
 
 
 def test_saved_input_contains_under_the_keys_policy_and_keeps_the_plan(queries: Account) -> None:

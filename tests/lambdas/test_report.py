@@ -14,7 +14,7 @@ from responder.evidence import read_evidence, sha256_hex
 from tests.conftest import REPO
 from tests.lambdas.conftest import EXECUTION, EXPOSED, Account, context
 from tests.lambdas.saved import account_state, saved_input
-from tests.lambdas.support import incident, plan, query_values, run_all_rounds, saved_rounds
+from tests.lambdas.support import incident, investigated, plan, query_values, run_all_rounds
 from workstation.demo.cloudtrail import LogSet
 
 
@@ -60,15 +60,9 @@ def test_report_rejects_a_state_without_incident(queries: Account) -> None:
 # ------------------------------------------------------------------ the saved input and its broken twin
 
 
-def _investigated(values: dict[str, str]) -> dict[str, object]:
-    """What Investigate leaves for Report: the snapshot branch's result and the last plan."""
-    snap = snapshot.handler(saved_input("snapshot", **values), context())
-    return {"SNAPSHOT": snap, "LAST_PLAN": saved_rounds(values)}
-
-
 def test_saved_input_writes_the_report_bundle(queries: Account) -> None:
     values = query_values()
-    ref = report_step.handler(saved_input("report", **values, **_investigated(values)), context())
+    ref = report_step.handler(saved_input("report", **values, **investigated(values)), context())
     report = json.loads(read_evidence(queries.s3, ref["uri"]))
     assert report["incident"]["incident_id"] == "inc-d27a4be1d0bfd73d"
     assert report["response"]["decision"] == "contain" and ref["manifest_uri"] and ref["html_uri"]
@@ -76,8 +70,8 @@ def test_saved_input_writes_the_report_bundle(queries: Account) -> None:
 
 def test_broken_twin_is_a_named_error_and_writes_nothing(queries: Account) -> None:
     values = query_values()
-    investigated = _investigated(values)
+    before_report = investigated(values)
     before = account_state(queries)
     with pytest.raises(InvalidInput, match="triaged incident"):
-        report_step.handler(saved_input("report", broken=True, **values, **investigated), context())
+        report_step.handler(saved_input("report", broken=True, **values, **before_report), context())
     assert account_state(queries) == before
