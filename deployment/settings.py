@@ -69,6 +69,11 @@ _OIDC_SUBJECT = re.compile(r"^[^\s,*?]{3,256}$")
 _ORGANIZATION = re.compile(r"^o-[a-z0-9]{10,32}$")
 _KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]{1,128}$")
 _DAY = re.compile(r"^\d{4}/\d{2}/\d{2}$")
+_GLUE_NAME = re.compile(r"^[a-z0-9_]{1,255}$")
+_LOG_GROUP = re.compile(r"^[\w#./-]{1,512}$")
+_LOG_GROUP_ARN = re.compile(r"^arn:aws[a-z-]*:logs:[a-z0-9-]+:\d{12}:log-group:[\w#./-]{1,512}(:\*)?$")
+#: ``responder:queryEngine``'s choices: the deployed engines (DuckDB is the local one).
+ENGINE_CHOICES: tuple[str, ...] = ("lake", "athena", "securitylake", "cloudwatch")
 # An allow-listed principal (detections): an exact IAM/STS ARN or a role name; EventBridge matches
 # these exactly, so there is no wildcard to write.
 _ALLOWED_PRINCIPAL = re.compile(r"^(arn:aws[a-z-]*:(iam|sts)::\d{12}:[\w+=,.@/:-]+|[\w+=,.@-]{1,64})$")
@@ -111,9 +116,15 @@ class SettingsError(ValueError):
 class StackSettings:
     """Everything the stack reads from context, validated."""
 
-    query_engine: Literal["lake", "athena"] = "lake"
+    query_engine: Literal["lake", "athena", "securitylake", "cloudwatch"] = "lake"
     lake_event_data_store: str = ""
     cloudtrail_bucket: str = ""
+    security_lake_region: str = ""
+    security_lake_database: str = ""  # empty: Security Lake's own name for the region
+    security_lake_s3_data: bool = True
+    security_lake_regions: tuple[str, ...] = ()  # empty: every region the tables hold
+    security_lake_lake_formation_grants: bool = True
+    cloudwatch_log_group: str = ""
     finding_type_prefixes: tuple[str, ...] = DEFAULT_FINDING_TYPE_PREFIXES
     min_severity: float = 4.0
     contain_min_severity: float = 7.0
@@ -159,27 +170,7 @@ class StackSettings:
             raise SettingsError(f"unknown context key(s): {', '.join(PREFIX + k for k in unknown)}")
         defaults = cls()
         c = _Reader(context)
-        engine = c.choice("queryEngine", ("lake", "athena"), defaults.query_engine)
-        store = c.text("lakeEventDataStore", "")
-        bucket = c.text("cloudTrailBucket", "")
-        if engine == "lake":
-            if not store:
-                raise SettingsError(
-                    f"{PREFIX}lakeEventDataStore is required when {PREFIX}queryEngine is 'lake': "
-                    "the ARN or id of the CloudTrail Lake event data store to query"
-                )
-            if not (_EDS_ARN.match(store) or _EDS_ID.match(store)):
-                raise SettingsError(
-                    f"{PREFIX}lakeEventDataStore must be an event data store ARN "
-                    f"(arn:aws:cloudtrail:REGION:ACCOUNT:eventdatastore/ID) or id, not {store!r}"
-                )
-        if engine == "athena" and not bucket:
-            raise SettingsError(
-                f"{PREFIX}cloudTrailBucket is required when {PREFIX}queryEngine is 'athena': "
-                "the name of the S3 bucket the trail writes to"
-            )
-        if bucket and not _BUCKET.match(bucket):
-            raise SettingsError(f"{PREFIX}cloudTrailBucket must be an S3 bucket name, not {bucket!r}")
+        engine_fields = _query_engine(c, defaults)
 
         min_severity = c.number("minSeverity", defaults.min_severity, low=0, high=10)
         lookback = c.integer("lookbackDays", defaults.lookback_days, low=1)
@@ -216,9 +207,7 @@ class StackSettings:
             )
         threat_list, webhook_secret, webhook_key = _integrations(c)
         return cls(
-            query_engine=engine,  # type: ignore[arg-type]
-            lake_event_data_store=store,
-            cloudtrail_bucket=bucket,
+            **engine_fields,
             finding_type_prefixes=c.strings(
                 "findingTypePrefixes",
                 defaults.finding_type_prefixes,
@@ -320,6 +309,7 @@ class StackSettings:
         return {
             "QUERY_ENGINE": self.query_engine,
             "LAKE_EVENT_DATA_STORE": self.lake_event_data_store_id if self.query_engine == "lake" else "",
+            "CLOUDWATCH_LOG_GROUP": self.cloudwatch_log_group if self.query_engine == "cloudwatch" else "",
             "LOOKBACK_DAYS": str(self.lookback_days),
             "MAX_LOOKBACK_DAYS": str(self.max_lookback_days),
             "CONTAIN_MIN_SEVERITY": f"{self.contain_min_severity:g}",
@@ -358,6 +348,8 @@ class ContextKey:
 
 LAKE_GROUP = "Query engine"
 ATHENA_GROUP = "Athena (with `responder:queryEngine` = `athena`; ignored with `lake`)"
+SECURITY_LAKE_GROUP = "Security Lake (with `responder:queryEngine` = `securitylake`)"
+CLOUDWATCH_GROUP = "CloudWatch Logs (with `responder:queryEngine` = `cloudwatch`)"
 DETECTION_GROUP = "Detection"
 CONTAINMENT_GROUP = "Containment and approval"
 INVESTIGATION_GROUP = "Investigation"
@@ -367,8 +359,11 @@ NOTIFICATION_GROUP = "Notifications"
 KEYS: tuple[ContextKey, ...] = (
     ContextKey(
         "queryEngine", "query_engine", "string", LAKE_GROUP,
-        "`lake` (CloudTrail Lake, for teams that already have an event data store) or `athena` (Athena "
-        "over the trail's S3 bucket; the stack creates the Glue table, workgroup and results bucket).",
+        "`lake` (CloudTrail Lake, for teams that already have an event data store), `athena` (Athena "
+        "over the trail's S3 bucket; the stack creates the Glue table, workgroup and results bucket), "
+        "`securitylake` (Amazon Security Lake's CloudTrail tables, OCSF, through Athena) or `cloudwatch` "
+        "(Logs Insights over the log group the trail delivers to). Which fits which setup: the table "
+        "above.",
         ("QUERY_ENGINE",),
     ),
     ContextKey(
@@ -381,6 +376,41 @@ KEYS: tuple[ContextKey, ...] = (
         "cloudTrailBucket", "cloudtrail_bucket", "string", LAKE_GROUP,
         "Name of the S3 bucket the trail writes to; required with `athena`. The Glue table reads it and "
         "the query roles may read its objects.",
+    ),
+    ContextKey(
+        "securityLakeRegion", "security_lake_region", "string", SECURITY_LAKE_GROUP,
+        "Region of the Security Lake tables to query (the rollup region); required with `securitylake`. "
+        "The responder deploys to this region (Athena reads the Glue catalog of its own region).",
+    ),
+    ContextKey(
+        "securityLakeDatabase", "security_lake_database", "string", SECURITY_LAKE_GROUP,
+        "Glue database holding the tables, when not Security Lake's own name "
+        "(`amazon_security_lake_glue_db_<region>`), e.g. a resource link of a query subscriber.",
+    ),
+    ContextKey(
+        "securityLakeS3DataEvents", "security_lake_s3_data", "boolean", SECURITY_LAKE_GROUP,
+        "Query the S3 data events table (`..._s3_data_2_0`) beside the management events table; set "
+        "`false` when Security Lake does not collect that source.",
+        default="`true`",
+    ),
+    ContextKey(
+        "securityLakeRegions", "security_lake_regions", "list of strings", SECURITY_LAKE_GROUP,
+        "Restrict the tables' `region` partition to these regions (empty: every region they hold). The "
+        "`accountid` partition is restricted to `responder:trailAccounts` (default: the deploying "
+        "account) and `time_dt` to the window.",
+    ),
+    ContextKey(
+        "securityLakeLakeFormationGrants", "security_lake_lake_formation_grants", "boolean",
+        SECURITY_LAKE_GROUP,
+        "Create the Lake Formation grants (DESCRIBE on the database, SELECT on the tables) for the query "
+        "roles; the deploying role must be a Lake Formation data lake administrator. Set `false` when "
+        "the Security Lake administrator grants them (the stack outputs nothing else to do).",
+        default="`true`",
+    ),
+    ContextKey(
+        "cloudWatchLogGroup", "cloudwatch_log_group", "string", CLOUDWATCH_GROUP,
+        "Name or ARN of the CloudWatch Logs log group the trail delivers to; required with `cloudwatch`.",
+        ("CLOUDWATCH_LOG_GROUP",),
     ),
     ContextKey(
         "organizationId", "organization_id", "string", ATHENA_GROUP,
@@ -556,6 +586,65 @@ KEYS: tuple[ContextKey, ...] = (
 KEY_BY_NAME: dict[str, ContextKey] = {k.name: k for k in KEYS}
 
 
+def _query_engine(c: _Reader, defaults: StackSettings) -> dict[str, Any]:
+    """The query engine's keys, validated: each engine's required keys, every value's form."""
+    engine = c.choice("queryEngine", ENGINE_CHOICES, defaults.query_engine)
+    store = c.text("lakeEventDataStore", "")
+    bucket = c.text("cloudTrailBucket", "")
+    if engine == "lake":
+        if not store:
+            raise SettingsError(
+                f"{PREFIX}lakeEventDataStore is required when {PREFIX}queryEngine is 'lake': "
+                "the ARN or id of the CloudTrail Lake event data store to query"
+            )
+        if not (_EDS_ARN.match(store) or _EDS_ID.match(store)):
+            raise SettingsError(
+                f"{PREFIX}lakeEventDataStore must be an event data store ARN "
+                f"(arn:aws:cloudtrail:REGION:ACCOUNT:eventdatastore/ID) or id, not {store!r}"
+            )
+    if engine == "athena" and not bucket:
+        raise SettingsError(
+            f"{PREFIX}cloudTrailBucket is required when {PREFIX}queryEngine is 'athena': "
+            "the name of the S3 bucket the trail writes to"
+        )
+    if bucket and not _BUCKET.match(bucket):
+        raise SettingsError(f"{PREFIX}cloudTrailBucket must be an S3 bucket name, not {bucket!r}")
+    lake_region = c.text("securityLakeRegion", "")
+    if engine == "securitylake" and not lake_region:
+        raise SettingsError(
+            f"{PREFIX}securityLakeRegion is required when {PREFIX}queryEngine is 'securitylake': "
+            "the region of the Security Lake tables to query (its rollup region), e.g. us-east-1"
+        )
+    if lake_region and not _REGION.match(lake_region):
+        raise SettingsError(f"{PREFIX}securityLakeRegion must be an AWS region name, not {lake_region!r}")
+    lake_database = c.text("securityLakeDatabase", "")
+    if lake_database and not _GLUE_NAME.match(lake_database):
+        raise SettingsError(
+            f"{PREFIX}securityLakeDatabase must be a Glue database name (a-z, 0-9, _), not {lake_database!r}"
+        )
+    log_group = c.text("cloudWatchLogGroup", "")
+    if engine == "cloudwatch" and not log_group:
+        raise SettingsError(
+            f"{PREFIX}cloudWatchLogGroup is required when {PREFIX}queryEngine is 'cloudwatch': "
+            "the name or ARN of the log group the trail delivers to"
+        )
+    if log_group and not (_LOG_GROUP.match(log_group) or _LOG_GROUP_ARN.match(log_group)):
+        raise SettingsError(f"{PREFIX}cloudWatchLogGroup must be a log group name or ARN, not {log_group!r}")
+    return {
+        "query_engine": engine,
+        "lake_event_data_store": store,
+        "cloudtrail_bucket": bucket,
+        "security_lake_region": lake_region,
+        "security_lake_database": lake_database,
+        "security_lake_s3_data": c.flag("securityLakeS3DataEvents", defaults.security_lake_s3_data),
+        "security_lake_regions": c.strings("securityLakeRegions", (), _REGION, "an AWS region name"),
+        "security_lake_lake_formation_grants": c.flag(
+            "securityLakeLakeFormationGrants", defaults.security_lake_lake_formation_grants
+        ),
+        "cloudwatch_log_group": log_group,
+    }
+
+
 def _integrations(c: _Reader) -> tuple[str, str, str]:
     """The optional threat list and chat webhook: ``(threat list URI, secret ARN, secret's key ARN)``."""
     threat_list = c.text("threatListUri", "")
@@ -718,6 +807,28 @@ def markdown() -> str:
         "they read at run time as environment variables (read by `responder/settings.py`); a key with no",
         "variable (—) shapes the template only. An optional key left empty adds no variable and no",
         "permission.",
+        "",
+        "## Which query engine fits which setup",
+        "",
+        "| where the team keeps CloudTrail | `responder:queryEngine` | what to set | what the stack adds |",
+        "|---|---|---|---|",
+        "| an S3 trail (organization or account), no other copy | `athena` | `cloudTrailBucket` "
+        "(+ `organizationId`, `trailAccounts`, `trailRegions`, `cloudTrailKmsKeyArn`) | Glue table with "
+        "partition projection, workgroup, results bucket, saved queries; digests are validated |",
+        "| Amazon Security Lake (CloudTrail source version 2, OCSF) | `securitylake` | `securityLakeRegion` "
+        "(+ `securityLakeDatabase`, `securityLakeS3DataEvents`, `securityLakeRegions`, `trailAccounts`) | "
+        "workgroup, results bucket, saved queries, Lake Formation grants for the query roles; deploy in "
+        "the Security Lake (rollup) region |",
+        "| a CloudWatch Logs log group the trail delivers to | `cloudwatch` | `cloudWatchLogGroup` | "
+        "nothing: the query roles may start Logs Insights queries on that group only |",
+        "| an existing CloudTrail Lake event data store (closed to new customers since 31 May 2026) | "
+        "`lake` | `lakeEventDataStore` | nothing: the query roles reach that event data store only |",
+        "| exported files on a laptop (CloudTrail JSON, or Security Lake's Parquet) | — | — | "
+        "`responder investigate --logs DIR` reads both (docs/local-runner.md) |",
+        "",
+        "The same saved queries run on every engine and return the same rows (the row contract in",
+        "docs/architecture.md); Athena and Security Lake also get them as named queries in the",
+        'responder\'s workgroup (docs/runbook.md, "Run a saved query yourself").',
     ]
     groups = list(dict.fromkeys(k.group for k in KEYS))
     for group in groups:

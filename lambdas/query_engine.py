@@ -13,8 +13,9 @@ from responder.settings import Settings, get_settings
 
 # Every engine's calls: the engine is chosen by configuration, and the stack grants only the chosen
 # engine's (its references), so a step's role holds what the code it runs can call.
+# Engines that share a resource share its Permission (Athena's workgroup): each is declared once.
 ENGINE_PERMISSIONS: tuple[Permission, ...] = tuple(
-    p for spec in ENGINE_SPECS.values() for p in spec.permissions
+    dict.fromkeys(p for spec in ENGINE_SPECS.values() for p in spec.permissions)
 )
 
 _CACHED: list[tuple[Settings, PollingEngine]] = []

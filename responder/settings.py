@@ -14,8 +14,8 @@ from typing import Literal
 
 from responder.errors import InvalidInput
 
-QueryEngine = Literal["lake", "athena", "duckdb"]
-ENGINES: tuple[str, ...] = ("lake", "athena", "duckdb")
+QueryEngine = Literal["lake", "athena", "securitylake", "cloudwatch", "duckdb"]
+ENGINES: tuple[str, ...] = ("lake", "athena", "securitylake", "cloudwatch", "duckdb")
 
 
 def _csv(value: str | None) -> tuple[str, ...]:
@@ -32,6 +32,15 @@ class Settings:
     athena_workgroup: str = ""
     athena_database: str = ""
     athena_table: str = ""
+    # Security Lake (queried through Athena in ATHENA_WORKGROUP): its Glue database, the CloudTrail
+    # management table and the S3 data events table ("" when that source is not collected), and the
+    # regions its `region` partition is restricted to (empty: all); accounts are TRAIL_ACCOUNTS.
+    security_lake_database: str = ""
+    security_lake_management_table: str = ""
+    security_lake_s3_data_table: str = ""
+    security_lake_regions: tuple[str, ...] = ()
+    # CloudWatch Logs: the log group (name or ARN) the trail delivers to.
+    cloudwatch_log_group: str = ""
     # Log-file validation (responder/query/digest.py): the trail bucket and key prefix up to the
     # account level (Athena), the accounts whose digests to check (empty: every account folder), the
     # public keys file (offline and the local runner; deployed runs ask cloudtrail:ListPublicKeys), and
@@ -103,6 +112,11 @@ class Settings:
             athena_workgroup=env.get("ATHENA_WORKGROUP", ""),
             athena_database=env.get("ATHENA_DATABASE", ""),
             athena_table=env.get("ATHENA_TABLE", ""),
+            security_lake_database=env.get("SECURITY_LAKE_DATABASE", ""),
+            security_lake_management_table=env.get("SECURITY_LAKE_MANAGEMENT_TABLE", ""),
+            security_lake_s3_data_table=env.get("SECURITY_LAKE_S3_DATA_TABLE", ""),
+            security_lake_regions=_csv(env.get("SECURITY_LAKE_REGIONS")),
+            cloudwatch_log_group=env.get("CLOUDWATCH_LOG_GROUP", ""),
             cloudtrail_bucket=env.get("CLOUDTRAIL_BUCKET", ""),
             cloudtrail_prefix=env.get("CLOUDTRAIL_PREFIX", "AWSLogs/"),
             trail_accounts=_csv(env.get("TRAIL_ACCOUNTS")),

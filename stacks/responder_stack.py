@@ -20,7 +20,7 @@ from stacks.constructs.functions import References, StepFunctions, guardrails
 from stacks.constructs.layers import newest_python_runtime
 from stacks.constructs.log_encryption import LogEncryption
 from stacks.constructs.notifications import Notifications
-from stacks.constructs.query_engine import AthenaQueryEngine
+from stacks.constructs.query_engine import AthenaQueryEngine, SecurityLakeQueryEngine, log_group_arn
 from stacks.constructs.redaction import REDACTION_KEY_SECRET_ENV, RedactionKey
 from stacks.constructs.workflow import Workflow
 
@@ -60,8 +60,13 @@ class ResponderStack(Stack):
         log_encryption = LogEncryption(self, "LogEncryption", retention_days=settings.log_retention_days)
         self.deny_all = DenyAllPolicy(self, "Containment")
         self.redaction_key = RedactionKey(self, "RedactionKey")
-        self.query_engine: AthenaQueryEngine | None = None
+        self.query_engine: AthenaQueryEngine | SecurityLakeQueryEngine | None = None
         engine_arns, engine_environment, implied = self._query_engine(settings, evidence.access_logs)
+        engine_unconfigured: frozenset[str] = (
+            self.query_engine.unconfigured
+            if isinstance(self.query_engine, SecurityLakeQueryEngine)
+            else frozenset()
+        )
         optional_arns, optional_implied = self._optional_references(settings)
         references = References(
             arns={
@@ -76,8 +81,9 @@ class ResponderStack(Stack):
             },
             elsewhere=frozenset().union(
                 *(r for e, r in ENGINE_REFERENCES.items() if e != settings.query_engine)
-            ),
-            unconfigured=frozenset(OPTIONAL_REFERENCES) - set(optional_arns),
+            )
+            - ENGINE_REFERENCES[settings.query_engine],
+            unconfigured=(frozenset(OPTIONAL_REFERENCES) - set(optional_arns)) | engine_unconfigured,
             implied={**implied, **optional_implied, **self._redaction_implied()},
             environment=REFERENCE_ENVIRONMENT,
         )
@@ -115,6 +121,10 @@ class ResponderStack(Stack):
             ),
             always_environment=ALWAYS_ENVIRONMENT,
         )
+        if isinstance(self.query_engine, SecurityLakeQueryEngine):
+            self.query_engine.grant_lake_formation(
+                {name: f.role for name, f in functions.by_name.items() if f.reads_security_lake}
+            )
         workflow = Workflow(
             self,
             "Workflow",
@@ -174,9 +184,11 @@ class ResponderStack(Stack):
     ) -> tuple[dict[str, str], dict[str, str], dict[str, tuple[Permission, ...]]]:
         """Only the chosen engine's resources: ``(references, environment, implied permissions)``.
 
-        CloudTrail Lake needs nothing but the existing event data store. Athena gets its Glue database
-        and table, workgroup and results bucket (stacks/constructs/query_engine.py) over the existing
-        trail bucket, and ``kms:Decrypt`` on the trail's key for whoever reads the bucket, if it has one.
+        CloudTrail Lake needs nothing but the existing event data store, CloudWatch Logs the trail's log
+        group. Athena gets its Glue database and table, workgroup and results bucket
+        (stacks/constructs/query_engine.py) over the existing trail bucket, and ``kms:Decrypt`` on the
+        trail's key for whoever reads the bucket, if it has one. Security Lake gets the workgroup and
+        results bucket over Security Lake's own tables, and Lake Formation grants for its query roles.
         """
         if settings.query_engine == "lake":
             store_id = settings.lake_event_data_store_id
@@ -186,6 +198,20 @@ class ResponderStack(Stack):
                 else f"arn:{Aws.PARTITION}:cloudtrail:{Aws.REGION}:{Aws.ACCOUNT_ID}:eventdatastore/{store_id}"
             )
             return {"lake_event_data_store": arn}, {}, {}
+        if settings.query_engine == "cloudwatch":
+            # GetQueryResults and StopQuery take no resource: a query id is only reachable by its starter.
+            return (
+                {
+                    "cloudwatch_log_group": log_group_arn(settings.cloudwatch_log_group),
+                    "cloudwatch_queries": "*",
+                },
+                {},
+                {},
+            )
+        if settings.query_engine == "securitylake":
+            lake = SecurityLakeQueryEngine(self, "QueryEngine", settings=settings, access_logs=access_logs)
+            self.query_engine = lake
+            return lake.references, lake.environment, {}
         engine = AthenaQueryEngine(self, "QueryEngine", settings=settings, access_logs=access_logs)
         self.query_engine = engine
         implied: dict[str, tuple[Permission, ...]] = {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -391,3 +392,49 @@ def test_progress_is_plain_lines_elsewhere() -> None:
     line(2, 7, "key_activity AKIAZPIBNMMVRQKPTKA6")
     line.clear()
     assert stream.getvalue() == "[1/7] coverage\n[2/7] key_activity AKIAZPIBNMMVRQKPTKA6\n"
+
+
+# ------------------------------------------------------------------------ Security Lake's files
+
+
+def _without_run_specifics(value: Any) -> Any:
+    """A report without what differs between two runs over the same events: the time it was made,
+    where the logs were, how many CloudTrail files were checked against digests (Security Lake's
+    Parquet files carry none), the per-run redaction key's digests and the run's clock in the window
+    note."""
+    if isinstance(value, dict):
+        return {
+            k: (
+                "<digest>"
+                if k == "hmac_sha256"
+                else re.sub(r"dated after \S+ are", "dated after <now> are", v)
+                if k == "window_note"
+                else _without_run_specifics(v)
+            )
+            for k, v in value.items()
+            if k not in ("generated_at", "source", "log_files", "sha256")
+        }
+    if isinstance(value, list):
+        return [_without_run_specifics(v) for v in value]
+    return value
+
+
+def test_security_lake_parquet_gives_the_same_report_as_the_cloudtrail_json(
+    logset: LogSet, tmp_path: Path
+) -> None:
+    from responder.query.logs import select_files
+    from workstation.demo.ocsf import write_security_lake
+
+    events = [r for f in select_files([logset.root]) for r in records(f)]
+    files = write_security_lake(events, tmp_path / "lake")
+    assert {f.relative_to(tmp_path / "lake").parts[0] for f in files} == {
+        "cloud_trail_mgmt_2_0",
+        "s3_data_2_0",
+    }
+    cloudtrail = investigate([logset.root], logset.exposed_key_id, out_dir=tmp_path / "from-json")
+    lake = investigate([tmp_path / "lake"], logset.exposed_key_id, out_dir=tmp_path / "from-lake")
+    assert cloudtrail["events"]["total"] > 50 and cloudtrail["findings"]
+    assert _without_run_specifics(lake) == _without_run_specifics(cloudtrail)
+    assert lake["coverage"]["log_file_validation"]["log_files"]["total"] == 0
+    for name in ("report.md", "report.html"):
+        assert (tmp_path / "from-lake" / name).is_file()

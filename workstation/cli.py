@@ -92,6 +92,12 @@ def _args_demo(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="out/demo", help="where report.json, report.md and the logs go")
     parser.add_argument("--scenario", default=None, help="a built-in incident scenario (see --list)")
     parser.add_argument("--list", action="store_true", help="name the scenarios, one line each")
+    parser.add_argument(
+        "--log-format",
+        choices=("cloudtrail", "securitylake"),
+        default="cloudtrail",
+        help="investigate CloudTrail's own files, or the same events as Security Lake stores them (OCSF)",
+    )
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -104,7 +110,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     scenario = args.scenario or DEFAULT_SCENARIO
     if scenario not in SCENARIOS:
         raise InvalidInput(f"unknown scenario {scenario!r}; `responder demo --list` names them")
-    result = run_demo(Path(args.out), scenario=scenario)
+    result = run_demo(Path(args.out), scenario=scenario, log_format=args.log_format)
     return EXIT_OK if result.status in ("SUCCEEDED", "IGNORED") else 1
 
 
@@ -117,7 +123,8 @@ def _args_investigate(parser: argparse.ArgumentParser) -> None:
         nargs="+",
         required=True,
         metavar="PATH",
-        help='CloudTrail log files or folders (.json, .json.gz; {"Records": [...]} or a bare list)',
+        help='CloudTrail log files or folders (.json, .json.gz; {"Records": [...]} or a bare list), '
+        "or Security Lake's OCSF Parquet files (.parquet)",
     )
     parser.add_argument("--access-key", required=True, metavar="KEY", help="the exposed access key id")
     parser.add_argument(

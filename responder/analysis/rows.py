@@ -1,4 +1,5 @@
-"""The query row contract (docs/architecture.md): CloudTrail record -> row, and safe readers of rows.
+"""The query row contract (docs/architecture.md): safe readers of rows (a CloudTrail record becomes a
+row through :func:`responder.query.rows.record_to_row`, re-exported here).
 
 Every engine returns rows as ``dict[str, str | int | None]`` with JSON sub-documents as JSON text.
 Readers here are tolerant: an engine that hands back a dict, a bool or a space-separated timestamp
@@ -12,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from responder.query.rows import record_to_row  # one mapping, owned by the query layer
 from responder.safejson import load_json
 
 Row = Mapping[str, Any]
@@ -40,47 +42,6 @@ ROW_KEYS: tuple[str, ...] = (
     "resources",
     "additional_event_data",
 )
-
-_JSON_FIELDS = {
-    "request_parameters": "requestParameters",
-    "response_elements": "responseElements",
-    "resources": "resources",
-    "additional_event_data": "additionalEventData",
-}
-
-
-def record_to_row(record: Mapping[str, Any]) -> dict[str, str | int | None]:
-    """One CloudTrail record (as in a log file or LookupEvents' CloudTrailEvent) -> one contract row.
-
-    Its documents are read as the engines' rows are (``responder.query.rows``): one too deep or too
-    large is None, with its raw text under ``malformed``."""
-    from responder.query.rows import normalize_row  # the one reading of a document, whatever the source
-
-    identity = record.get("userIdentity") or {}
-    issuer = ((identity.get("sessionContext") or {}).get("sessionIssuer")) or {}
-    read_only = record.get("readOnly")
-    row: dict[str, str | int | None] = {
-        "event_id": record.get("eventID"),
-        "event_time": record.get("eventTime"),
-        "event_source": record.get("eventSource"),
-        "event_name": record.get("eventName"),
-        "aws_region": record.get("awsRegion"),
-        "source_ip": record.get("sourceIPAddress"),
-        "user_agent": record.get("userAgent"),
-        "error_code": record.get("errorCode") or None,
-        "error_message": record.get("errorMessage"),
-        "identity_type": identity.get("type"),
-        "principal_id": identity.get("principalId"),
-        "user_name": identity.get("userName") or issuer.get("userName"),
-        "identity_arn": identity.get("arn"),
-        "access_key_id": identity.get("accessKeyId"),
-        "account_id": record.get("recipientAccountId"),
-        "read_only": None if read_only is None else str(read_only).lower(),
-        "event_type": record.get("eventType"),
-    }
-    documents = normalize_row({key: record.get(field) for key, field in _JSON_FIELDS.items()})
-    row.update(documents)
-    return row
 
 
 def records_to_rows(records: Iterable[Mapping[str, Any]]) -> list[dict[str, str | int | None]]:

@@ -1,4 +1,5 @@
-"""Saved CloudTrail queries on CloudTrail Lake, Athena and DuckDB, with one protocol and one row contract.
+"""Saved CloudTrail queries on CloudTrail Lake, Athena (the S3 trail), Security Lake (OCSF, through
+Athena), CloudWatch Logs Insights and DuckDB (local files), with one protocol and one row contract.
 
 A Lambda step starts a query, the state machine polls its status in a Wait/Choice loop, and a last step
 fetches the rows::
@@ -17,7 +18,7 @@ from typing import Any, Literal
 
 from responder.errors import InvalidInput
 from responder.permissions import Permission
-from responder.query import athena, lake
+from responder.query import athena, cloudwatch, lake, securitylake
 from responder.query.athena import AthenaEngine
 from responder.query.base import (
     PollingEngine,
@@ -27,8 +28,10 @@ from responder.query.base import (
     require_finished,
     summarize_coverage,
 )
+from responder.query.cloudwatch import CloudWatchEngine
 from responder.query.lake import LakeEngine
 from responder.query.rows import Row, normalize_row, normalize_rows
+from responder.query.securitylake import SecurityLakeEngine
 from responder.query.sql import ALL_QUERIES, QUERY_NAMES, QueryParams, query_text
 from responder.settings import ENGINES, Settings
 
@@ -37,6 +40,7 @@ __all__ = [
     "ENGINE_SPECS",
     "QUERY_NAMES",
     "AthenaEngine",
+    "CloudWatchEngine",
     "DuckDBEngine",
     "EngineSpec",
     "LakeEngine",
@@ -45,6 +49,7 @@ __all__ = [
     "QueryParams",
     "QueryStatus",
     "Row",
+    "SecurityLakeEngine",
     "coverage",
     "engine_from_settings",
     "normalize_row",
@@ -99,6 +104,33 @@ def _athena(settings: Settings, clients: Callable[[str], Any]) -> PollingEngine:
     )
 
 
+def _securitylake(settings: Settings, clients: Callable[[str], Any]) -> PollingEngine:
+    if not (
+        settings.athena_workgroup
+        and settings.security_lake_database
+        and settings.security_lake_management_table
+    ):
+        raise InvalidInput(
+            "the securitylake engine needs ATHENA_WORKGROUP, SECURITY_LAKE_DATABASE and "
+            "SECURITY_LAKE_MANAGEMENT_TABLE"
+        )
+    return SecurityLakeEngine(
+        clients("athena"),
+        workgroup=settings.athena_workgroup,
+        database=settings.security_lake_database,
+        management_table=settings.security_lake_management_table,
+        s3_data_table=settings.security_lake_s3_data_table or None,
+        accounts=settings.trail_accounts,
+        regions=settings.security_lake_regions,
+    )
+
+
+def _cloudwatch(settings: Settings, clients: Callable[[str], Any]) -> PollingEngine:
+    if not settings.cloudwatch_log_group:
+        raise InvalidInput("the cloudwatch engine needs CLOUDWATCH_LOG_GROUP")
+    return CloudWatchEngine(clients("logs"), settings.cloudwatch_log_group)
+
+
 def _duckdb(settings: Settings, clients: Callable[[str], Any]) -> PollingEngine:
     if not settings.local_log_paths:
         raise InvalidInput("the duckdb engine needs LOCAL_LOG_PATHS")
@@ -114,6 +146,9 @@ ENGINE_SPECS: dict[str, EngineSpec] = {
     for spec in (
         EngineSpec("lake", lake.PERMISSIONS, lake.REFERENCES, _lake, "none"),
         EngineSpec("athena", athena.PERMISSIONS, athena.REFERENCES, _athena, "s3_trail"),
+        # Security Lake and CloudWatch Logs keep events, not CloudTrail's signed files: no digest to check.
+        EngineSpec("securitylake", securitylake.PERMISSIONS, securitylake.REFERENCES, _securitylake, "none"),
+        EngineSpec("cloudwatch", cloudwatch.PERMISSIONS, cloudwatch.REFERENCES, _cloudwatch, "none"),
         EngineSpec("duckdb", (), frozenset(), _duckdb, "local"),  # no AWS call, no stack resource
     )
 }

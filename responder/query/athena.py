@@ -27,23 +27,26 @@ from responder.query.sql import QueryParams, check_identifier, render_athena
 
 # What this engine's code calls, by the stack's resource names (responder.permissions): the query
 # steps declare exactly this, and the stack grants it only when this engine is chosen.
+# The workgroup and its results bucket serve the Security Lake engine too (responder/query/securitylake.py).
+WORKGROUP_PERMISSION = Permission(
+    ("athena:StartQueryExecution", "athena:GetQueryExecution", "athena:GetQueryResults"),
+    ("@athena_workgroup",),
+    "saved queries in the responder's workgroup",
+)
+RESULTS_PERMISSION = Permission(
+    ("s3:PutObject", "s3:GetObject", "s3:ListBucket", "s3:GetBucketLocation"),
+    ("@athena_results_bucket", "@athena_results_bucket/*"),
+    "query results",
+)
 PERMISSIONS: tuple[Permission, ...] = (
-    Permission(
-        ("athena:StartQueryExecution", "athena:GetQueryExecution", "athena:GetQueryResults"),
-        ("@athena_workgroup",),
-        "saved queries in the responder's workgroup",
-    ),
+    WORKGROUP_PERMISSION,
     Permission(
         ("glue:GetTable", "glue:GetDatabase", "glue:GetPartitions"),
         ("@glue_catalog", "@glue_database", "@glue_table"),
         "Athena reads the CloudTrail table definition and its partitions",
     ),
     Permission(("s3:GetObject", "s3:ListBucket"), ("@cloudtrail_bucket", "@cloudtrail_bucket/*"), "the logs"),
-    Permission(
-        ("s3:PutObject", "s3:GetObject", "s3:ListBucket", "s3:GetBucketLocation"),
-        ("@athena_results_bucket", "@athena_results_bucket/*"),
-        "query results",
-    ),
+    RESULTS_PERMISSION,
 )
 # The stack resources only this engine uses. cloudtrail:ListPublicKeys takes no resource ("*"): digest
 # validation reads the trail's files, so only a deployment that has them (Athena) grants it.

@@ -446,7 +446,12 @@ class LocalLogStore:
     def log_objects(self, first: date, last: date) -> list[StoredObject]:
         from responder.query.logs import select_files  # the very files the DuckDB engine reads
 
-        return [self._object(f.resolve(), _LOG_KEY_RE) for f in select_files(self.paths, first, last)]
+        # Security Lake's OCSF files are not CloudTrail's: no digest signs them (the engine says so).
+        return [
+            self._object(f.resolve(), _LOG_KEY_RE)
+            for f in select_files(self.paths, first, last)
+            if not f.name.endswith(".parquet")
+        ]
 
     def digest_objects(self, first: date, last: date) -> list[StoredObject]:
         out: list[StoredObject] = []

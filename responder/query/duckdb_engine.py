@@ -38,7 +38,7 @@ from responder.errors import InvalidQueryParameter, LogsUnreadable, QueryFailed,
 from responder.query.base import COVERAGE_SLACK, Params, PollingEngine, QueryStatus, require_finished
 from responder.query.logs import FileForm, file_form, select_files
 from responder.query.rows import Row, normalize_rows
-from responder.query.sql import QueryParams, check_name, parse
+from responder.query.sql import QueryParams, check_name, parse, security_lake_projection
 
 # The fields read from each record (names as CloudTrail spells them), as a json_transform structure:
 # missing keys become NULL, extra keys are ignored, JSON documents stay JSON text.
@@ -163,6 +163,61 @@ def _read_json(files: Sequence[Path], fmt: str, columns: dict[str, str], cap: in
 _COLUMNS = {k: _sql_type(v) for k, v in RECORD_STRUCTURE.items()}
 
 
+# Security Lake's OCSF Parquet files: the Security Lake engine's own OCSF-to-row projection
+# (responder/query/sql.py, Trino), transpiled, then packed back into the record struct every other
+# form gives, so the loading, the window, coverage and the queries are the same for every file form.
+_PACKED_FIELDS: dict[str, str] = {
+    "eventID": "event_id",
+    "eventTime": "event_time",
+    "eventSource": "event_source",
+    "eventName": "event_name",
+    "awsRegion": "aws_region",
+    "sourceIPAddress": "source_ip",
+    "userAgent": "user_agent",
+    "errorCode": "error_code",
+    "errorMessage": "error_message",
+    "recipientAccountId": "account_id",
+    "readOnly": "read_only",
+    "eventType": "event_type",
+}
+_PACKED_DOCUMENTS: dict[str, str] = {
+    "requestParameters": "request_parameters",
+    "responseElements": "response_elements",
+    "resources": "resources",
+    "additionalEventData": "additional_event_data",
+}
+
+
+def _as_json(column: str) -> str:
+    # OCSF keeps documents as text: a text that is not JSON is kept, as a JSON string, not lost.
+    return f"CASE WHEN json_valid(o.{column}) THEN CAST(o.{column} AS JSON) ELSE to_json(o.{column}) END"
+
+
+def _packed_record() -> str:
+    values = {k: f"o.{v}" for k, v in _PACKED_FIELDS.items()}
+    values["userIdentity"] = (
+        "{'type': o.identity_type, 'principalId': o.principal_id, 'arn': o.identity_arn, "
+        "'accountId': CAST(NULL AS VARCHAR), 'accessKeyId': o.access_key_id, 'userName': o.user_name, "
+        "'sessionContext': {'sessionIssuer': {'userName': CAST(NULL AS VARCHAR)}}}"
+    )
+    values.update({k: _as_json(v) for k, v in _PACKED_DOCUMENTS.items()})
+    packed = ", ".join(f"{_literal(k)}: {values[k]}" for k in RECORD_STRUCTURE)  # the struct's own order
+    return f"CAST({{{packed}}} AS {_RECORD_STRUCT})"
+
+
+@cache
+def _ocsf_projection() -> str:
+    """The OCSF-to-row projection in DuckDB, with ``filename``, FROM ``__security_lake_table__``."""
+    tree = security_lake_projection().select("filename")
+    return tree.sql(dialect="duckdb")
+
+
+def _ocsf_records(files: Sequence[Path]) -> str:
+    source = f"read_parquet({_file_list(files)}, filename=true, union_by_name=true)"
+    projection = _ocsf_projection().replace("__security_lake_table__", source)
+    return f"SELECT {_packed_record()} AS r, o.filename FROM ({projection}) AS o"
+
+
 def records_sql(
     groups: dict[FileForm, list[Path]], *, lenient: bool = False, cap: int = DEFAULT_MAX_FILE_BYTES
 ) -> str:
@@ -189,6 +244,8 @@ def records_sql(
                 "SELECT unnest(Records) AS r, filename FROM "
                 + _read_json(files, "auto", {"Records": _RECORD_STRUCT + "[]"}, cap)
             )
+    if groups.get("ocsf"):
+        parts.append(_ocsf_records(groups["ocsf"]))  # typed columns: nothing to read leniently
     for form, fmt in (("array", "array"), ("lines", "auto")):
         files = groups.get(form) or []  # type: ignore[call-overload]
         if not files:

@@ -1,9 +1,11 @@
-"""Local CloudTrail log files: discovery, pruning by date, and telling the three file forms apart.
+"""Local CloudTrail log files: discovery, pruning by date, and telling the four file forms apart.
 
 A path is a file or a folder (searched recursively for ``*.json``, ``*.json.gz``, ``*.jsonl``,
-``*.jsonl.gz``). Where a path follows CloudTrail's layout,
-``AWSLogs/[<org-id>/]<account>/CloudTrail/<region>/YYYY/MM/DD/<file>``, only days of the window (plus a
+``*.jsonl.gz``, and Security Lake's OCSF ``*.parquet``). Where a path follows CloudTrail's layout,
+``AWSLogs/[<org-id>/]<account>/CloudTrail/<region>/YYYY/MM/DD/<file>``, or Security Lake's,
+``.../region=<region>/accountId=<account>/eventDay=YYYYMMDD/<file>``, only days of the window (plus a
 margin for late delivery) are opened; whole year, month and day folders outside it are never entered.
+An Iceberg table's ``metadata`` files (``*.metadata.json``) describe files, they hold no event.
 """
 
 from __future__ import annotations
@@ -18,22 +20,28 @@ from typing import Literal
 
 from responder.errors import LogsUnreadable
 
-FileForm = Literal["records", "array", "lines"]
-SUFFIXES = (".json", ".json.gz", ".jsonl", ".jsonl.gz")
+FileForm = Literal["records", "array", "lines", "ocsf"]
+SUFFIXES = (".json", ".json.gz", ".jsonl", ".jsonl.gz", ".parquet")
+_NOT_LOGS = (".metadata.json",)  # Iceberg table metadata beside Security Lake's data files
 # .../CloudTrail/<region>/YYYY[/MM[/DD]] (a folder) or .../YYYY/MM/DD/<file>
 _DIR_RE = re.compile(r"(?:^|/)CloudTrail/[^/]+/(\d{4})(?:/(\d{2})(?:/(\d{2}))?)?$")
 _FILE_RE = re.compile(r"(?:^|/)CloudTrail/[^/]+/(\d{4})/(\d{2})/(\d{2})/[^/]+$")
+# Security Lake: .../eventDay=YYYYMMDD (a folder) or .../eventDay=YYYYMMDD/<file>
+_LAKE_DIR_RE = re.compile(r"(?:^|/)eventDay=(\d{4})(\d{2})(\d{2})$")
+_LAKE_FILE_RE = re.compile(r"(?:^|/)eventDay=(\d{4})(\d{2})(\d{2})/[^/]+$")
+_PARQUET_MAGIC = b"PAR1"
 _RECORDS_RE = re.compile(rb'^\s*\{\s*"Records"\s*:')
 _SKIP_DIRS = frozenset({"CloudTrail-Digest"})  # digests are signatures, not events
 
 
 def is_log_file(path: Path) -> bool:
-    return path.name.endswith(SUFFIXES)
+    return path.name.endswith(SUFFIXES) and not path.name.endswith(_NOT_LOGS)
 
 
 def file_day(path: Path | str) -> date | None:
-    """The day of a file in CloudTrail's layout, or None where the path does not follow it."""
-    match = _FILE_RE.search(Path(path).as_posix())
+    """The day of a file in CloudTrail's (or Security Lake's) layout, or None where the path follows neither."""
+    posix = Path(path).as_posix()
+    match = _FILE_RE.search(posix) or _LAKE_FILE_RE.search(posix)
     if not match:
         return None
     try:
@@ -43,7 +51,8 @@ def file_day(path: Path | str) -> date | None:
 
 
 def _dir_overlaps(dirpath: str, first: date, last: date) -> bool:
-    match = _DIR_RE.search(Path(dirpath).as_posix())
+    posix = Path(dirpath).as_posix()
+    match = _DIR_RE.search(posix) or _LAKE_DIR_RE.search(posix)
     if not match:
         return True
     year, month, day = match.groups()
@@ -99,8 +108,18 @@ def select_files(
 
 
 def file_form(path: Path) -> FileForm:
-    """``records`` ({"Records": [...]}, CloudTrail's own), ``array`` (a bare list) or ``lines`` (JSON lines)."""
+    """``records`` ({"Records": [...]}, CloudTrail's own), ``array`` (a bare list), ``lines`` (JSON lines)
+    or ``ocsf`` (Security Lake's OCSF Parquet)."""
     name = path.name
+    if name.endswith(".parquet"):
+        try:
+            with open(path, "rb") as fh:
+                magic = fh.read(4)
+        except OSError as exc:
+            raise LogsUnreadable(f"{path}: cannot read: {exc}") from exc
+        if magic != _PARQUET_MAGIC:
+            raise LogsUnreadable(f"{path}: not a Parquet file (starts with {magic!r})")
+        return "ocsf"
     try:
         opener = gzip.open if name.endswith(".gz") else open
         with opener(path, "rb") as fh:

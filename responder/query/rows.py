@@ -217,3 +217,49 @@ def normalize_row(raw: Mapping[str, Any]) -> Row:
 
 def normalize_rows(rows: Iterable[Mapping[str, Any]]) -> list[Row]:
     return [normalize_row(r) for r in rows]
+
+
+_JSON_FIELDS = {
+    "request_parameters": "requestParameters",
+    "response_elements": "responseElements",
+    "resources": "resources",
+    "additional_event_data": "additionalEventData",
+}
+
+
+def _object(value: Any) -> Mapping[str, Any]:
+    # A hostile record may put a string or a list where CloudTrail writes an object.
+    return value if isinstance(value, Mapping) else {}
+
+
+def record_to_row(record: Mapping[str, Any]) -> dict[str, str | int | None]:
+    """One CloudTrail record (a log file's, LookupEvents' CloudTrailEvent, a Logs Insights ``@message``)
+    -> one contract row.
+
+    Its documents are read as the engines' rows are (:func:`normalize_row`): one too deep or too large
+    is None, with its raw text under ``malformed``. ``event_time`` is the record's own text."""
+    identity = _object(record.get("userIdentity"))
+    issuer = _object(_object(identity.get("sessionContext")).get("sessionIssuer"))
+    read_only = record.get("readOnly")
+    row: dict[str, str | int | None] = {
+        "event_id": record.get("eventID"),
+        "event_time": record.get("eventTime"),
+        "event_source": record.get("eventSource"),
+        "event_name": record.get("eventName"),
+        "aws_region": record.get("awsRegion"),
+        "source_ip": record.get("sourceIPAddress"),
+        "user_agent": record.get("userAgent"),
+        "error_code": record.get("errorCode") or None,
+        "error_message": record.get("errorMessage"),
+        "identity_type": identity.get("type"),
+        "principal_id": identity.get("principalId"),
+        "user_name": identity.get("userName") or issuer.get("userName"),
+        "identity_arn": identity.get("arn"),
+        "access_key_id": identity.get("accessKeyId"),
+        "account_id": record.get("recipientAccountId"),
+        "read_only": None if read_only is None else str(read_only).lower(),
+        "event_type": record.get("eventType"),
+    }
+    documents = normalize_row({key: record.get(field) for key, field in _JSON_FIELDS.items()})
+    row.update(documents)
+    return row

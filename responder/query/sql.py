@@ -111,6 +111,59 @@ WHERE "timestamp" >= :partition_start AND "timestamp" <= :partition_end
 """
 
 
+# The logical `events` table over Amazon Security Lake's CloudTrail tables, source version 2 (OCSF 1.1:
+# API Activity, Account Change and Authentication in cloud_trail_mgmt_2_0, S3 data events in
+# s3_data_2_0), per AWS's CloudTrail-to-OCSF mapping: eventName is api.operation, the access key
+# actor.user.credential_uid, sourceIPAddress src_endpoint.ip (src_endpoint.domain when it is a service
+# name such as "AWS Internal"), requestParameters/responseElements api.request.data/api.response.data
+# (JSON text), the fields OCSF has no place for in `unmapped` (map<string,string>: readOnly, eventType,
+# additionalEventData) under their CloudTrail names. An assumed role's name, CloudTrail's
+# sessionIssuer.userName, is the last part of actor.session.issuer (its ARN). The time_dt, region and
+# accountid partitions bound the scan (Iceberg prunes on the time_dt predicate); the window's end is
+# widened to its whole second, as the saved queries compare second-precision event_time text.
+_SECURITY_LAKE_PROJECTION = """
+SELECT
+    metadata.uid AS event_id,
+    date_format(time_dt, '%Y-%m-%dT%H:%i:%sZ') AS event_time,
+    api.service.name AS event_source,
+    api.operation AS event_name,
+    cloud.region AS aws_region,
+    coalesce(src_endpoint.ip, src_endpoint.domain) AS source_ip,
+    http_request.user_agent AS user_agent,
+    api.response.error AS error_code,
+    api.response.message AS error_message,
+    actor.user.type AS identity_type,
+    actor.user.uid_alt AS principal_id,
+    coalesce(actor.user.name, nullif(regexp_extract(actor.session.issuer, '/([^/]+)$', 1), '')) AS user_name,
+    actor.user.uid AS identity_arn,
+    actor.user.credential_uid AS access_key_id,
+    accountid AS account_id,
+    element_at(unmapped, 'readOnly') AS read_only,
+    element_at(unmapped, 'eventType') AS event_type,
+    api.request.data AS request_parameters,
+    api.response.data AS response_elements,
+    json_format(CAST(transform(resources, x -> CAST(ROW(x.uid, x.owner.account.uid, x.type)
+        AS ROW(arn VARCHAR, accountid VARCHAR, type VARCHAR))) AS JSON)) AS resources,
+    element_at(unmapped, 'additionalEventData') AS additional_event_data
+FROM __security_lake_table__
+"""
+_SECURITY_LAKE_WINDOW = (
+    "time_dt >= from_iso8601_timestamp(:window_start)"
+    " AND time_dt < from_iso8601_timestamp(:window_end) + INTERVAL '1' SECOND"
+)
+_ACCOUNT_RE = re.compile(r"^\d{12}$")
+_REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
+
+
+def security_lake_projection() -> exp.Query:
+    """OCSF columns to the row contract, over the placeholder table ``__security_lake_table__`` (Trino).
+
+    The offline engine reads Security Lake's Parquet files through this same projection, transpiled."""
+    tree = sqlglot.parse_one(_SECURITY_LAKE_PROJECTION, read=READ)
+    assert isinstance(tree, exp.Select)
+    return tree
+
+
 def iso(ts: datetime) -> str:
     """The contract's time format: ISO 8601 UTC, second precision, Z."""
     return ts.astimezone(UTC).strftime(_ISO)
@@ -243,10 +296,13 @@ def bind_literals(tree: exp.Expr, values: Mapping[str, str]) -> exp.Expr:
     return tree.transform(repl)
 
 
-def positional(sql: str, values: Mapping[str, str]) -> tuple[str, list[str]]:
+def positional(
+    sql: str, values: Mapping[str, str], inline: frozenset[str] = frozenset()
+) -> tuple[str, list[str]]:
     """Turn ``:name`` placeholders of generated SQL into ``?`` and list their values in text order.
 
-    Quoted strings, identifiers and comments are skipped: a ``:`` inside them is never taken for one.
+    Names in ``inline`` are written as their value (a validated SQL literal) instead. Quoted strings,
+    identifiers and comments are skipped: a ``:`` inside them is never taken for one.
     """
     out: list[str] = []
     ordered: list[str] = []
@@ -278,8 +334,11 @@ def positional(sql: str, values: Mapping[str, str]) -> tuple[str, list[str]]:
             name = sql[i + 1 : j]
             if name not in values:
                 raise InvalidQueryParameter(f"no value for parameter :{name}")
-            ordered.append(values[name])
-            out.append("?")
+            if name in inline:
+                out.append(values[name])
+            else:
+                ordered.append(values[name])
+                out.append("?")
             i = j
             continue
         out.append(ch)
@@ -327,6 +386,12 @@ def render_athena(
     name: str, params: QueryParams, table: str, database: str | None = None
 ) -> tuple[str, list[str]]:
     """The Athena QueryString with ``?`` placeholders and its ExecutionParameters (SQL literals)."""
+    return positional(*_athena_sql(name, params, table, database))
+
+
+def _athena_sql(
+    name: str, params: QueryParams, table: str, database: str | None = None
+) -> tuple[str, dict[str, str]]:
     check_identifier(table, "athena table")
     first, last = params.days(1)
     values = {k: sql_literal(v) for k, v in params.bindings().items()}
@@ -346,7 +411,7 @@ def render_athena(
         if node.name == "__athena_table__":
             node.replace(target)
     sql = with_events(parse(name), source).sql(dialect=READ, pretty=True)
-    return positional(sql, values)
+    return sql, values
 
 
 def render_duckdb(name: str, params: QueryParams) -> tuple[str, dict[str, str]]:
@@ -359,3 +424,106 @@ def render_duckdb(name: str, params: QueryParams) -> tuple[str, dict[str, str]]:
 def transpile(sql: str, read: str = READ, write: str = "duckdb") -> str:
     """One statement from ``read`` to ``write`` dialect (sqlglot)."""
     return sqlglot.transpile(sql, read=read, write=write, pretty=True)[0]
+
+
+def _in_list(column: str, prefix: str, values: tuple[str, ...], values_out: dict[str, str]) -> str:
+    names = []
+    for i, value in enumerate(values):
+        values_out[f"{prefix}_{i}"] = sql_literal(value)
+        names.append(f":{prefix}_{i}")
+    return f"{column} IN ({', '.join(names)})"
+
+
+def securitylake_sql(
+    name: str,
+    params: QueryParams,
+    *,
+    database: str,
+    tables: tuple[str, ...],
+    accounts: tuple[str, ...] = (),
+    regions: tuple[str, ...] = (),
+) -> tuple[str, dict[str, str]]:
+    """A saved query over Security Lake's tables, with ``:name`` parameters and their SQL literals
+    (:func:`positional` makes the Athena QueryString and ExecutionParameters of it).
+
+    ``tables``: the CloudTrail management table, then (optionally) the S3 data events table; their
+    events form one ``events`` table. ``accounts`` and ``regions`` restrict the ``accountid`` and
+    ``region`` partitions (empty: every account or region the tables hold)."""
+    check_identifier(database, "security lake database")
+    if not tables:
+        raise InvalidQueryParameter("security lake: no table to query")
+    for table in tables:
+        check_identifier(table, "security lake table")
+    for account in accounts:
+        if not isinstance(account, str) or not _ACCOUNT_RE.fullmatch(account):
+            raise InvalidQueryParameter(f"security lake account must be a 12-digit id, got {account!r}")
+    for region in regions:
+        if not isinstance(region, str) or not _REGION_RE.fullmatch(region):
+            raise InvalidQueryParameter(f"security lake region must be a region name, got {region!r}")
+    values = {k: sql_literal(v) for k, v in params.bindings().items()}
+    conditions = [_SECURITY_LAKE_WINDOW]
+    if accounts:
+        conditions.append(_in_list("accountid", "account", accounts, values))
+    if regions:
+        conditions.append(_in_list("region", "region", regions, values))
+    where = sqlglot.parse_one(" AND ".join(conditions), read=READ)
+    parts: list[exp.Query] = []
+    for table in tables:
+        part = security_lake_projection().where(where.copy())
+        for node in part.find_all(exp.Table):
+            if node.name == "__security_lake_table__":
+                node.replace(
+                    exp.Table(
+                        this=exp.to_identifier(table, quoted=True),
+                        db=exp.to_identifier(database, quoted=True),
+                    )
+                )
+        parts.append(part)
+    source: exp.Query = parts[0]
+    for part in parts[1:]:
+        source = exp.union(source, part, distinct=False)
+    sql = with_events(parse(name), source).sql(dialect=READ, pretty=True)
+    return sql, values
+
+
+# What an analyst types for each parameter of a saved query in the Athena console (in order).
+PARAMETER_HELP: dict[str, str] = {
+    "access_key_id": "the access key id, quoted: 'AKIAIOSFODNN7EXAMPLE'",
+    "window_start": "the window's start, ISO 8601 UTC, quoted: '2026-12-01T00:00:00Z'",
+    "window_end": "the window's end, ISO 8601 UTC, quoted: '2026-12-08T00:00:00Z'",
+    "partition_start": "the day before the window's start, quoted: '2026/11/30'",
+    "partition_end": "the day after the window's end, quoted: '2026/12/09'",
+}
+_EXAMPLE = QueryParams(
+    "AKIAIOSFODNN7EXAMPLE", datetime(2026, 12, 1, tzinfo=UTC), datetime(2026, 12, 8, tzinfo=UTC)
+)
+
+
+def console_query(rendered: tuple[str, dict[str, str]]) -> str:
+    """A saved query as an Athena named query: ``?`` for the key and the window (the console asks for
+    each, in order: the header lists them), the deployment's accounts and regions written in."""
+    sql, values = rendered
+    fixed = frozenset(k for k in values if k.startswith(("account_", "region_")))
+    template, order = positional(sql, {k: k for k in values} | {k: values[k] for k in fixed}, fixed)
+    header = ["-- Parameters, in the order the Athena console asks for them:"]
+    header += [f"--   {i}. {PARAMETER_HELP.get(n, n)}" for i, n in enumerate(order, 1)]
+    return "\n".join(header) + "\n" + template
+
+
+def athena_console_query(name: str, table: str, database: str) -> str:
+    """``name`` as a named query over the Athena CloudTrail table."""
+    return console_query(_athena_sql(name, _EXAMPLE, table, database))
+
+
+def securitylake_console_query(
+    name: str,
+    *,
+    database: str,
+    tables: tuple[str, ...],
+    accounts: tuple[str, ...] = (),
+    regions: tuple[str, ...] = (),
+) -> str:
+    """``name`` as a named query over Security Lake's tables."""
+    return console_query(
+        securitylake_sql(name, _EXAMPLE, database=database, tables=tables, accounts=accounts, regions=regions)
+    )

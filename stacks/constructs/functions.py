@@ -355,6 +355,7 @@ class StepFunction(Construct):
                         f"{', '.join(permission.actions)} on {template}: {why}"
                     )
 
+        self.granted = frozenset(granted)
         self.guardrails = tuple(g for g in guardrails if g.applies_to(granted))
         for guardrail in self.guardrails:
             self.role.add_to_policy(guardrail.statement())
@@ -381,6 +382,11 @@ class StepFunction(Construct):
         self.function.node.default_child.add_metadata(  # type: ignore[union-attr]
             "checkov", {"skip": [{"id": i, "comment": why} for i, why in CHECKOV_SKIPS.items()]}
         )
+
+    @property
+    def reads_security_lake(self) -> bool:
+        """Whether its role was granted Lake Formation's data access (it queries Security Lake)."""
+        return "lakeformation:GetDataAccess" in self.granted
 
 
 class StepFunctions(Construct):

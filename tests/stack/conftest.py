@@ -85,3 +85,24 @@ def options_synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
 def org_synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     """Athena over an organization trail encrypted with KMS, with explicit accounts and regions."""
     return synthesize(tmp_path_factory.mktemp("cdk.out.org"), **ORGANIZATION_TRAIL)
+
+
+SECURITY_LAKE = {
+    "queryEngine": "securitylake",
+    "securityLakeRegion": "us-east-1",
+    "trailAccounts": ["111122223333", "444455556666"],
+    "securityLakeRegions": ["us-east-1", "eu-west-1"],
+}
+CLOUDWATCH = {"queryEngine": "cloudwatch", "cloudWatchLogGroup": "aws-cloudtrail-logs-111122223333-org"}
+
+
+@pytest.fixture(scope="session")
+def securitylake_synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    """Security Lake (OCSF, through Athena) in its rollup region, two accounts and two regions."""
+    return synthesize(tmp_path_factory.mktemp("cdk.out.securitylake"), **SECURITY_LAKE)
+
+
+@pytest.fixture(scope="session")
+def cloudwatch_synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    """CloudWatch Logs Insights over the trail's log group."""
+    return synthesize(tmp_path_factory.mktemp("cdk.out.cloudwatch"), **CLOUDWATCH)

@@ -57,7 +57,9 @@ def _list(value: Any) -> list[Any]:
 
 def _absent(settings: StackSettings) -> set[str]:
     """References this deployment has no resource for: the other engine's, and unset optional ones."""
+    # Engines share some resources (Athena's workgroup serves Security Lake too): the chosen one's are here.
     elsewhere = set().union(*(refs for e, refs in ENGINE_REFERENCES.items() if e != settings.query_engine))
+    elsewhere -= ENGINE_REFERENCES[settings.query_engine]
     unset = {ref for ref, key in OPTIONAL_REFERENCES.items() if not getattr(settings, KEY_BY_NAME[key].field)}
     return elsewhere | unset
 
@@ -119,7 +121,10 @@ def _function(synth, step_name: str) -> tuple[dict[str, Any], str]:
     return synth.resources[function_id], role_id
 
 
-@pytest.mark.parametrize("fixture", ["synth", "athena_synth", "org_synth", "options_synth"])
+@pytest.mark.parametrize(
+    "fixture",
+    ["synth", "athena_synth", "org_synth", "options_synth", "securitylake_synth", "cloudwatch_synth"],
+)
 @pytest.mark.parametrize("step", STEPS, ids=lambda s: s.name)
 def test_role_grants_exactly_the_declared_permissions_plus_logs_and_xray(request, fixture, step):
     synth = request.getfixturevalue(fixture)

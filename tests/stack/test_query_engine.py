@@ -12,7 +12,7 @@ import sqlglot
 from sqlglot import exp
 
 from deployment.settings import COMMERCIAL_REGIONS
-from responder.query.sql import QUERY_NAMES, QueryParams, render_athena
+from responder.query.sql import ALL_QUERIES, QUERY_NAMES, QueryParams, render_athena
 from tests.stack.conftest import ORGANIZATION_TRAIL, Synth
 
 pytestmark = pytest.mark.synth
@@ -315,3 +315,155 @@ def test_lake_query_roles_reach_only_the_event_data_store(synth, step):
     environment = _environment(synth, step)
     assert environment["LAKE_EVENT_DATA_STORE"] == synth.stack.settings.lake_event_data_store_id
     assert not {k for k in environment if k.startswith("ATHENA_")}
+
+
+# --- named queries --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fixture", ["athena_synth", "securitylake_synth"])
+def test_every_saved_query_is_a_named_query_in_the_workgroup(request, fixture):
+    synth = request.getfixturevalue(fixture)
+    workgroup_id, _ = _one(synth, "AWS::Athena::WorkGroup")
+    named = {r["Properties"]["Name"]: r for r in synth.of_type("AWS::Athena::NamedQuery").values()}
+    assert sorted(named) == sorted(f"responder-{n}" for n in ALL_QUERIES)
+    for resource in named.values():
+        props = resource["Properties"]
+        assert props["WorkGroup"] == {"Ref": workgroup_id} and workgroup_id in resource["DependsOn"]
+        assert props["Database"] == synth.stack.query_engine.database_name
+        text = props["QueryString"]
+        asked = [line for line in text.splitlines() if line.startswith("--   ")]
+        assert len(asked) == text.count("?") > 0, "each ? is listed in the header, in order"
+        assert isinstance(sqlglot.parse_one(text, read="trino"), exp.Query)
+
+
+# --- Security Lake --------------------------------------------------------------------------------
+
+
+def test_security_lake_creates_no_table_and_tells_the_functions_its_tables(securitylake_synth):
+    assert not securitylake_synth.of_type("AWS::Glue::Table") and not securitylake_synth.of_type(
+        "AWS::Glue::Database"
+    )
+    _, workgroup = _one(securitylake_synth, "AWS::Athena::WorkGroup")
+    for step in QUERY_STEPS:
+        env = _environment(securitylake_synth, step)
+        assert env["QUERY_ENGINE"] == "securitylake" and env["ATHENA_WORKGROUP"] == workgroup["Name"]
+        assert env["SECURITY_LAKE_DATABASE"] == "amazon_security_lake_glue_db_us_east_1"
+        assert env["SECURITY_LAKE_MANAGEMENT_TABLE"] == (
+            "amazon_security_lake_table_us_east_1_cloud_trail_mgmt_2_0"
+        )
+        assert env["SECURITY_LAKE_S3_DATA_TABLE"] == "amazon_security_lake_table_us_east_1_s3_data_2_0"
+        assert env["SECURITY_LAKE_REGIONS"] == "us-east-1,eu-west-1"
+        assert env["TRAIL_ACCOUNTS"] == "111122223333,444455556666"
+
+
+@pytest.mark.parametrize("step", QUERY_STEPS)
+def test_security_lake_query_roles_get_what_a_query_subscriber_needs(securitylake_synth, step):
+    stack = securitylake_synth.stack
+    workgroup_id, _ = _one(securitylake_synth, "AWS::Athena::WorkGroup")
+    results = stack.resolve(stack.query_engine.results_bucket.bucket_arn)
+    glue = ("arn:", PARTITION, ":glue:us-east-1:", ACCOUNT)
+    database = "amazon_security_lake_glue_db_us_east_1"
+    grants = _grants(securitylake_synth, step)
+    engine = {a: r for a, r in grants.items() if a.startswith(("athena:", "glue:", "lakeformation:"))}
+    assert engine == {
+        **_each(
+            ("athena:StartQueryExecution", "athena:GetQueryExecution", "athena:GetQueryResults"),
+            [_arn("arn:", PARTITION, ":athena:", REGION, ":", ACCOUNT, ":workgroup/", {"Ref": workgroup_id})],
+        ),
+        **_each(
+            ("glue:GetTable", "glue:GetDatabase", "glue:GetPartitions"),
+            [
+                _arn(*glue, ":catalog"),
+                _arn(*glue, f":database/{database}"),
+                _arn(*glue, f":table/{database}/amazon_security_lake_table_us_east_1_cloud_trail_mgmt_2_0"),
+                _arn(*glue, f":table/{database}/amazon_security_lake_table_us_east_1_s3_data_2_0"),
+            ],
+        ),
+        "lakeformation:GetDataAccess": ["*"],
+    }
+    s3 = {a: r for a, r in grants.items() if a.startswith("s3:")}
+    assert all(
+        r in (results, _arn(results, "/*")) or "Evidence" in json.dumps(r) for rs in s3.values() for r in rs
+    )
+    assert not _trail_decrypt(securitylake_synth, step)
+
+
+def test_lake_formation_grants_select_and_describe_to_the_query_roles_only(securitylake_synth):
+    stack = securitylake_synth.stack
+    roles = {json.dumps(stack.resolve(f.role.role_arn)): name for name, f in stack.functions.by_name.items()}
+    granted: dict[str, set[str]] = {}
+    for resource in securitylake_synth.of_type("AWS::LakeFormation::PrincipalPermissions").values():
+        props = resource["Properties"]
+        step = roles[json.dumps(props["Principal"]["DataLakePrincipalIdentifier"])]
+        assert props["PermissionsWithGrantOption"] == []
+        target = props["Resource"]
+        if "Database" in target:
+            assert props["Permissions"] == ["DESCRIBE"]
+            granted.setdefault(step, set()).add(target["Database"]["Name"])
+        else:
+            assert props["Permissions"] == ["SELECT"]
+            granted.setdefault(step, set()).add(target["Table"]["Name"])
+    everything = {
+        "amazon_security_lake_glue_db_us_east_1",
+        "amazon_security_lake_table_us_east_1_cloud_trail_mgmt_2_0",
+        "amazon_security_lake_table_us_east_1_s3_data_2_0",
+    }
+    readers = {n for n, f in stack.functions.by_name.items() if "lakeformation:GetDataAccess" in f.granted}
+    assert set(QUERY_STEPS) <= readers
+    assert granted == {step: everything for step in readers}
+
+
+@pytest.mark.parametrize("fixture", ["securitylake_synth", "cloudwatch_synth"])
+def test_security_lake_and_cloudwatch_stacks_pass_cdk_nag(request, fixture):
+    report = json.loads((request.getfixturevalue(fixture).outdir / "validation-report.json").read_text())
+    failures = [r for r in report["pluginReports"] if r.get("conclusion") != "success"]
+    assert not failures, json.dumps(failures, indent=1)[:4000]
+
+
+def test_security_lake_must_be_queried_from_its_own_region(tmp_path):
+    from aws_cdk import App, Environment, Stack
+    from aws_cdk import aws_s3 as s3
+
+    from deployment.settings import StackSettings
+    from stacks.constructs.query_engine import SecurityLakeQueryEngine
+
+    stack = Stack(App(), "Elsewhere", env=Environment(account="111122223333", region="eu-west-1"))
+    settings = StackSettings.from_mapping({"queryEngine": "securitylake", "securityLakeRegion": "us-east-1"})
+    with pytest.raises(ValueError, match="securityLakeRegion"):
+        SecurityLakeQueryEngine(stack, "QueryEngine", settings=settings, access_logs=s3.Bucket(stack, "Logs"))
+
+
+# --- CloudWatch Logs ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("step", QUERY_STEPS)
+def test_cloudwatch_query_roles_reach_only_the_trails_log_group(cloudwatch_synth, step):
+    assert not [r["Type"] for r in cloudwatch_synth.resources.values() if r["Type"].startswith(ENGINE_TYPES)]
+    grants = _grants(cloudwatch_synth, step)
+    group = _arn(
+        "arn:", PARTITION, ":logs:", REGION, ":", ACCOUNT, ":log-group:aws-cloudtrail-logs-111122223333-org:*"
+    )
+    assert grants["logs:StartQuery"] == [group]
+    assert grants["logs:GetQueryResults"] == grants["logs:StopQuery"] == ["*"]
+    assert not [a for a in grants if a.startswith(("athena:", "glue:", "lakeformation:", "cloudtrail:"))]
+    env = _environment(cloudwatch_synth, step)
+    assert env["QUERY_ENGINE"] == "cloudwatch"
+    assert env["CLOUDWATCH_LOG_GROUP"] == "aws-cloudtrail-logs-111122223333-org"
+
+
+@pytest.mark.parametrize("fixture", ["securitylake_synth", "cloudwatch_synth", "athena_synth"])
+def test_each_engines_template_passes_cfn_lint(request, fixture):
+    """`make test` lints the default (Lake) template; the other engines' templates get the same
+    check, with the repository's own cfn-lint configuration (.cfnlintrc.yaml)."""
+    import yaml
+    from cfnlint.api import ManualArgs, lint
+
+    from tests.conftest import REPO
+
+    ignored = yaml.safe_load((REPO / ".cfnlintrc.yaml").read_text())["ignore_checks"]
+    synth = request.getfixturevalue(fixture)
+    matches = lint(
+        json.dumps(synth.template.to_json()),
+        config=ManualArgs(ignore_checks=ignored, regions=["us-east-1"]),
+    )
+    assert not matches, [f"{m.rule.id} {m.message}" for m in matches][:20]

@@ -160,6 +160,30 @@ def test_athena_needs_the_trail_bucket_not_a_data_store():
             {**LAKE, **OPTIONAL, "chatWebhookKmsKeyArn": "arn:aws:kms:us-east-1:111122223333:alias/chat"},
             "responder:chatWebhookKmsKeyArn",
         ),
+        ({"queryEngine": "securitylake"}, "responder:securityLakeRegion is required"),
+        ({"queryEngine": "securitylake", "securityLakeRegion": "virginia"}, "responder:securityLakeRegion"),
+        (
+            {"queryEngine": "securitylake", "securityLakeRegion": "us-east-1", "securityLakeDatabase": "x;y"},
+            "responder:securityLakeDatabase",
+        ),
+        (
+            {
+                "queryEngine": "securitylake",
+                "securityLakeRegion": "us-east-1",
+                "securityLakeRegions": ["mars-1"],
+            },
+            "responder:securityLakeRegions",
+        ),
+        (
+            {
+                "queryEngine": "securitylake",
+                "securityLakeRegion": "us-east-1",
+                "securityLakeS3DataEvents": "maybe",
+            },
+            "responder:securityLakeS3DataEvents",
+        ),
+        ({"queryEngine": "cloudwatch"}, "responder:cloudWatchLogGroup is required"),
+        ({"queryEngine": "cloudwatch", "cloudWatchLogGroup": "trail logs*"}, "responder:cloudWatchLogGroup"),
     ],
 )
 def test_wrong_value_names_its_key(context, key):
@@ -176,7 +200,10 @@ def test_settings_are_frozen():
 @pytest.mark.synth
 def test_a_wrong_context_value_fails_synth_naming_the_key(tmp_path):
     app = App(outdir=str(tmp_path), context={**cli_context(), "responder:queryEngine": "splunk"})
-    with pytest.raises(SettingsError, match="responder:queryEngine must be 'lake' or 'athena', not 'splunk'"):
+    with pytest.raises(
+        SettingsError,
+        match="responder:queryEngine must be 'lake' or 'athena' or 'securitylake' or 'cloudwatch', not 'splunk'",
+    ):
         build(app)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import gzip
 import json
 import logging
 import shlex
@@ -24,7 +25,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import boto3
 from moto import mock_aws
@@ -232,6 +233,29 @@ class _World:
         new = soc_inbox(self.clients["sqs"], self.resources)
         self.inbox += new
         return new
+
+
+LogFormat = Literal["cloudtrail", "securitylake"]
+LOG_FORMATS: tuple[str, ...] = ("cloudtrail", "securitylake")
+
+
+def _as_security_lake(log_root: Path, target: Path) -> tuple[int, int]:
+    """The scenario's CloudTrail files as Security Lake's OCSF Parquet under ``target`` (a file that
+    is not CloudTrail JSON is left out, as Security Lake would never have received it)."""
+    from responder.query.logs import select_files
+    from workstation.demo.ocsf import write_security_lake
+
+    shutil.rmtree(target, ignore_errors=True)
+    records: list[dict[str, Any]] = []
+    for path in select_files([log_root]):
+        try:
+            with (gzip.open if path.name.endswith(".gz") else open)(path, "rt", encoding="utf-8") as fh:
+                data = json.load(fh)
+        except (OSError, EOFError, ValueError):
+            continue
+        found = data.get("Records") if isinstance(data, dict) else data
+        records += [r for r in found or [] if isinstance(r, dict)]
+    return len(records), len(write_security_lake(records, target))
 
 
 # CloudTrail's public key for the demo trail's digests, as `aws cloudtrail list-public-keys` prints it.
@@ -525,8 +549,12 @@ def run_demo(
     scenario: str = DEFAULT_SCENARIO,
     narrate: Narrate | None = None,
     hooks: DemoHooks | None = None,
+    log_format: LogFormat = "cloudtrail",
 ) -> DemoResult:
-    """Build the incident, run the workflow, write the report; narrate as it goes."""
+    """Build the incident, run the workflow, write the report; narrate as it goes.
+
+    ``log_format`` ``securitylake`` investigates the same events as Amazon Security Lake stores them
+    (OCSF Parquet, workstation/demo/ocsf.py) instead of CloudTrail's own files."""
     hooks = hooks or DemoHooks()
     if narrate is None:
         narrate = functools.partial(print, file=sys.stdout, flush=True)
@@ -548,10 +576,18 @@ def run_demo(
         if not _announce_inputs(setup, narrate):
             result.ignored, result.status = True, "IGNORED"
             return result
+        log_paths = world.log_root
+        if log_format == "securitylake":
+            log_paths = out_dir / "security-lake"
+            records, written = _as_security_lake(world.log_root, log_paths)
+            narrate(
+                f"Logs as Amazon Security Lake stores them: {records} CloudTrail records in OCSF, "
+                f"{written} Parquet files under {log_paths}"
+            )
         environment = {
             **world.resources.environment(),
             "QUERY_ENGINE": "duckdb",
-            "LOCAL_LOG_PATHS": str(world.log_root),
+            "LOCAL_LOG_PATHS": str(log_paths),
             "DIGEST_PUBLIC_KEYS": str(out_dir / PUBLIC_KEYS_FILE),
             "POLL_SECONDS": "1",
             "AWS_DEFAULT_REGION": REGION,
