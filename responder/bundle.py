@@ -103,12 +103,13 @@ def write_report_bundle(
     *,
     created_at: datetime | str | None = None,
     redaction_key: bytes | None = None,
+    artifacts: Iterable[Mapping[str, Any] | EvidenceRef] | None = None,
 ) -> list[EvidenceRef]:
     """Write manifest.json, report.json/.md/.html and manifest.final.json under ``prefix``.
 
     Sets ``report["evidence_manifest"] = {"uri", "sha256"}`` (of manifest.json) before rendering.
-    The manifest lists ``report["evidence"]`` (or ``report["response"]["evidence"]``) minus any
-    earlier bundle files. ``created_at`` defaults to the report's ``generated_at`` so that a retried
+    The manifest lists ``artifacts`` when given (the final bundle: every object of the run), else
+    ``report["evidence"]`` (or ``report["response"]["evidence"]``) minus any earlier bundle files. ``created_at`` defaults to the report's ``generated_at`` so that a retried
     step writes the same bytes (write-once objects accept identical rewrites only). Returns the refs
     in write order: manifest, report.json, report.md, report.html, manifest.final (the root).
     """
@@ -116,8 +117,9 @@ def write_report_bundle(
     prefix_uri = f"s3://{bucket}/{prefix}"
     incident_id, execution_id = _ids(report, prefix)
     stamp = created_at or report.get("generated_at") or iso(datetime.now(UTC))
-    evidence = report.get("evidence") or (report.get("response") or {}).get("evidence") or []
-    artifacts = [e for e in evidence if not _is_bundle_file(str(e.get("uri")), prefix_uri)]
+    if artifacts is None:
+        evidence = report.get("evidence") or (report.get("response") or {}).get("evidence") or []
+        artifacts = [e for e in evidence if not _is_bundle_file(str(e.get("uri")), prefix_uri)]
 
     manifest = build_manifest(artifacts, incident_id=incident_id, execution_id=execution_id, created_at=stamp)
     manifest_ref = put_evidence(s3, bucket, f"{prefix}/{MANIFEST}", canonical_json(manifest), kind="manifest")
@@ -141,6 +143,48 @@ def write_report_bundle(
         put_evidence(s3, bucket, f"{prefix}/{FINAL_MANIFEST}", canonical_json(final), kind="manifest-final")
     )
     return refs
+
+
+FINAL_FOLDER = "final"
+
+
+def final_uris(report_uri: str) -> dict[str, str]:
+    """Where the final bundle of the run whose draft report is ``report_uri`` lives (Notify writes it)."""
+    folder = report_uri.rpartition("/")[0]
+    return {name: f"{folder}/{FINAL_FOLDER}/{name}" for name in (*REPORT_FILES, FINAL_MANIFEST)}
+
+
+def run_objects(s3: Any, bucket: str, prefix: str) -> list[EvidenceRef]:
+    """Every object under the run's ``prefix`` but its final bundle, with the SHA-256 each was written
+    with (``put_evidence`` keeps it in metadata; an object without one is read and hashed)."""
+    prefix = prefix.strip("/") + "/"
+    skip = f"{prefix}{FINAL_FOLDER}/"
+    out: list[EvidenceRef] = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for item in page.get("Contents") or []:
+            key = str(item["Key"])
+            if key.startswith(skip):
+                continue
+            digest = (s3.head_object(Bucket=bucket, Key=key).get("Metadata") or {}).get("sha256")
+            if not digest or not _SHA256.match(str(digest)):
+                digest = sha256_hex(read_evidence(s3, f"s3://{bucket}/{key}"))
+            out.append(EvidenceRef(uri=f"s3://{bucket}/{key}", sha256=str(digest), kind=_kind_of(key)))
+    return out
+
+
+def _kind_of(key: str) -> str:
+    name = key.rsplit("/", 1)[-1]
+    if name in _KINDS:
+        return _KINDS[name]
+    if name == MANIFEST:
+        return "manifest"
+    if name == FINAL_MANIFEST:
+        return "manifest-final"
+    if "/queries/" in key:
+        return "query-meta" if name.endswith(".meta.json") else "query-rows"
+    if "/buckets/" in key:
+        return "bucket-before-fix" if name.startswith("before-fix-") else "bucket-snapshot"
+    return name.removesuffix(".json")
 
 
 def verify_bundle(s3: Any, final_uri: str, *, final_sha256: str | None = None) -> list[str]:

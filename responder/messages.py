@@ -17,8 +17,10 @@ from urllib.parse import quote, urlparse
 from pydantic import BaseModel
 
 from responder.approval import approval_commands
+from responder.bundle import final_uris
 from responder.encode import EMAIL_TEXT_MAX, cap, chat_text, defang, email_list, email_value, plain
 from responder.models import Action, Incident
+from responder.next_steps import credential_kind, credential_steps
 from responder.state import WorkflowState
 
 SUBJECT_MAX = 100
@@ -104,7 +106,7 @@ def _incident_lines(state: WorkflowState) -> list[str]:
         f"Account: {_v(inc.account_id)}  Region: {_v(inc.region or '-')}",
         f"Access key: {_v(inc.access_key_id or '-')}  Principal: {_v(inc.principal.type or '-')} "
         f"{_v(inc.principal.user_name or '')}".rstrip(),
-        f"Decision: {_v(inc.decision.action)} ({_v(inc.decision.reason, limit=EMAIL_TEXT_MAX)})",
+        "Decision: {} ({})".format(*(_v(v, limit=EMAIL_TEXT_MAX) for v in state.decision())),
     ]
     if inc.finding:
         lines.insert(
@@ -119,36 +121,26 @@ def _incident_lines(state: WorkflowState) -> list[str]:
 
 
 def human_steps(state: WorkflowState) -> list[str]:
-    """What a person must do now that the responder could not or would not do."""
+    """What a person must do now that the responder could not or would not do (the report's first
+    steps too: responder/next_steps.py)."""
     inc = state.incident
     if inc is None:
         return []
-    err = state.validation_error.Error if state.validation_error else None
-    steps: list[str] = []
-    if (inc.principal.type or "") == "Root":
-        steps = [
-            "Sign in as the root user (with its MFA device) and delete the root access key:"
-            " IAM console > Security credentials > Access keys. No API can disable it.",
-            "Change the root password and check the MFA device; look for new IAM users, roles and keys.",
-            "Review the root user's CloudTrail activity in the report before closing the incident.",
-        ]
-    elif err == "ForeignAccessKey":
-        steps = [
-            "The key belongs to another AWS account: send the key ID to that account's security contact"
-            " (AWS Trust & Safety if it is not yours to reach). Nothing was changed here.",
-        ]
-    elif err == "AccessKeyNotFound":
-        steps = [
-            "The key no longer exists: nothing to disable. Review what it did while it existed (report)."
-        ]
-    elif any(a.action == "disable_access_key" and a.status == "done" for a in state.actions()):
-        steps = [
-            "Ask the owner to rotate: a new key deployed where the old one was used, the old one deleted.",
-            f"Then `responder recover --incident {_v(inc.incident_id)} --dry-run` shows what undoing the containment"
-            " would change; run it without --dry-run only for what is still needed.",
-            "Review the backdoors and data access in the report; remove what the attacker added.",
-        ]
-    return ["", "What a human must do now", *[f"  - {s}" for s in steps]] if steps else []
+    key = inc.access_key_id or ""
+    kind = credential_kind(
+        key, inc.principal.type, state.validation_error.Error if state.validation_error else None
+    )
+    done = {a.action for a in state.actions() if a.status in ("done", "already_done")}
+    steps = credential_steps(
+        kind,
+        key,
+        disabled="disable_access_key" in done,
+        sessions_revoked="revoke_sessions" in done,
+        incident_id=inc.incident_id,
+    )
+    if kind in ("root", "session", "user_key"):
+        steps.append("Review the backdoors and data access in the report; remove what the attacker added.")
+    return ["", "What a human must do now", *[f"  - {_v(s, limit=EMAIL_TEXT_MAX)}" for s in steps]]
 
 
 def approval_lines(state: WorkflowState, execution_id: str, task_token: str | None) -> list[str]:
@@ -220,17 +212,17 @@ def success_message(state: WorkflowState, execution_id: str, *, task_token: str 
         body.append(f"  + {len(evidence) - len(headline)} query result files, each hashed in the manifest")
     body += ["", "Links", f"  Execution: {_link(console_url(execution_id))}"]
     if report and report.uri:
-        body.append(f"  Report: {_link(report.uri)}")
+        # The final report, written once this message is sent: every action of the run is in it.
+        final = final_uris(report.uri)
+        body.append(f"  Report: {_link(final['report.json'])}")
         for label, uri in (
-            ("Report (HTML)", report.html_uri),
-            ("Report (Markdown)", report.markdown_uri),
-            ("Evidence manifest", report.manifest_uri),
+            ("Report (HTML)", final["report.html"]),
+            ("Report (Markdown)", final["report.md"]),
+            ("Evidence manifest", final["manifest.final.json"]),
         ):
-            if uri:
-                body.append(f"  {label}: {_link(uri)}")
-        body.append(
-            f"  Report in the S3 console: {_link(s3_console_url(str(report.html_uri or report.uri)))}"
-        )
+            body.append(f"  {label}: {_link(uri)}")
+        body.append(f"  Report in the S3 console: {_link(s3_console_url(final['report.html']))}")
+        body.append(f"  Draft (written before remediation): {_link(report.uri)}")
     return Message(subject=subject, body=_text(body))
 
 

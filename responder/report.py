@@ -42,14 +42,22 @@ from responder.analysis.tactics import SEVERITIES, TACTIC_ORDER, findings
 from responder.encode import md_code, md_fence, md_text
 from responder.errors import InvalidInput, ReportInvalid
 from responder.models import iso
+from responder.next_steps import credential_kind, credential_steps, listed
 from responder.query.digest import describe as integrity_line
 from responder.query.digest import next_steps as integrity_next_steps
 from responder.query.digest import tampering_finding
 from responder.redact import redact, redact_text, redacted
-from responder.report_tables import INVENTORY_HEADERS, human_bytes, inventory_rows
+from responder.report_tables import (
+    CREDENTIAL_HEADERS,
+    INVENTORY_HEADERS,
+    SAME_IP_HEADERS,
+    SAME_IP_NOTE,
+    credential_rows,
+    human_bytes,
+    inventory_rows,
+)
 
 REPORT_VERSION = 1
-_NOT_ROUTABLE = {"aws-service", "invalid", "private", "reserved"}
 
 
 @lru_cache(maxsize=1)
@@ -339,16 +347,21 @@ def _what_happened(report: Mapping[str, Any]) -> str:
         parts.append(f"High-severity activity: {titles}{more}.")
     minted = [c for c in report["credentials"] if c["relation"] in {"derived", "created"}]
     if minted:
+        followed = [c for c in minted if c.get("investigated") is not False]
         parts.append(
             f"It minted {len(minted)} further credential(s): "
-            + ", ".join(f"{c['access_key_id']} ({c['via']})" for c in minted[:5])
-            + "."
+            + listed([f"{c['access_key_id']} ({c['via']})" for c in minted])
+            + (
+                f"; {len(minted) - len(followed)} of them not investigated (the limit was reached)."
+                if len(followed) < len(minted)
+                else "."
+            )
         )
     backdoors = [b for b in report["bucket_policy_changes"] if b["grants_external"]]
     if backdoors:
         parts.append(
             "Bucket policies were changed to let outsiders in: "
-            + ", ".join(f"{b['bucket']} -> {', '.join(b['external_principals'])}" for b in backdoors[:5])
+            + listed([f"{b['bucket']} -> {', '.join(b['external_principals'])}" for b in backdoors])
             + ("" if all(b.get("succeeded", True) for b in backdoors) else " (some attempts failed)")
             + "."
         )
@@ -361,7 +374,7 @@ def _what_happened(report: Mapping[str, Any]) -> str:
     unlogged = [b for b, seen in report["data_events_logged"].items() if not seen]
     if unlogged:
         parts.append(
-            f"No S3 data events are in the logs for {', '.join(unlogged)}: object reads there may not be logged."
+            f"No S3 data events are in the logs for {listed(unlogged, 10)}: object reads there may not be logged."
         )
     att = report["attribution"]
     parts.append(f"Attribution: {att['assessment']}.")
@@ -382,87 +395,143 @@ def _what_was_done(report: Mapping[str, Any]) -> list[str]:
 
 
 def _next_steps(report: Mapping[str, Any]) -> list[str]:
-    key = report["subject"]["access_key_id"]
+    """What a person must still do, derived from what the run did (``response.actions``) and did not,
+    and from the kind of credential: nothing the workflow already did is asked for again."""
     done = _actions_done(report)
-    steps: list[str] = []
-    if key in done.get("disable_access_key", set()):
-        steps.append(
-            f"Delete access key {key} once evidence is preserved, give its owner a replacement (or a role), "
-            "and find where it leaked (repository, CI log, image, laptop)."
-        )
-    else:
-        steps.append(f"Deactivate, then rotate access key {key} now, and find where it leaked.")
+    return [
+        *_credential_next_steps(report, done),
+        *_resource_next_steps(report, done),
+        *_data_next_steps(report),
+        *integrity_next_steps(report["coverage"]),
+        *_coverage_next_steps(report),
+    ]
+
+
+def _credential_next_steps(report: Mapping[str, Any], done: Mapping[str, set[str]]) -> list[str]:
+    key = report["subject"]["access_key_id"]
+    response = report.get("response") or {}
+    principal = report["subject"].get("principal") or {}
+    reason = str(response.get("decision_reason") or "")
+    error = reason.split(":", 1)[0] if response.get("decision") == "notify_only" and ":" in reason else None
+    steps = credential_steps(
+        credential_kind(key, principal.get("type"), error),
+        key,
+        disabled=key in done.get("disable_access_key", set()),
+        sessions_revoked="revoke_sessions" in done,
+        incident_id=str((report.get("incident") or {}).get("incident_id") or "ID"),
+    )
     minted = [c for c in report["credentials"] if c["relation"] in {"derived", "created"}]
     derived = [c["access_key_id"] for c in minted if c["relation"] == "derived"]
     if derived and "revoke_sessions" not in done:
         steps.append(
-            f"Revoke the sessions minted from the key ({', '.join(derived[:5])}): temporary credentials "
+            f"Revoke the sessions minted from the key ({listed(derived)}): temporary credentials "
             "outlive the key; deny on aws:TokenIssueTime for the user or role."
         )
-    created_keys = [c["access_key_id"] for c in minted if c["relation"] == "created"]
-    if created_keys:
-        steps.append(f"Deactivate the access keys the attacker created: {', '.join(created_keys)}.")
-    created = [
-        e["target"]
-        for e in report["inventory"]["created"]
-        if e["succeeded"]
-        and not e.get("deleted_later")
-        and e["target"].split("/", 1)[0] in {"user", "role", "group", "policy", "function", "instance"}
+    contained = done.get("contain_principal", set())
+    created_keys = [
+        c["access_key_id"]
+        for c in minted
+        if c["relation"] == "created"
+        and c["access_key_id"] not in done.get("disable_access_key", set())
+        and f"user/{c.get('minted_for')}" not in contained
     ]
-    if created:
+    if created_keys:
+        steps.append(f"Deactivate the access keys the attacker created: {listed(created_keys, 10)}.")
+    skipped = [c["access_key_id"] for c in report["credentials"] if c.get("investigated") is False]
+    if skipped:
         steps.append(
-            f"Review and remove the resources the key created: {', '.join(sorted(set(created))[:10])}."
+            f"Investigate the credentials the run did not follow (its limit of "
+            f"{len(report['credentials']) - len(skipped)} was reached): {listed(skipped, 10)}; "
+            "`responder investigate --access-key KEY` over the same logs follows each."
         )
+    others = [c for c in report["credentials"] if c["relation"] == "same_ip"]
+    if others:
+        steps.append(
+            "Find out whose these access keys are, used from the key's own source addresses: "
+            + listed([f"{c['access_key_id']} (from {c['via']})" for c in others], 10)
+            + "; contain any the owner does not recognise."
+        )
+    return steps
+
+
+def _resource_next_steps(report: Mapping[str, Any], done: Mapping[str, set[str]]) -> list[str]:
+    steps: list[str] = []
+    contained = done.get("contain_principal", set())
+    created = sorted(
+        {
+            e["target"]
+            for e in report["inventory"]["created"]
+            if e["succeeded"]
+            and not e.get("deleted_later")
+            and e["target"].split("/", 1)[0] in {"user", "role", "group", "policy", "function", "instance"}
+        }
+    )
+    if [t for t in created if t in contained]:
+        steps.append(
+            "Delete the principals the workflow contained (deny-all attached, keys inactive) once reviewed: "
+            f"{listed([t for t in created if t in contained], 10)}."
+        )
+    if [t for t in created if t not in contained]:
+        steps.append(
+            f"Review and remove the resources the key created: {listed([t for t in created if t not in contained], 10)}."
+        )
+    fixed = done.get("remove_policy_statements", set()) | done.get("restore_bucket_policy", set())
     for change in report["bucket_policy_changes"]:
-        if change["grants_external"]:
+        if change["grants_external"] and change["bucket"] not in fixed:
             sids = ", ".join(s["sid"] for s in change["offending_statements"])
             steps.append(
-                f"Review the backdoor statement(s) {sids} in the policy of bucket {change['bucket']} "
-                f"(grants {', '.join(change['external_principals'])}); remove them if the workflow has not."
+                f"Remove the backdoor statement(s) {sids} from the policy of bucket {change['bucket']} "
+                f"(grants {', '.join(change['external_principals'])}): the workflow did not."
             )
     for role in report.get("role_trust_changes") or []:
-        if role["grants_external"]:
+        if role["grants_external"] and f"role/{role['role']}" not in done.get(
+            "remove_trust_statements", set()
+        ):
             steps.append(
                 f"Review the trust policy of role {role['role']}: it lets "
                 f"{', '.join(role['external_principals'])} assume it."
             )
     for current in report.get("current_bucket_policies") or []:
-        if current["grants_external"]:
+        # Read before Remediate: a bucket it fixed since is in "What was done".
+        if current["grants_external"] and current["bucket"] not in fixed:
             steps.append(
                 f"The live policy of bucket {current['bucket']} still grants "
                 f"{', '.join(current['external_principals'])}: fix it."
             )
+    return steps
+
+
+def _data_next_steps(report: Mapping[str, Any]) -> list[str]:
+    steps: list[str] = []
     summary = report["data_access_summary"]
     if summary["read_calls"] or report["bucket_policy_changes"]:
         buckets = sorted(set(summary["by_bucket"]) | {b["bucket"] for b in report["bucket_policy_changes"]})
         steps.append(
-            f"Check the data classification of buckets {', '.join(buckets[:10])} and what was read; "
+            f"Check the data classification of buckets {listed(buckets, 10)} and what was read; "
             "involve Legal if personal or customer data is in them."
         )
     unlogged = [b for b, seen in report["data_events_logged"].items() if not seen]
     if unlogged:
         steps.append(
-            f"Find out whether objects in {', '.join(unlogged[:10])} were read: S3 data events are not in "
+            f"Find out whether objects in {listed(unlogged, 10)} were read: S3 data events are not in "
             "the logs (check server access logs; enable data events for sensitive buckets)."
         )
     evasion = [f["title"] for f in report["findings"] if f["tactic"] == "Defense Evasion" and f["succeeded"]]
     if evasion:
-        steps.append(f"Restore logging and detection the attacker turned off: {'; '.join(evasion[:5])}.")
+        steps.append(f"Restore logging and detection the attacker turned off: {listed(evasion)}.")
     impact = [f["title"] for f in report["findings"] if f["technique"] == "T1496" and f["succeeded"]]
     if impact:
-        steps.append(f"Stop resource abuse and check the bill: {'; '.join(impact[:5])}.")
-    steps += integrity_next_steps(report["coverage"])
+        steps.append(f"Stop resource abuse and check the bill: {listed(impact)}.")
+    return steps
+
+
+def _coverage_next_steps(report: Mapping[str, Any]) -> list[str]:
     if report["coverage"]["status"] != "covered":
-        steps.append(
+        return [
             f"The logs cover the window only {report['coverage']['status']}: widen the search "
             "(playbook step 10) before concluding."
-        )
-    public_ips = [ip["ip"] for ip in report["source_ips"] if ip["classification"] not in _NOT_ROUTABLE]
-    if public_ips:
-        steps.append(
-            f"Search all principals' activity from {', '.join(public_ips[:5])}: other keys may be in the same hands."
-        )
-    return steps
+        ]
+    return []
 
 
 def summarize(report: Mapping[str, Any]) -> dict[str, Any]:
@@ -567,6 +636,21 @@ def _md_ips(report: Mapping[str, Any]) -> list[str]:
             for ip in report["source_ips"]
         ),
     )
+
+
+def _md_credentials(report: Mapping[str, Any]) -> list[str]:
+    chain, same_ip = credential_rows(report)
+    out = ["## Credentials", ""]
+    out += _table(
+        CREDENTIAL_HEADERS,
+        (
+            [Code(r[0]), r[1], Code(r[2]) if r[2] else None, *r[3:5], Code(r[5]) if r[5] else None, *r[6:]]
+            for r in chain
+        ),
+    )
+    if same_ip:
+        out += [SAME_IP_NOTE, "", *_table(SAME_IP_HEADERS, ([Code(r[0]), Code(r[1]), r[2]] for r in same_ip))]
+    return out
 
 
 def _md_findings(report: Mapping[str, Any]) -> list[str]:
@@ -717,14 +801,24 @@ def _md_placeholder(placeholder: str) -> str:
 
 
 def render_markdown(report: Mapping[str, Any], *, redaction_key: bytes | None = None) -> str:
-    """report.md: summary first, then IPs, findings, inventory, backdoors, data, attribution, response.
+    """report.md: summary first, then credentials, IPs, findings, inventory, backdoors, data,
+    attribution, response.
 
     Safe to open in any Markdown viewer: the headings are this function's own, and no value from the
     logs renders as markup (see :mod:`responder.encode`).
     """
     clean: Mapping[str, Any] = redacted(report, key=redaction_key)
     out: list[str] = []
-    for section in (_md_summary, _md_ips, _md_findings, _md_inventory, _md_backdoors, _md_data, _md_response):
+    for section in (
+        _md_summary,
+        _md_credentials,
+        _md_ips,
+        _md_findings,
+        _md_inventory,
+        _md_backdoors,
+        _md_data,
+        _md_response,
+    ):
         out += section(clean)
     return redact_text("\n".join(out).rstrip() + "\n", key=redaction_key, wrap=_md_placeholder)
 

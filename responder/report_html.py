@@ -7,7 +7,7 @@ bucket names, object keys and policy documents are chosen by the attacker. The r
 again before rendering, and the finished page once more for secret-looking text.
 
 Order: summary (what happened, what was done, what to do now), timeline of calls by source IP,
-source IPs, findings by tactic, inventory, backdoors with the offending statements, data accessed,
+credentials (followed, not followed, seen from the same addresses), source IPs, findings by tactic, inventory, backdoors with the offending statements, data accessed,
 attribution, response and evidence.
 """
 
@@ -22,7 +22,15 @@ from typing import Any
 
 from responder.query.digest import describe as integrity_line
 from responder.redact import redact_text, redacted
-from responder.report_tables import INVENTORY_HEADERS, human_bytes, inventory_rows
+from responder.report_tables import (
+    CREDENTIAL_HEADERS,
+    INVENTORY_HEADERS,
+    SAME_IP_HEADERS,
+    SAME_IP_NOTE,
+    credential_rows,
+    human_bytes,
+    inventory_rows,
+)
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
 
@@ -225,6 +233,14 @@ def _bucket_name(seconds: int) -> str:
     if seconds % 3600 == 0:
         return f"{seconds // 3600} hour(s)"
     return f"{seconds // 60} minute(s)"
+
+
+def _credentials(report: Mapping[str, Any]) -> str:
+    chain, same_ip = credential_rows(report)
+    body = _table(CREDENTIAL_HEADERS, chain)
+    if same_ip:
+        body += f"<p>{_e(SAME_IP_NOTE)}</p>" + _table(SAME_IP_HEADERS, same_ip)
+    return body
 
 
 def _ips(report: Mapping[str, Any]) -> str:
@@ -431,6 +447,7 @@ def render_html(report: Mapping[str, Any], *, redaction_key: bytes | None = None
     sections = [
         _summary(data),
         _section("timeline", "API calls over time, by source IP", timeline_svg(data)),
+        _section("credentials", "Credentials", _credentials(data)),
         _section("ips", "Source IPs", _ips(data)),
         _section("findings", "Findings by tactic", _findings(data)),
         _section("inventory", "Resources created, modified, deleted", _inventory(data)),

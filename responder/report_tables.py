@@ -32,3 +32,36 @@ def human_bytes(value: int) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     return f"{size:.1f} TiB"
+
+
+CREDENTIAL_HEADERS = ("Access key", "Relation", "Minted by", "How", "When", "For", "From", "Events")
+SAME_IP_HEADERS = ("Access key", "Shared address", "Events")
+SAME_IP_NOTE = "Other access keys used from the key's source addresses (same actor, other credentials?):"
+
+
+def credential_rows(report: Mapping[str, Any]) -> tuple[list[list[Any]], list[list[Any]]]:
+    """The report's credentials as table rows: ``(followed from the key, seen from its addresses)``.
+
+    A credential found but not followed (the run's limit) says so instead of showing 0 events."""
+    chain: list[list[Any]] = []
+    same_ip: list[list[Any]] = []
+    for c in report["credentials"]:
+        if c["relation"] == "same_ip":
+            same_ip.append([c["access_key_id"], c.get("via"), c["event_count"]])
+            continue
+        events = (
+            c["event_count"] if c.get("investigated") is not False else "not investigated (limit reached)"
+        )
+        chain.append(
+            [
+                c["access_key_id"],
+                c["relation"],
+                c.get("parent"),
+                c.get("via"),
+                c.get("minted_at"),
+                c.get("minted_for"),
+                c.get("minted_from"),
+                events,
+            ]
+        )
+    return chain, same_ip

@@ -149,6 +149,17 @@ class WorkflowState(_Loose):
     def actions(self) -> list[Action]:
         return self.approval_actions() + self.not_contained() + [a for s in self.steps() for a in s.actions]
 
+    def decision(self) -> tuple[str, str]:
+        """The decision the run acted on, with its reason: triage's, unless Validate found the key is
+        not this account's to contain (another account's, deleted, a different principal), which turns
+        the run into notify-only whatever triage decided."""
+        inc = self.incident
+        if inc is None:
+            return "ignore", "the input could not be triaged"
+        if self.validation_error is not None:
+            return "notify_only", f"{self.validation_error.Error}: {self.validation_error.message}"
+        return inc.decision.action, inc.decision.reason
+
     def evidence(self) -> list[EvidenceRef]:
         return [e for s in self.steps() for e in s.evidence]
 
@@ -176,10 +187,11 @@ class QueryHandle(QueryTask):
 
 
 def response_of(state: WorkflowState, workflow_status: str) -> dict[str, Any]:
-    inc = state.incident
+    decision, reason = state.decision()
     return {
         "workflow_status": workflow_status,
-        "decision": inc.decision.action if inc else "ignore",
+        "decision": decision,
+        "decision_reason": reason,
         "actions": [a.model_dump(mode="json") for a in state.actions()],
         "evidence": [{"uri": e.uri, "sha256": e.sha256, "kind": e.kind} for e in state.evidence()],
     }

@@ -33,6 +33,10 @@ class Credential:
     via: str | None
     depth: int
     minted_at: str | None = None
+    # Provenance, from the minting event: for whom (the user a key was created for, the role or
+    # federated user a session is), and from which address.
+    minted_for: str | None = None
+    minted_from: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -54,37 +58,65 @@ class PivotQuery:
 Results = Mapping[tuple[str, str], Sequence[Mapping[str, Any]]]
 
 
+def _minted_by(parent: Credential, results: Results, known: set[str]) -> list[Credential]:
+    """The credentials ``parent``'s minted_credentials rows show, not seen before."""
+    out = []
+    for row in results.get((parent.access_key_id, "minted_credentials"), ()):
+        key = str(row.get("minted_access_key_id") or "")
+        event = str(row.get("event_name") or "")
+        # A malformed id in a log is data, never a query parameter.
+        if key in known or not ACCESS_KEY_RE.fullmatch(key) or event not in MINTING_EVENTS:
+            continue
+        known.add(key)
+        out.append(
+            Credential(
+                key,
+                MINTING_EVENTS[event],
+                parent.access_key_id,
+                event,
+                parent.depth + 1,
+                str(row.get("event_time") or "") or None,
+                str(row.get("minted_for") or "") or None,
+                str(row.get("source_ip") or "") or None,
+            )
+        )
+    return out
+
+
+def plan_credentials(
+    exposed_key: str, results: Results, *, max_depth: int = MAX_DEPTH, limit: int = MAX_CREDENTIALS
+) -> tuple[list[Credential], list[Credential]]:
+    """``(followed, not_followed)``: the exposed key and at most ``limit - 1`` credentials minted from
+    it (and from those, to ``max_depth``), and the ones the results show beyond that limit.
+
+    Which are followed first: those already investigated (so a later round never drops what an
+    earlier one ran), then long-term keys (``CreateAccessKey``: a backdoor that never expires) before
+    temporary sessions, shallower before deeper, older before newer. Nothing found is dropped: what
+    is not followed is returned, for the report to name."""
+    root = Credential(exposed_key, "exposed", None, None, 0)
+    followed, pool, known = [root], [], {exposed_key}
+    pool += _minted_by(root, results, known)
+    while pool and len(followed) < limit:
+        best = min(
+            pool,
+            key=lambda c: (
+                (c.access_key_id, "key_activity") not in results,
+                c.relation != "created",
+                c.depth,
+                c.minted_at or "",
+                c.access_key_id,
+            ),
+        )
+        pool.remove(best)
+        followed.append(best)
+        if best.depth < max_depth:
+            pool += _minted_by(best, results, known)
+    return followed, sorted(pool, key=lambda c: (c.relation != "created", c.depth, c.minted_at or ""))
+
+
 def credentials(exposed_key: str, results: Results, *, max_depth: int = MAX_DEPTH) -> list[Credential]:
-    """The exposed key and every credential minted from it that the results show, breadth first."""
-    found = [Credential(exposed_key, "exposed", None, None, 0)]
-    known = {exposed_key}
-    frontier = [found[0]]
-    while frontier and len(found) < MAX_CREDENTIALS:
-        next_frontier: list[Credential] = []
-        for parent in frontier:
-            if parent.depth >= max_depth:
-                continue
-            for row in results.get((parent.access_key_id, "minted_credentials"), ()):
-                key = str(row.get("minted_access_key_id") or "")
-                event = str(row.get("event_name") or "")
-                # A malformed id in a log is data, never a query parameter.
-                if key in known or not ACCESS_KEY_RE.fullmatch(key) or event not in MINTING_EVENTS:
-                    continue
-                known.add(key)
-                child = Credential(
-                    key,
-                    MINTING_EVENTS[event],
-                    parent.access_key_id,
-                    event,
-                    parent.depth + 1,
-                    str(row.get("event_time") or "") or None,
-                )
-                found.append(child)
-                next_frontier.append(child)
-                if len(found) >= MAX_CREDENTIALS:
-                    break
-        frontier = next_frontier
-    return found
+    """The exposed key and the credentials minted from it that the investigation follows."""
+    return plan_credentials(exposed_key, results, max_depth=max_depth)[0]
 
 
 def next_batch(exposed_key: str, results: Results, *, max_depth: int = MAX_DEPTH) -> list[PivotQuery]:
@@ -118,10 +150,13 @@ def same_ip_credentials(exposed_key: str, results: Results, known: set[str]) -> 
 
 
 def report_credentials(exposed_key: str, results: Results) -> list[dict[str, Any]]:
-    """The report's ``credentials``: exposed, derived/created (with parents), then same_ip."""
-    creds = credentials(exposed_key, results)
+    """The report's ``credentials``: exposed, derived/created (with parents), those found but not
+    followed (``investigated`` false: the limit was reached), then same_ip."""
+    followed, rest = plan_credentials(exposed_key, results)
     out = []
-    for cred in creds:
+    for cred in followed:
         rows = results.get((cred.access_key_id, "key_activity"), ())
-        out.append({**cred.to_dict(), "event_count": len(rows)})
-    return out + same_ip_credentials(exposed_key, results, {c.access_key_id for c in creds})
+        out.append({**cred.to_dict(), "event_count": len(rows), "investigated": True})
+    out += [{**cred.to_dict(), "event_count": 0, "investigated": False} for cred in rest]
+    known = {c.access_key_id for c in (*followed, *rest)}
+    return out + same_ip_credentials(exposed_key, results, known)

@@ -1,22 +1,36 @@
-"""Notify: tell the SOC what happened and where the evidence is, then record the final response."""
+"""Notify: tell the SOC what happened and where the evidence is, then record the final response and
+the final report: the report re-rendered after the run's last action, with every action and what a
+person must still do, over a manifest of every object the run wrote."""
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from responder.evidence import incident_prefix, put_json_evidence
+from botocore.exceptions import BotoCoreError, ClientError
+
+from responder.bundle import FINAL_FOLDER, run_objects, write_report_bundle
+from responder.errors import ResponderError
+from responder.evidence import incident_prefix, put_json_evidence, read_evidence
 from responder.messages import post_webhook, publish
-from responder.models import Action
+from responder.models import Action, EvidenceRef
 from responder.permissions import Permission
+from responder.redact import deployment_key, keyed
+from responder.report import build_report, summarize, validate_report
 from responder.state import StepResult, WorkflowState, response_of
 
-# What deliver calls: the SOC topic (and its key), the chat webhook's secret, response.json.
+# What deliver calls: the SOC topic (and its key), the chat webhook's secret, response.json and the
+# final report bundle (the draft read back, the run's objects listed and hashed, the final files written).
 PERMISSIONS_DELIVER: tuple[Permission, ...] = (
     Permission(("sns:Publish",), ("@soc_topic",)),
     Permission(("kms:GenerateDataKey", "kms:Decrypt"), ("@soc_key",)),
     Permission(("secretsmanager:GetSecretValue",), ("@webhook_secret",)),
-    # response.json: the run's final record (GetObject backs the write-once check).
+    # response.json and the final bundle (GetObject backs the write-once check and HeadObject).
     Permission(("s3:PutObject", "s3:GetObject"), ("@evidence_bucket/*",)),
+    Permission(("s3:ListBucket",), ("@evidence_bucket",)),
+    # The final report's digests are keyed as the draft's were (the deployment's redaction key).
+    Permission(("secretsmanager:GetSecretValue",), ("@redaction_key_secret",)),
 )
 
 
@@ -48,12 +62,62 @@ def deliver(
         response = response_of(state, workflow_status)
         response["actions"] += [a.model_dump(mode="json") for a in actions]
         response["execution_id"] = execution_id
+        if state.error:
+            response["error"] = {"name": state.error.Error, "message": state.error.message}
+        prefix = incident_prefix(inc.incident_id, execution_id)
         ref = put_json_evidence(
-            s3,
-            settings.evidence_bucket,
-            f"{incident_prefix(inc.incident_id, execution_id)}/response.json",
-            response,
-            kind="response",
+            s3, settings.evidence_bucket, f"{prefix}/response.json", response, kind="response"
         )
-        return StepResult(actions=actions, evidence=[ref])
+        try:
+            with keyed(deployment_key(settings.redaction_key_secret_arn, lambda: secrets)):
+                final = write_final_report(s3, settings.evidence_bucket, prefix, state, response)
+        except (ClientError, BotoCoreError, ResponderError) as exc:
+            # The SOC has its message and the draft report; a failed re-render must not send it twice
+            # (a retried Notify publishes again), so it is said, not raised.
+            why = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
+            failed = Action.now("write_final_report", f"{prefix}/{FINAL_FOLDER}", "failed", why)
+            return StepResult(actions=[*actions, failed], evidence=[ref])
+        return StepResult(actions=actions, evidence=[ref, *final])
     return StepResult(actions=actions)
+
+
+def final_report(s3: Any, state: WorkflowState, response: dict[str, Any]) -> dict[str, Any]:
+    """The draft report (or, for a run that ended before its report, one built from what is known)
+    with the run's whole response, and its summary derived again from it."""
+    inc = state.incident
+    assert inc is not None
+    if state.report is not None and state.report.uri:
+        report: dict[str, Any] = json.loads(read_evidence(s3, state.report.uri))
+    else:
+        end = datetime.now(UTC).replace(microsecond=0)
+        report = build_report(
+            [],
+            access_key_id=inc.access_key_id or "",
+            window_start=end - timedelta(days=inc.lookback_days),
+            window_end=end,
+            principal=inc.principal.model_dump(mode="json"),
+            account_id=inc.account_id,
+        )
+        report["incident"] = inc.model_dump(mode="json")
+        report["note"] = "the investigation did not run to its end; see response.actions for what was done"
+    # Every piece of evidence either record names: the draft's (its query results) and the run's.
+    named = [*((report.get("response") or {}).get("evidence") or []), *(response.get("evidence") or [])]
+    report["response"] = {**response, "evidence": list({e["uri"]: e for e in named}.values())}
+    report["summary"] = summarize(report)
+    report.pop("evidence_manifest", None)  # the final bundle's own is set when it is written
+    validate_report(report)
+    return report
+
+
+def write_final_report(
+    s3: Any, bucket: str, prefix: str, state: WorkflowState, response: dict[str, Any]
+) -> list[EvidenceRef]:
+    """``<prefix>/final/``: report.json/.md/.html after the last action, over a manifest of every
+    object the run wrote (listed, not remembered: a step that wrote something and said nothing is in
+    it too), rooted in manifest.final.json. The draft under ``<prefix>`` is left as it was."""
+    report = final_report(s3, state, response)
+    objects = run_objects(s3, bucket, prefix)
+    stamp = datetime.now(UTC).replace(microsecond=0)
+    return write_report_bundle(
+        s3, bucket, f"{prefix}/{FINAL_FOLDER}", report, artifacts=objects, created_at=stamp
+    )

@@ -72,7 +72,10 @@ def remediation_allowed(state: WorkflowState) -> tuple[bool, str]:
     if contained:
         # Automatic containment, or the approval timeout's "contain" default: the same policy applies.
         return True, "the policy that contained the key"
-    return False, f"not approved ({inc.decision.action}): the plan is reported, nothing changes"
+    action, reason = state.decision()
+    if action == "notify_only":
+        return False, f"notify only ({reason}): the plan is reported, nothing changes"
+    return False, f"not approved ({action}): the plan is reported, nothing changes"
 
 
 def remediate(

@@ -130,10 +130,16 @@ def test_summary_says_what_happened_what_was_done_and_what_to_do():
     assert "finance-data" in summary["what_happened"]
     assert "disable_access_key on " + KEY + ": done" in summary["what_was_done"]
     steps = " ".join(summary["next_steps"])
-    assert f"Delete access key {KEY}" in steps  # already disabled by the workflow
+    assert f"Access key {KEY} is disabled: delete it" in steps  # already disabled by the workflow
     assert DERIVED in steps  # sessions to revoke
-    assert "Backdoor" in steps and "finance-data" in steps
+    # The workflow removed the backdoor statement: nothing asks a person to do it again ...
+    assert "Remove the backdoor statement" not in steps and "finance-data" in steps
     assert "data classification" in steps
+    # ... and without that action, the step is there.
+    undone = response()
+    undone["actions"] = undone["actions"][:1]
+    still = " ".join(build(response=undone)["summary"]["next_steps"])
+    assert "Remove the backdoor statement(s) Backdoor from the policy of bucket finance-data" in still
     assert "hr-data" in steps  # data events not logged there
     assert report["response"]["actions"][0]["status"] == "done"
     assert report["evidence"][0]["sha256"] == "a" * 64

@@ -10,6 +10,7 @@ roles), then what is particular to the scenario.
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -60,14 +61,14 @@ EXPECTED: dict[str, tuple[str, list[list[tuple[str, str]]], tuple[str, str]]] = 
         [[("disable_access_key", "skipped"), ("snapshot_bucket_policy", "done"), ("notify_soc", "done")]],
         ("Active", "Active"),
     ),
-    # A console input names no bucket: nothing to snapshot.
+    # A console input names no bucket: nothing to snapshot. Validation turns these two notify-only.
     "foreign-key": (
-        "contain",
+        "notify_only",
         [[("disable_access_key", "skipped"), ("notify_soc", "done")]],
         ("Active", "Active"),
     ),
     "deleted-key": (
-        "contain",
+        "notify_only",
         [[("disable_access_key", "skipped"), ("snapshot_bucket_policy", "done"), ("notify_soc", "done")]],
         ("Active", "Active"),
     ),
@@ -266,7 +267,16 @@ def test_scenario(name: str, tmp_path: Path) -> None:
     for n, report in enumerate(reports):
         jsonschema.validate(report, SCHEMA)
         assert report["response"]["decision"] == DECISIONS.get(name, [decision] * len(reports))[n]
+        assert report["response"]["decision_reason"], "a decision always says why"
+        if name in ("foreign-key", "deleted-key"):
+            # The reason is validation's: the key is not this account's to contain, and every output says so.
+            error = "ForeignAccessKey" if name == "foreign-key" else "AccessKeyNotFound"
+            assert report["response"]["decision_reason"].startswith(error)
+            assert "not approved" not in json.dumps(report)
+            assert any(f"Decision: notify_only ({error}" in m["Message"] for m in result.soc_messages)
         assert report["response"]["workflow_status"] == "SUCCEEDED"
+    for report in reports:
+        agree(report, result.soc_messages)
     full = [[(a["action"], a["status"]) for a in r["response"]["actions"]] for r in reports]
     assert [[(a["action"], a["status"]) for a in e["actions"]] for e in result.executions] == full
     got = [without_remediation(g, r) for g, r in zip(full, probe.remediation, strict=True)]
@@ -289,6 +299,43 @@ def test_scenario(name: str, tmp_path: Path) -> None:
         f"{name} changed resources outside its blast radius: {outside_blast_radius(result)}"
     )
     CHECKS.get(name, lambda *_: None)(result, probe, lines)
+
+
+_MESSAGE_ACTION = re.compile(r"^  - (\S+) (.+?): (\S+)(?: \(|$)")
+
+
+def agree(report: dict[str, Any], messages: list[dict[str, str]]) -> None:
+    """One final report: its summary, its response table and the run's SOC message say the same.
+
+    "What was done" is the response's actions, each with its status; the SOC message lists every one
+    of them but its own delivery; "What you must do now" asks for nothing the run already did."""
+    response = report["response"]
+    lines = report["summary"]["what_was_done"]
+    assert lines[0] == f"Workflow {response['workflow_status']}, decision: {response['decision']}."
+    assert [line.split(" (", 1)[0] for line in lines[1:]] == [
+        f"{a['action']} on {a['target']}: {a['status']}" for a in response["actions"]
+    ]
+    execution = report.get("execution_arn") or response.get("execution_id")
+    ours = [m for m in messages if execution and execution in m["Message"].replace("%3A", ":")]
+    assert ours, f"no SOC message names {execution}"
+    told = {m.groups() for line in ours[-1]["Message"].splitlines() if (m := _MESSAGE_ACTION.match(line))}
+    recorded = {
+        (a["action"], a["target"], a["status"])
+        for a in response["actions"]
+        if a["action"] not in ("notify_soc", "notify_chat")
+    }
+    assert recorded <= told, f"the SOC message leaves out {sorted(recorded - told)}"
+    steps = report["summary"]["next_steps"]
+    for action in response["actions"]:
+        if action["status"] != "done":
+            continue
+        if action["action"] == "remove_policy_statements":
+            assert not [s for s in steps if s.startswith("Remove the backdoor") and action["target"] in s]
+            assert not [s for s in steps if s.startswith("The live policy") and action["target"] in s]
+        if action["action"] == "disable_access_key":
+            assert not [
+                s for s in steps if s.startswith(f"Deactivate, then rotate access key {action['target']}")
+            ]
 
 
 def report_paths(result: DemoResult) -> list[Path]:
@@ -719,6 +766,7 @@ def check_hostile_strings(result: DemoResult, probe: Probe, lines: list[str]) ->
         "## What happened",
         "## What was done",
         "## What you must do now",
+        "## Credentials",
         "## Source IPs",
         "## Findings by tactic",
         *(f"### {t}" for t in tactics),

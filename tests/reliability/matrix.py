@@ -52,6 +52,7 @@ PAIRS: dict[Pair, str] = {
             ("s3", "GetBucketVersioning"),
             ("s3", "GetObject"),
             ("s3", "GetPublicAccessBlock"),
+            ("s3", "HeadObject"),
             ("s3", "ListObjectsV2"),
             ("s3", "PutBucketPolicy"),
             ("organizations", "DescribeOrganization"),

@@ -72,15 +72,18 @@ def test_body_says_what_was_done_ips_tactics_and_links():
         "https://eu-west-1.console.aws.amazon.com/states/home?region=eu-west-1#/v2/executions/details/"
         in body
     )
+    # The links are the final report's, which Notify writes once the message is out (with every
+    # action of the run); the draft the Report step wrote is linked as such.
     assert (
-        f"Report: {REPORT}" in body
-        and "Report (HTML): s3://evidence/incidents/inc-1/run-1/report.html" in body
+        "Report: s3://evidence/incidents/inc-1/run-1/final/report.json" in body
+        and "Report (HTML): s3://evidence/incidents/inc-1/run-1/final/report.html" in body
     )
-    assert "Evidence manifest: s3://evidence/incidents/inc-1/run-1/manifest.final.json" in body
+    assert "Evidence manifest: s3://evidence/incidents/inc-1/run-1/final/manifest.final.json" in body
     assert (
-        "https://s3.console.aws.amazon.com/s3/object/evidence?prefix=incidents/inc-1/run-1/report.html"
+        "https://s3.console.aws.amazon.com/s3/object/evidence?prefix=incidents/inc-1/run-1/final/report.html"
         in body
     )
+    assert f"Draft (written before remediation): {REPORT}" in body
     assert "Approval needed" not in body
 
 

@@ -32,10 +32,10 @@ from moto import mock_aws
 
 from lambdas.steps import STEPS
 from responder.approval import approve, caller, check_token, deny
-from responder.bundle import write_report
+from responder.bundle import FINAL_FOLDER, write_report
 from responder.clients import client
 from responder.encode import terminal_writer
-from responder.evidence import read_evidence
+from responder.evidence import incident_prefix, read_evidence
 from responder.models import Action, utc_now
 from responder.policy_doc import decode_policy
 from responder.policy_eval import evaluate
@@ -143,17 +143,26 @@ def _last_state(result: ExecutionResult) -> dict[str, Any]:
     return {}
 
 
-def _final_report(s3: Any, result: ExecutionResult) -> dict[str, Any] | None:
-    """The report the Report step wrote, completed with what happened after it (notify, status).
+def _final_report(s3: Any, bucket: str, result: ExecutionResult) -> dict[str, Any] | None:
+    """The final report Notify (or NotifyFailure) wrote after the run's last action.
 
-    A run that failed before its report gets one built from what is known, so the SOC's record of
-    what was and was not done exists either way.
+    Where it is missing (the final bundle could not be written: the action says so), the draft the
+    Report step wrote, completed here with what happened after it, so the demo always shows the
+    record of what was and was not done.
     """
     output = _last_state(result)
     known = {k: output[k] for k in WorkflowState.model_fields if k in output}
     state = WorkflowState.model_validate(known) if known.get("incident") else None
     if state is None or state.incident is None:
         return None
+    final = f"{incident_prefix(state.incident.incident_id, result.execution_arn)}/{FINAL_FOLDER}/report.json"
+    try:
+        written: dict[str, Any] = json.loads(read_evidence(s3, f"s3://{bucket}/{final}"))
+    except s3.exceptions.NoSuchKey:
+        pass
+    else:
+        written["execution_arn"] = result.execution_arn
+        return written
     report_uri = (output.get("report") or {}).get("uri")
     if report_uri:
         report: dict[str, Any] = json.loads(read_evidence(s3, report_uri))
@@ -614,7 +623,9 @@ def run_demo(
                 result.account_changes = state_differences(before, after)
             if hooks.after_run:
                 hooks.after_run(world, executions)
-            reports = [_final_report(world.clients["s3"], e) for e in executions]
+            reports = [
+                _final_report(world.clients["s3"], world.resources.evidence_bucket, e) for e in executions
+            ]
         result.steps = executions[-1].states_entered()
         result.status = "SUCCEEDED" if all(e.succeeded for e in executions) else executions[-1].status
         for execution, report in zip(executions, reports, strict=True):
