@@ -156,6 +156,7 @@ class StackSettings:
     detections: bool = True
     detection_allow_list: tuple[str, ...] = ()
     quarantine_trigger: bool = True
+    refresh_ip_sources: bool = True
 
     @classmethod
     def from_context(cls, get: Callable[[str], Any]) -> StackSettings:
@@ -283,6 +284,7 @@ class StackSettings:
                 "detectionAllowList", (), _ALLOWED_PRINCIPAL, "an IAM/STS ARN or a role name (no wildcards)"
             ),
             quarantine_trigger=c.flag("quarantineTrigger", defaults.quarantine_trigger),
+            refresh_ip_sources=c.flag("refreshIpSources", defaults.refresh_ip_sources),
         )
 
     @property
@@ -326,6 +328,7 @@ class StackSettings:
             "THREAT_LIST_BUCKET": self.threat_list_bucket,
             "THREAT_LIST_KEY": self.threat_list_key,
             "WEBHOOK_SECRET_ID": self.chat_webhook_secret_arn,
+            "IP_INTEL_REFRESH": "true" if self.refresh_ip_sources else "",
         }
 
 
@@ -534,6 +537,15 @@ KEYS: tuple[ContextKey, ...] = (
         "lookbackDays", "lookback_days", "integer", INVESTIGATION_GROUP,
         "CloudTrail window before the finding, in days (at least 1).",
         ("LOOKBACK_DAYS",),
+    ),
+    ContextKey(
+        "refreshIpSources", "refresh_ip_sources", "boolean", INVESTIGATION_GROUP,
+        "Refresh AWS's ip-ranges.json and the Tor bulk exit list once a day for the report's IP "
+        "reputation (fetched by the Report step over the internet, checked, kept in the evidence bucket "
+        "under `intel/ip-sources/<day>/` for the day's other runs; the report says each source's age). "
+        "`false`: the snapshots shipped with the code.",
+        ("IP_INTEL_REFRESH",),
+        default="`true`",
     ),
     ContextKey(
         "maxLookbackDays", "max_lookback_days", "integer", INVESTIGATION_GROUP,

@@ -53,6 +53,9 @@ class Settings:
     local_log_paths: tuple[str, ...] = ()
     # The DuckDB engine reads no log file larger than this, decompressed (a gzip bomb is skipped, counted).
     local_log_max_file_bytes: int = 256 << 20
+    # Deployed runs refresh AWS's ip-ranges and the Tor exit list daily (shared in the evidence
+    # bucket); offline runs and tests use the shipped snapshots.
+    ip_intel_refresh: bool = False
     lookback_days: int = 7
     max_lookback_days: int = 3650
     contain_min_severity: float = 7.0
@@ -124,6 +127,7 @@ class Settings:
             log_validation_max_files=_positive_int(env, "LOG_VALIDATION_MAX_FILES", 2000),
             local_log_paths=_csv(env.get("LOCAL_LOG_PATHS")),
             local_log_max_file_bytes=_positive_int(env, "LOCAL_LOG_MAX_FILE_BYTES", 256 << 20),
+            ip_intel_refresh=env.get("IP_INTEL_REFRESH", "").lower() in ("1", "true", "yes"),
             lookback_days=lookback,
             max_lookback_days=max_lookback,
             contain_min_severity=severity,

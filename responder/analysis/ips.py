@@ -22,7 +22,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -386,6 +386,30 @@ def _http_get(url: str) -> bytes:
     return body
 
 
+def _checked_ranges(http: Callable[[str], bytes]) -> bytes:
+    """AWS's ip-ranges.json, as fetched, once it parses and holds prefixes."""
+    raw = http(AWS_RANGES_URL)
+    if len(raw) > MAX_SOURCE_BYTES:
+        raise ValueError(f"{len(raw)} bytes: more than a ranges file holds")
+    ranges = AwsIpRanges.from_document(json.loads(raw), source=AWS_RANGES_URL)
+    if not ranges.prefix_count:
+        raise ValueError("no prefixes in the document")
+    return raw
+
+
+def _checked_tor(http: Callable[[str], bytes], stamp: datetime) -> bytes:
+    """The Tor bulk exit list, dated, once it holds addresses."""
+    raw = http(TOR_EXITS_URL)
+    if len(raw) > MAX_SOURCE_BYTES:
+        raise ValueError(f"{len(raw)} bytes: more than an exit list holds")
+    tor = AddressList.from_text(
+        raw.decode("utf-8", errors="replace"), name="tor-exits", source=TOR_EXITS_URL, as_of=stamp
+    )
+    if not len(tor):
+        raise ValueError("no addresses in the list")
+    return tor.to_text().encode()
+
+
 def refresh(
     cache_dir: str | Path,
     *,
@@ -396,36 +420,79 @@ def refresh(
 
     Each source is checked (it must parse and hold entries) before it replaces the cached copy; a
     source that fails keeps its previous copy. Returns ``{name: "refreshed" | "failed: <reason>"}``.
-    Needs network: never called by the workflow or the tests with the real ``http``.
+    Needs network: the workflow calls it through :func:`refresh_shared`, the tests with a fake ``http``.
     """
     folder = Path(cache_dir)
     folder.mkdir(parents=True, exist_ok=True)
     stamp = now or datetime.now(UTC)
     result: dict[str, str] = {}
-    try:
-        raw = http(AWS_RANGES_URL)
-        ranges = AwsIpRanges.from_document(json.loads(raw), source=AWS_RANGES_URL)
-        if not ranges.prefix_count:
-            raise ValueError("no prefixes in the document")
-        _replace(folder / CACHED_RANGES, raw)
-        result["aws-ip-ranges"] = "refreshed"
-    except Exception as exc:  # one failed source must not stop the other; the caller sees why
-        logger.warning("ip source refresh failed: aws-ip-ranges: %r", exc)
-        result["aws-ip-ranges"] = f"failed: {type(exc).__name__}: {str(exc)[:200]}"
-    try:
-        tor = AddressList.from_text(
-            http(TOR_EXITS_URL).decode("utf-8", errors="replace"),
-            name="tor-exits",
-            source=TOR_EXITS_URL,
-            as_of=stamp,
-        )
-        if not len(tor):
-            raise ValueError("no addresses in the list")
-        _replace(folder / CACHED_TOR, tor.to_text().encode())
-        result["tor-exits"] = "refreshed"
-    except Exception as exc:  # see above
-        logger.warning("ip source refresh failed: tor-exits: %r", exc)
-        result["tor-exits"] = f"failed: {type(exc).__name__}: {str(exc)[:200]}"
+    for name, file, fetch in _SOURCES:
+        try:
+            _replace(folder / file, fetch(http, stamp))
+            result[name] = "refreshed"
+        except Exception as exc:  # one failed source must not stop the other; the caller sees why
+            logger.warning("ip source refresh failed: %s: %r", name, exc)
+            result[name] = f"failed: {type(exc).__name__}: {str(exc)[:200]}"
+    return result
+
+
+MAX_SOURCE_BYTES = 32 << 20  # ip-ranges.json is about 2 MB; the exit list well under 1 MB
+SHARED_PREFIX = "intel/ip-sources"
+SHARED_MAX_AGE = timedelta(hours=24)
+_SOURCES: tuple[tuple[str, str, Callable[[Callable[[str], bytes], datetime], bytes]], ...] = (
+    ("aws-ip-ranges", CACHED_RANGES, lambda http, _stamp: _checked_ranges(http)),
+    ("tor-exits", CACHED_TOR, _checked_tor),
+)
+
+
+def refresh_shared(
+    s3: Any,
+    bucket: str,
+    cache_dir: str | Path,
+    *,
+    http: Callable[[str], bytes] = _http_get,
+    now: datetime | None = None,
+    max_age: timedelta = SHARED_MAX_AGE,
+) -> dict[str, str]:
+    """Current AWS ranges and Tor exits for a deployed run, into ``cache_dir`` (which
+    :func:`load_ip_intel` then reads): the container's copy while younger than ``max_age``, else the
+    day's copy in the evidence bucket (``intel/ip-sources/<day>/``, written once), else fetched,
+    checked, and kept there for the day's other runs. Never raises: a source that cannot be had
+    leaves the older copy, or the shipped snapshot, and the report's ``ip_sources`` says how old it is.
+    Returns ``{name: "cached" | "shared <day>" | "refreshed" | "failed: <reason>"}``."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from responder.errors import EvidenceConflict
+    from responder.evidence import put_evidence, read_evidence
+
+    folder = Path(cache_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = now or datetime.now(UTC)
+    day = stamp.strftime("%Y-%m-%d")
+    result: dict[str, str] = {}
+    for name, file, fetch in _SOURCES:
+        local = folder / file
+        if local.is_file() and stamp.timestamp() - local.stat().st_mtime < max_age.total_seconds():
+            result[name] = "cached"
+            continue
+        uri = f"s3://{bucket}/{SHARED_PREFIX}/{day}/{file}"
+        try:
+            try:
+                body = read_evidence(s3, uri)
+                result[name] = f"shared {day}"
+            except ClientError as exc:
+                if (exc.response.get("Error") or {}).get("Code") not in ("NoSuchKey", "404"):
+                    raise
+                body = fetch(http, stamp)
+                try:
+                    put_evidence(s3, bucket, uri.split("/", 3)[3], body, content_type="text/plain")
+                except EvidenceConflict:  # another run of the day kept its copy first: use that one
+                    body = read_evidence(s3, uri)
+                result[name] = "refreshed"
+            _replace(local, body)
+        except (ClientError, BotoCoreError, OSError, ValueError) as exc:
+            logger.warning("ip source refresh failed: %s: %r", name, exc)
+            result[name] = f"failed: {type(exc).__name__}: {str(exc)[:200]}"
     return result
 
 

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from responder.analysis.buckets import Insiders
-from responder.analysis.ips import load_ip_intel, load_threat_list
+from responder.analysis.ips import load_ip_intel, load_threat_list, refresh_shared
 from responder.analysis.pivot import report_credentials
 from responder.bundle import write_report_bundle
 from responder.errors import InvalidInput
@@ -148,10 +148,13 @@ def write_report(
 
 
 def _ip_intel(s3: Any) -> Any:
-    """Shipped AWS ranges and Tor exits, plus the team's threat list in S3 when one is configured."""
+    """AWS ranges and Tor exits (refreshed daily when deployed, else the shipped snapshots), plus the
+    team's threat list in S3 when one is configured."""
 
     settings = get_settings()
     cache = "/tmp/ip-intel"  # noqa: S108 - Lambda's only writable place; a warm container reuses it
+    if settings.ip_intel_refresh and settings.evidence_bucket:
+        refresh_shared(s3, settings.evidence_bucket, cache)
     threat = None
     if settings.threat_list_bucket and settings.threat_list_key:
         threat = load_threat_list(s3, settings.threat_list_bucket, settings.threat_list_key, cache_dir=cache)

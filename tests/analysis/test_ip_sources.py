@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -21,6 +22,7 @@ from responder.analysis.ips import (
     load_threat_list,
     parse_ip,
     refresh,
+    refresh_shared,
     source_ips,
 )
 from responder.report import build_report
@@ -168,3 +170,106 @@ def test_report_says_how_old_each_source_is():
 def test_source_ips_uses_the_intel_alone():
     ips = source_ips([row("ListBuckets", ip="185.220.101.47")], intel=load_ip_intel())
     assert ips[0]["classification"] == "tor"
+
+
+# --------------------------------------------------------------- deployed runs: refreshed, shared daily
+
+
+RECORDED = {
+    # What the two sources answered, cut to a few entries (their shapes as published).
+    AWS_RANGES_URL: json.dumps(
+        {
+            "syncToken": "1765152000",
+            "createDate": "2026-12-07-22-13-08",
+            "prefixes": [
+                {"ip_prefix": "3.5.140.0/22", "region": "ap-northeast-2", "service": "AMAZON",
+                 "network_border_group": "ap-northeast-2"},
+                {"ip_prefix": "52.94.76.0/22", "region": "us-west-2", "service": "AMAZON",
+                 "network_border_group": "us-west-2"},
+            ],
+            "ipv6_prefixes": [
+                {"ipv6_prefix": "2600:1f00::/24", "region": "GLOBAL", "service": "AMAZON",
+                 "network_border_group": "GLOBAL"}
+            ],
+        }
+    ).encode(),
+    TOR_EXITS_URL: b"185.220.101.47\n185.220.101.48\n204.8.96.84\n",
+}  # fmt: skip
+
+
+def _evidence_bucket() -> Any:
+    from workstation.demo.account import create_evidence_bucket
+
+    s3 = boto3.client("s3", region_name="us-east-1")
+    create_evidence_bucket(s3, "responder-evidence-intel")
+    return s3
+
+
+def test_a_deployed_run_refreshes_once_a_day_for_every_container(aws_env, tmp_path: Path):
+    asked: list[str] = []
+
+    def recorded(url: str) -> bytes:
+        asked.append(url)
+        return RECORDED[url]
+
+    with mock_aws():
+        s3 = _evidence_bucket()
+        first = refresh_shared(s3, "responder-evidence-intel", tmp_path / "a", http=recorded, now=NOW)
+        assert first == {"aws-ip-ranges": "refreshed", "tor-exits": "refreshed"}
+        assert asked == [AWS_RANGES_URL, TOR_EXITS_URL]
+        keys = [o["Key"] for o in s3.list_objects_v2(Bucket="responder-evidence-intel")["Contents"]]
+        assert sorted(keys) == [
+            "intel/ip-sources/2026-12-08/ip-ranges.json",
+            "intel/ip-sources/2026-12-08/tor-exits.txt",
+        ]
+        # The same container: its own copy; another container the same day: the bucket's, no fetch.
+        assert set(
+            refresh_shared(s3, "responder-evidence-intel", tmp_path / "a", http=recorded, now=NOW).values()
+        ) == {"cached"}
+        other = refresh_shared(s3, "responder-evidence-intel", tmp_path / "b", http=recorded, now=NOW)
+        assert other == {"aws-ip-ranges": "shared 2026-12-08", "tor-exits": "shared 2026-12-08"}
+        assert len(asked) == 2
+    intel = load_ip_intel(tmp_path / "b")
+    assert not intel.ranges.sample and classify_ip("52.94.77.1", intel.ranges) == "aws"
+    assert intel.tor is not None and intel.tor.match(parse_ip("204.8.96.84")) is not None
+    sources = {s["name"]: s for s in intel.sources(NOW)}
+    assert (
+        sources["aws-ip-ranges"]["source"].endswith("ip-ranges.json")
+        and sources["aws-ip-ranges"]["age_days"] == 0
+    )
+
+
+def test_a_source_that_cannot_be_had_leaves_the_snapshot_and_says_so(aws_env, tmp_path: Path):
+    def answers(url: str) -> bytes:
+        if url == AWS_RANGES_URL:
+            return b"<html>captive portal</html>"  # not the document: refused, never cached
+        raise OSError("network unreachable")
+
+    with mock_aws():
+        s3 = _evidence_bucket()
+        result = refresh_shared(s3, "responder-evidence-intel", tmp_path, http=answers, now=NOW)
+        assert result["aws-ip-ranges"].startswith("failed: JSONDecodeError")
+        assert result["tor-exits"].startswith("failed: OSError")
+        assert "Contents" not in s3.list_objects_v2(Bucket="responder-evidence-intel")
+    intel = load_ip_intel(tmp_path)
+    assert intel.ranges.sample, "the shipped sample, whose age the report shows"
+    assert intel.ranges.describe(NOW)["age_days"] > 365
+
+
+def test_the_report_step_refreshes_only_when_the_deployment_says_so(monkeypatch: pytest.MonkeyPatch):
+    from responder.settings import Settings
+    from responder.steps import report as step
+
+    calls: list[str] = []
+    monkeypatch.setattr(step, "refresh_shared", lambda s3, bucket, cache: calls.append(bucket))
+    for refresh_on, expected in ((False, []), (True, ["evidence"])):
+        monkeypatch.setattr(
+            step,
+            "get_settings",
+            lambda on=refresh_on: Settings(evidence_bucket="evidence", ip_intel_refresh=on),
+        )
+        calls.clear()
+        step._ip_intel(None)
+        assert calls == expected
+    assert Settings.from_env({"IP_INTEL_REFRESH": "true"}).ip_intel_refresh
+    assert not Settings.from_env({}).ip_intel_refresh
