@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import json
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
 from importlib import resources
@@ -39,6 +39,7 @@ from responder.analysis.rows import (
     with_malformed,
 )
 from responder.analysis.tactics import SEVERITIES, TACTIC_ORDER, findings
+from responder.classification import not_looked_up
 from responder.encode import md_code, md_fence, md_text
 from responder.errors import InvalidInput, ReportInvalid
 from responder.models import iso
@@ -176,6 +177,7 @@ def build_report(
     generated_at: datetime | None = None,
     redaction_key: bytes | None = None,
     insiders: Insiders | None = None,
+    classify: Callable[[list[str]], list[dict[str, Any]]] | None = None,
 ) -> dict[str, Any]:
     """The investigation report for one exposed key, validated against the contract.
 
@@ -190,6 +192,8 @@ def build_report(
     digests of redacted secrets (plain SHA-256 without it). ``insiders``: who is inside this account
     as the live account shows it (its organization, VPC endpoints, principal ids): grants pinned to
     them are internal, as Remediate judges them; without it only the account id is inside.
+    ``classify``: what each touched bucket holds (:func:`responder.classification.classify_buckets`
+    over the live account); without it every one is ``unknown``, not looked up.
     """
     all_rows: list[Row] = list(rows)
     for credential, extra in (derived_rows or {}).items():
@@ -238,6 +242,16 @@ def build_report(
         "findings": with_tampering_finding(findings(ordered), coverage),
         "attribution": attribution(ordered, ips),
     }
+    touched = sorted(
+        set(report["data_access_summary"]["by_bucket"])
+        | {c["bucket"] for c in report["bucket_policy_changes"]}
+        | set(current_bucket_policies or {})
+    )
+    report["data_classification"] = (
+        classify(touched)
+        if classify is not None
+        else not_looked_up(touched, "not looked up (no account read)")
+    )
     if current_bucket_policies is not None:
         report["current_bucket_policies"] = [
             {"bucket": bucket, **analyse_current_policy(policy, judged)}
@@ -505,11 +519,25 @@ def _data_next_steps(report: Mapping[str, Any]) -> list[str]:
     steps: list[str] = []
     summary = report["data_access_summary"]
     if summary["read_calls"] or report["bucket_policy_changes"]:
-        buckets = sorted(set(summary["by_bucket"]) | {b["bucket"] for b in report["bucket_policy_changes"]})
-        steps.append(
-            f"Check the data classification of buckets {listed(buckets, 10)} and what was read; "
-            "involve Legal if personal or customer data is in them."
-        )
+        classes = report.get("data_classification") or []
+        sensitive = [c["bucket"] for c in classes if c["classification"] == "sensitive"]
+        unknown = [c["bucket"] for c in classes if c["classification"] == "unknown"]
+        declared = [f"{c['bucket']} ({c['classification']})" for c in classes if c["source"] == "tag"]
+        if sensitive:
+            steps.append(
+                f"Buckets {listed(sensitive, 10)} hold sensitive data (Macie): establish what was read "
+                "and involve Legal and the data owners (a possible breach notification)."
+            )
+        if declared:
+            steps.append(
+                f"Check what was read from {listed(declared, 10)} against its declared classification; "
+                "involve Legal if personal or customer data is in them."
+            )
+        if unknown:
+            steps.append(
+                f"Find out what buckets {listed(unknown, 10)} hold (no Macie result, no classification "
+                "tag) and what was read; involve Legal if personal or customer data is in them."
+            )
     unlogged = [b for b, seen in report["data_events_logged"].items() if not seen]
     if unlogged:
         steps.append(
@@ -744,6 +772,15 @@ def _md_data(report: Mapping[str, Any]) -> list[str]:
         out += ["No S3 data events from the key in the logs.", ""]
     for note in report.get("data_access_notes") or []:
         out += [f"> {md_text(note, limit=_PROSE_MAX)}", ""]
+    if report.get("data_classification"):
+        out += ["What the touched buckets hold:", ""]
+        out += _table(
+            ["Bucket", "Classification", "Source", "Detail"],
+            (
+                [Code(c["bucket"]), c["classification"], c["source"], c.get("detail")]
+                for c in report["data_classification"]
+            ),
+        )
     att = report["attribution"]
     out += [f"## Attribution: {md_text(att['assessment'])}", ""]
     out += [f"- {md_text(r, limit=_PROSE_MAX)}" for r in att["reasons"]] + [""]

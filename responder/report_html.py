@@ -394,6 +394,12 @@ def _data(report: Mapping[str, Any]) -> str:
     else:
         out += "<p>No S3 data events from the key in the logs.</p>"
     out += "".join(f'<p class="note">{_e(note)}</p>' for note in report.get("data_access_notes") or [])
+    classes = report.get("data_classification") or []
+    if classes:
+        out += "<p>What the touched buckets hold:</p>" + _table(
+            ["Bucket", "Classification", "Source", "Detail"],
+            ([c["bucket"], c["classification"], c["source"], c.get("detail")] for c in classes),
+        )
     return out
 
 

@@ -7,6 +7,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.parser import BaseModel, parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from responder.classification import PERMISSIONS_CLASSIFICATION
 from responder.clients import client, throttling_retried
 from responder.insiders import PERMISSIONS_INSIDERS, insiders_here
 from responder.observability import logger, metrics, tracer
@@ -24,6 +25,8 @@ PERMISSIONS: tuple[Permission, ...] = (
     Permission(("secretsmanager:GetSecretValue",), ("@redaction_key_secret",)),
     # Who is inside this account (read-only): the report judges "external" as Remediate does.
     *PERMISSIONS_INSIDERS,
+    # What the touched buckets hold: Macie's sensitivity scores, else their classification tag.
+    *PERMISSIONS_CLASSIFICATION,
 )
 
 
@@ -50,6 +53,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             request.state,
             execution_id=request.execution_id,
             insiders=insiders,
+            macie=client("macie2"),
         )
     logger.info("report written", extra={"report": ref.uri, "sha256": ref.sha256})
     return ref.model_dump(mode="json")

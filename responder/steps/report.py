@@ -10,6 +10,7 @@ from responder.analysis.buckets import Insiders
 from responder.analysis.ips import load_ip_intel, load_threat_list, refresh_shared
 from responder.analysis.pivot import report_credentials
 from responder.bundle import write_report_bundle
+from responder.classification import classify_buckets
 from responder.errors import InvalidInput
 from responder.evidence import (
     incident_prefix,
@@ -60,11 +61,14 @@ def write_report(
     execution_id: str,
     started_at: str | None = None,
     insiders: Insiders | None = None,
+    macie: Any = None,
 ) -> ReportRef:
     """Analyse every saved query result and write report.json and report.md to evidence.
 
     ``insiders``: this account as the live account shows it (responder.insiders.read_insiders), so
-    the report calls external exactly what Remediate would remove.
+    the report calls external exactly what Remediate would remove. ``macie``: the Macie client the
+    touched buckets' classification is asked of (with their tags as the fallback); without it they
+    are ``unknown``, not looked up.
     """
     inc = state.incident
     if inc is None:
@@ -116,6 +120,7 @@ def write_report(
         insiders=insiders,
         current_bucket_policies=_bucket_policies(s3, state),
         ip_intel=_ip_intel(s3),
+        classify=(lambda buckets: classify_buckets(macie, s3, buckets)) if macie is not None else None,
         # A retried Report step must render the very same bytes: evidence is write-once.
         generated_at=datetime.fromisoformat(started_at.replace("Z", "+00:00")) if started_at else None,
     )
