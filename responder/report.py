@@ -18,6 +18,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
+from responder.analysis.actors import label_actors, owner_summary, suspect_rows
 from responder.analysis.attribution import attribution
 from responder.analysis.buckets import (
     Insiders,
@@ -28,7 +29,7 @@ from responder.analysis.buckets import (
 from responder.analysis.credentials import complete_credentials, derive_credentials
 from responder.analysis.exfil import NOT_LOGGED_NOTE, data_access, data_events_logged, exfil_summary
 from responder.analysis.inventory import iam_changes, inventory
-from responder.analysis.ips import AwsIpRanges, IpIntel, load_ip_intel, source_ips
+from responder.analysis.ips import AwsIpRanges, IpIntel, index_remote_ip_details, load_ip_intel, source_ips
 from responder.analysis.rows import (
     Row,
     iso_time,
@@ -210,6 +211,14 @@ def build_report(
     now = generated_at or datetime.now(UTC)
 
     ips = source_ips(ordered, ranges, remote_ip_details, intel=intel)
+    # The owner's everyday calls apart from the attacker's: findings, attribution, timing, inventory
+    # and timeline are about the rest (responder/analysis/actors.py says how, and why conservatively).
+    actors = label_actors(ordered, ips, index_remote_ip_details(remote_ip_details))
+    labels = {a["ip"]: a["label"] for a in actors}
+    for ip in ips:
+        ip["actor"] = labels.get(str(ip["ip"]), "unknown")
+    suspect = suspect_rows(ordered, actors)
+    suspect_ips = [ip for ip in ips if ip["actor"] != "owner"]
     access = data_access(ordered)
     logged = data_events_logged(ordered)
     report: dict[str, Any] = {
@@ -229,18 +238,20 @@ def build_report(
         "source_ips": ips,
         "ip_ranges": ranges.describe(now),
         "ip_sources": intel.sources(now, guardduty=bool(remote_ip_details)),
-        "timeline": timeline(ordered, ips),
+        "actors": actors,
+        "owner_activity": owner_summary(ordered, actors),
+        "timeline": timeline(suspect, suspect_ips),
         "events": _events(ordered),
-        "iam_changes": iam_changes(ordered),
-        "inventory": inventory(ordered),
+        "iam_changes": iam_changes(suspect),
+        "inventory": inventory(suspect),
         "bucket_policy_changes": bucket_policy_changes(ordered, judged),
         "role_trust_changes": trust_policy_changes(ordered, judged),
         "data_access": access,
         "data_access_summary": exfil_summary(access),
         "data_events_logged": logged,
         "data_access_notes": [f"{bucket}: {NOT_LOGGED_NOTE}" for bucket, seen in logged.items() if not seen],
-        "findings": with_tampering_finding(findings(ordered), coverage),
-        "attribution": attribution(ordered, ips),
+        "findings": with_tampering_finding(findings(suspect), coverage),
+        "attribution": attribution(suspect, suspect_ips),
     }
     touched = sorted(
         set(report["data_access_summary"]["by_bucket"])
@@ -666,6 +677,30 @@ def _md_ips(report: Mapping[str, Any]) -> list[str]:
     )
 
 
+def _md_actors(report: Mapping[str, Any]) -> list[str]:
+    out = ["## Who used the key", ""]
+    out += _table(
+        ["Address", "Label", "Events", "Why"],
+        (
+            [Code(a["ip"]), a["label"], a["event_count"], "; ".join(a["reasons"])]
+            for a in report.get("actors") or []
+        ),
+    )
+    owner = report.get("owner_activity") or {}
+    if owner.get("event_count"):
+        out += [
+            md_text(
+                f"The owner's activity, set apart from the findings, attribution, inventory and timeline: "
+                f"{owner['event_count']} calls from {', '.join(owner['source_ips'])} between "
+                f"{owner['first_event']} and {owner['last_event']} ({', '.join(owner['user_agent_families'])}); "
+                f"mostly {', '.join(owner['top_events'][:5])}.",
+                limit=_PROSE_MAX,
+            ),
+            "",
+        ]
+    return out
+
+
 def _md_credentials(report: Mapping[str, Any]) -> list[str]:
     chain, same_ip = credential_rows(report)
     out = ["## Credentials", ""]
@@ -848,6 +883,7 @@ def render_markdown(report: Mapping[str, Any], *, redaction_key: bytes | None = 
     out: list[str] = []
     for section in (
         _md_summary,
+        _md_actors,
         _md_credentials,
         _md_ips,
         _md_findings,

@@ -235,6 +235,25 @@ def _bucket_name(seconds: int) -> str:
     return f"{seconds // 60} minute(s)"
 
 
+def _actors(report: Mapping[str, Any]) -> str:
+    body = _table(
+        ["Address", "Label", "Events", "Why"],
+        (
+            [a["ip"], a["label"], a["event_count"], "; ".join(a["reasons"])]
+            for a in report.get("actors") or []
+        ),
+    )
+    owner = report.get("owner_activity") or {}
+    if owner.get("event_count"):
+        body += (
+            f"<p>The owner's activity, set apart from the findings, attribution, inventory and timeline: "
+            f"{_e(owner['event_count'])} calls from {_e(', '.join(owner['source_ips']))} between "
+            f"{_e(owner['first_event'])} and {_e(owner['last_event'])}; mostly "
+            f"{_e(', '.join(owner['top_events'][:5]))}.</p>"
+        )
+    return body
+
+
 def _credentials(report: Mapping[str, Any]) -> str:
     chain, same_ip = credential_rows(report)
     body = _table(CREDENTIAL_HEADERS, chain)
@@ -453,6 +472,7 @@ def render_html(report: Mapping[str, Any], *, redaction_key: bytes | None = None
     sections = [
         _summary(data),
         _section("timeline", "API calls over time, by source IP", timeline_svg(data)),
+        _section("actors", "Who used the key", _actors(data)),
         _section("credentials", "Credentials", _credentials(data)),
         _section("ips", "Source IPs", _ips(data)),
         _section("findings", "Findings by tactic", _findings(data)),

@@ -766,6 +766,7 @@ def check_hostile_strings(result: DemoResult, probe: Probe, lines: list[str]) ->
         "## What happened",
         "## What was done",
         "## What you must do now",
+        "## Who used the key",
         "## Credentials",
         "## Source IPs",
         "## Findings by tactic",
