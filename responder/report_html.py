@@ -64,6 +64,8 @@ code,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font
 .summary{background:#fff;border:1px solid #ccc;border-left:6px solid #b2182b;padding:8px 16px}
 .todo li{margin:4px 0}.muted{color:#666}.note{background:#fff8e1;border-left:4px solid #e08214;padding:6px 10px}
 #ips td:nth-child(-n+2){white-space:nowrap}ul.ua{margin:0;padding-left:16px}svg{background:#fff;border:1px solid #ddd;max-width:100%;height:auto}
+@media print{body{background:#fff;font-size:11px}main{max-width:none;padding:0}h2{break-after:avoid-page}
+table,svg,pre,.summary{break-inside:avoid-page}tr{break-inside:avoid}.badge{border:1px solid #000;color:#000!important;background:#fff!important}}
 """
 
 
@@ -277,7 +279,11 @@ def _ips(report: Mapping[str, Any]) -> str:
             where = " ".join(p for p in (where, f"AWS {ip['aws_service']} {ip.get('aws_region') or ''}") if p)
         if ip.get("threat_list"):
             where = " ".join(p for p in (where, f"threat list: {ip['threat_list']}") if p)
-        agents = "".join(f"<li>{_e(ua)}</li>" for ua in ip.get("user_agents") or [])
+        # Grouped by tool, version and platform (the full strings are in report.json).
+        groups = ip.get("user_agent_groups") or ip.get("user_agents") or []
+        agents = "".join(f"<li>{_e(ua)}</li>" for ua in groups[:8])
+        if len(groups) > 8:
+            agents += f"<li>... and {len(groups) - 8} more</li>"
         rows.append(
             [
                 f'<span class="mono">{_e(ip["ip"])}</span>',

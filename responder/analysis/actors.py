@@ -23,10 +23,10 @@ backdoor is a backdoor, and the label is a judgement, not a fact.
 from __future__ import annotations
 
 import ipaddress
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from responder.analysis.agents import ua_family
 from responder.analysis.attribution import OFFENSIVE_TOOLS
 from responder.analysis.rows import Row, text
 
@@ -37,17 +37,6 @@ _STRONG_CLASSES = {
     "hosting": "a hosting provider",
     "vpn": "a VPN provider",
 }
-_FAMILY = re.compile(r"^\s*\[?([A-Za-z][\w.-]*?)[/ ]", re.ASCII)
-_PLATFORMS = ("kali", "macos", "darwin", "windows", "linux", "android", "ios")
-
-
-def ua_family(agent: str | None) -> str:
-    """A user agent's tool and platform, without versions: ``aws-cli on darwin``, ``boto3 on linux``."""
-    value = (agent or "").lower()
-    match = _FAMILY.match(value)
-    tool = match.group(1) if match else (value.split(" ", 1)[0] or "(none)")
-    platform = next((p for p in _PLATFORMS if p in value), "")
-    return f"{tool} on {platform}" if platform else tool
 
 
 def _network(ip: str) -> str | None:

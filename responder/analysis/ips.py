@@ -27,6 +27,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from responder.analysis.agents import ua_groups
 from responder.analysis.rows import Row, iso_time, text
 
 logger = logging.getLogger(__name__)
@@ -621,6 +622,7 @@ def source_ips(
             "first_seen": iso_time(timed[0]),
             "last_seen": iso_time(timed[-1]),
             "user_agents": sorted({text(r, "user_agent") or "(none)" for r in group}),
+            "user_agent_groups": ua_groups(text(r, "user_agent") for r in group),
             "classification": classify_ip(
                 ip if ip != "(none)" else None, ranges, details, tor=tor, threat=threat
             ),

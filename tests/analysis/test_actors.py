@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from responder.analysis.actors import label_actors, ua_family
+from responder.analysis.actors import label_actors
+from responder.analysis.agents import ua_family, ua_groups
 from responder.report import build_report, render_markdown
 from tests.analysis.helpers import KEY, row
 
@@ -102,3 +103,14 @@ def test_label_actors_needs_only_the_source_ips():
     ]
     labels = {a["ip"]: a["label"] for a in label_actors([], ips)}
     assert labels == {"185.220.101.47": "attacker", OFFICE: "owner"}
+
+
+def test_user_agents_grouped_by_tool_version_and_platform():
+    assert ua_groups([KALI, KALI, MAC, None]) == [
+        "aws-cli 2.13.25 on Kali Linux (2 calls)",
+        "(none) (1 call)",
+        "aws-cli 2.15.30 on macOS (1 call)",
+    ]
+    report = build_report(_story(), access_key_id=KEY, remote_ip_details=REMOTE, **WINDOW)
+    groups = {ip["ip"]: ip["user_agent_groups"] for ip in report["source_ips"]}
+    assert groups[HOSTING] == ["aws-cli 2.13.25 on Kali Linux (3 calls)"]

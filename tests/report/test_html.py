@@ -182,3 +182,12 @@ def test_chromium_renders_summary_chart_and_sections_with_the_script_inert(tmp_p
     text = dom.body_text
     assert XSS_AGENT in text and XSS_BUCKET in text
     assert "What you must do now" in text and "Backdoors (policies open to outsiders)" in text
+
+
+def test_user_agents_are_grouped_and_the_page_prints():
+    page = render_html(report())
+    assert "@media print" in page and "break-inside:avoid-page" in page
+    dom = parse(page)
+    assert "call)" in dom.body_text or "calls)" in dom.body_text, (
+        "user agents by tool, version and platform, counted"
+    )
