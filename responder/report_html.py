@@ -154,15 +154,31 @@ def timeline_svg(report: Mapping[str, Any]) -> str:
     if later:
         end = max(later) + (max(later) - start) / 40
     size = int(tl["bucket_seconds"])
-    left, right, top, lane_h, axis_h = 250, 20, 24, 30, 40
+    left, right, lane_h, axis_h = 250, 20, 30, 40
     width = 1040
     plot_w = width - left - right
-    height = top + lane_h * len(series) + axis_h
     span = (end - start).total_seconds() or 1.0
     peak = max((p[1] for s in series for p in s["points"]), default=1) or 1
 
     def x_of(when: datetime) -> float:
         return left + plot_w * (when - start).total_seconds() / span
+
+    markers = _action_markers(report, start, end, x_of)
+    # Action labels never overlap: each goes on the first row above the chart where it fits.
+    rows: list[list[tuple[float, float]]] = []
+    placed: list[int] = []
+    for x, _what, label in markers:
+        box = (x - 3 - label_width(label), x - 3)
+        row = next(
+            (i for i, used in enumerate(rows) if all(box[1] + 4 < a or box[0] - 4 > b for a, b in used)),
+            len(rows),
+        )
+        if row == len(rows):
+            rows.append([])
+        rows[row].append(box)
+        placed.append(row)
+    top = 24 + LABEL_ROW * len(rows)  # the rows of labels sit between the key line and the lanes
+    height = top + lane_h * len(series) + axis_h
 
     out = [
         f'<svg id="timeline-chart" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
@@ -203,26 +219,44 @@ def timeline_svg(report: Mapping[str, Any]) -> str:
         f'<text x="{left}" y="{axis_y + 34}" font-size="11" fill="#666">UTC, {_e(tl["start"])} to '
         f"{_e(_iso(end))}</text>"
     )
-    markers: dict[int, list[Mapping[str, Any]]] = {}
-    for action in (report.get("response") or {}).get("actions") or []:
-        at = _parse(action.get("at")) if action.get("at") else None
-        if at is None or not start <= at <= end or action.get("status") not in {"done", "already_done"}:
-            continue
-        # Actions a few pixels apart share one line and one label.
-        markers.setdefault(round(x_of(at) / 8), []).append(action)
-    for group in markers.values():
-        x = x_of(_parse(group[0]["at"]) or start)
-        what = "; ".join(f"{a['action']} {a['target']} at {a['at']}" for a in group)
-        label = " + ".join(dict.fromkeys(str(a["action"]) for a in group))
+    for (x, what, label), row in zip(markers, placed, strict=True):
+        y = top - 8 - LABEL_ROW * row
         out.append(
-            f'<line class="action" x1="{x:.1f}" x2="{x:.1f}" y1="{top - 6}" y2="{axis_y}" stroke="#1a9850" '
+            f'<line class="action" x1="{x:.1f}" x2="{x:.1f}" y1="{y + 2}" y2="{axis_y}" stroke="#1a9850" '
             f'stroke-dasharray="4 3" stroke-width="2"><title>{_e(what)}</title></line>'
-            f'<text x="{x - 3:.1f}" y="{top - 8}" text-anchor="end" font-size="11" fill="#1a9850">'
-            f"{_e(label)}</text>"
+            f'<text class="action-label" x="{x - 3:.1f}" y="{y}" text-anchor="end" font-size="11" '
+            f'fill="#1a9850">{_e(label)}</text>'
         )
     out.append("</svg>")
     legend = " ".join(_class_badge(c) for c in dict.fromkeys(str(s.get("classification")) for s in series))
     return "".join(out) + f'<p class="legend">{legend}</p>'
+
+
+LABEL_ROW = 14  # px between rows of action labels
+CHAR_WIDTH = 6.6  # px per character at font-size 11, generous (the widest glyphs of a sans font)
+
+
+def label_width(text: str) -> float:
+    """A label's width in the chart, estimated (no font metrics in a self-contained page)."""
+    return CHAR_WIDTH * len(text)
+
+
+def _action_markers(
+    report: Mapping[str, Any], start: datetime, end: datetime, x_of: Any
+) -> list[tuple[float, str, str]]:
+    """``(x, what, label)`` per action mark, left to right; actions a few pixels apart share one."""
+    groups: dict[int, list[Mapping[str, Any]]] = {}
+    for action in (report.get("response") or {}).get("actions") or []:
+        at = _parse(action.get("at")) if action.get("at") else None
+        if at is None or not start <= at <= end or action.get("status") not in {"done", "already_done"}:
+            continue
+        groups.setdefault(round(x_of(at) / 8), []).append(action)
+    out = []
+    for _, group in sorted(groups.items()):
+        x = x_of(_parse(group[0]["at"]) or start)
+        what = "; ".join(f"{a['action']} {a['target']} at {a['at']}" for a in group)
+        out.append((x, what, " + ".join(dict.fromkeys(str(a["action"]) for a in group))))
+    return out
 
 
 def _iso(when: datetime) -> str:

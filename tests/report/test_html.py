@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 
 from responder.bundle import write_report
 from responder.report import build_report, timeline
-from responder.report_html import CSP, render_html
+from responder.report_html import CSP, render_html, timeline_svg
 from tests.analysis.helpers import KEY, OTHER_ACCOUNT, bucket_policy, row
 
 XSS_AGENT = "<script>alert('ua')</script>"
@@ -191,3 +192,45 @@ def test_user_agents_are_grouped_and_the_page_prints():
     assert "call)" in dom.body_text or "calls)" in dom.body_text, (
         "user agents by tool, version and platform, counted"
     )
+
+
+def _text_boxes(svg: str) -> list[tuple[str, float, float, float, float]]:
+    """Each <text> of the chart with its box (x0, x1, y0, y1), estimated as the page lays it out."""
+    import html as html_lib
+    import re
+
+    from responder.report_html import label_width
+
+    boxes = []
+    for attrs, body in re.findall(r"<text([^>]*)>(.*?)</text>", svg):
+        get = dict(re.findall(r'([\w-]+)="([^"]*)"', attrs))
+        text = html_lib.unescape(body)
+        size = float(get.get("font-size", 11))
+        width = label_width(text) * size / 11 * (1.1 if get.get("font-family") == "monospace" else 1)
+        x, y = float(get["x"]), float(get["y"])
+        anchor = get.get("text-anchor", "start")
+        x0 = x - width if anchor == "end" else x - width / 2 if anchor == "middle" else x
+        boxes.append((text, x0, x0 + width, y - size, y + 2))
+    return boxes
+
+
+def test_no_two_labels_of_the_timeline_overlap():
+    """Many actions minutes apart (containment, snapshots, remediation, notice) all get a label."""
+    data = report()
+    base = datetime(2024, 5, 1, 10, 30, tzinfo=UTC)
+    data["response"]["actions"] = [
+        {"action": name, "target": "t", "status": "done", "at": (base + timedelta(seconds=40 * i)).strftime("%Y-%m-%dT%H:%M:%SZ")}
+        for i, name in enumerate(
+            ["disable_access_key", "revoke_sessions", "tag_principal", "snapshot_bucket_policy",
+             "remove_policy_statements", "contain_principal", "notify_soc"]
+        )
+    ]  # fmt: skip
+    data["timeline"]["end"] = "2024-05-01T10:40:00Z"
+    svg = timeline_svg(data)
+    boxes = _text_boxes(svg)
+    labels = [b for b in boxes if "notify_soc" in b[0] or "disable_access_key" in b[0]]
+    assert labels, "the action labels are drawn"
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1 :]:
+            overlap = a[1] < b[2] and b[1] < a[2] and a[3] < b[4] and b[3] < a[4]
+            assert not overlap, f"{a[0]!r} overlaps {b[0]!r}"
