@@ -101,6 +101,23 @@ class IncidentNotFound(InvalidInput):
     """The incident table holds no recorded action for that incident id: nothing to recover."""
 
 
+# responder recover --only/--target/--except: a selection that cannot be carried out as asked.
+class UnknownSelector(InvalidInput):
+    """``--only``, ``--except`` or ``--target`` names no recorded change of the incident. Nothing changed."""
+
+
+class AmbiguousSelector(InvalidInput):
+    """A short id names two recorded changes of the incident (their sort keys do not). Nothing changed."""
+
+
+class ConflictingSelection(InvalidInput):
+    """One change named both by ``--only`` and by ``--except``. Nothing changed."""
+
+
+class SelectionBreaksOrder(InvalidInput):
+    """The selection undoes a change but leaves a newer change to the same state. Nothing changed."""
+
+
 class EradicationNotApproved(ResponderError):
     """Eradication (deleting rogue resources) was asked for without a matching approval. Nothing deleted.
 

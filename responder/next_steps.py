@@ -72,7 +72,8 @@ def credential_steps(
         return [
             f"Access key {key} is disabled: delete it once evidence is preserved, give its owner a replacement"
             " (or a role), and find where it leaked (repository, CI log, image, laptop).",
-            f"`responder recover --incident {incident_id} --dry-run` shows what undoing the containment would"
-            " change; undo only what is still needed.",
+            f"Once the owner has rotated: `responder recover --incident {incident_id} --dry-run` lists every"
+            f" change with its ID; `--target {key}` gives back only this key (the attacker's keys stay"
+            " disabled, the backdoors removed).",
         ]
     return [f"Deactivate, then rotate access key {key} now, and find where it leaked: it is still active."]

@@ -10,7 +10,13 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from responder.errors import ContainmentFailed, IncidentNotFound
+from responder.errors import (
+    ConflictingSelection,
+    ContainmentFailed,
+    IncidentNotFound,
+    SelectionBreaksOrder,
+    UnknownSelector,
+)
 from responder.models import Incident, Owner
 from responder.permissions import actions_of
 from responder.steps.disable import disable_key
@@ -24,7 +30,15 @@ from responder.steps.revoke_sessions import (
     user_policy_name,
 )
 from tests.iam_env import ACCOUNT, REGION, Env, emulated_iam
-from workstation.recover import PERMISSIONS_RECOVER, recover_incident
+from workstation.recover import (
+    PERMISSIONS_RECOVER,
+    RecoverItem,
+    Selection,
+    change_ref,
+    recover_changes,
+    recover_incident,
+    recover_lines,
+)
 
 INC = "inc-0123456789abcdef"
 NOW = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
@@ -248,3 +262,211 @@ def test_declared_recover_permissions_cover_the_calls_made(iam_env: Env):
         "iam:UntagRole",
         "iam:DeleteRolePolicy",
     }
+
+
+# ------------------------------------------------------------------------------ selective recovery
+
+
+def changes(env: Env, incident_id: str = INC, **kwargs) -> list[RecoverItem]:
+    return recover_changes(env.iam, env.ddb, env.table, incident_id, **kwargs)
+
+
+def ref_of(items: list[RecoverItem], action: str, target: str) -> str:
+    [found] = [i.ref for i in items if (i.action.action, i.action.target) == (action, target)]
+    return found
+
+
+def recover_records(env: Env) -> list[str]:
+    return sorted(i["sk"]["S"] for i in env.items() if i["sk"]["S"].startswith("RECOVER#"))
+
+
+def test_the_owners_key_alone_is_given_back(iam_env: Env):
+    prior_state(iam_env)
+    contain(iam_env)
+    contained = iam_env.snapshot()
+
+    items = changes(iam_env, selection=Selection(targets=(iam_env.key,)))
+
+    assert iam_env.key_status() == "Active"
+    # Everything else the containment set is still in place: the revocations and the tags.
+    after = iam_env.snapshot()
+    assert {k: v for k, v in after.items() if k != "keys"} == {
+        k: v for k, v in contained.items() if k != "keys"
+    }
+    assert {(i.action.action, i.status) for i in items} == {
+        ("undo_disable_access_key", "done"),
+        ("undo_revoke_sessions", "not_selected"),
+        ("undo_tag_principal", "not_selected"),
+    }
+    assert [i.status for i in items].count("not_selected") == 4
+    not_selected = [i.action for i in items if i.status == "not_selected"]
+    assert {(a.status, a.detail) for a in not_selected} == {("skipped", "not selected: left as is")}
+    [key_record] = [r["sk"] for r in iam_env.actions(INC) if r["action"] == "disable_access_key"]
+    assert recover_records(iam_env) == [f"RECOVER#{key_record}"]
+
+
+def test_the_listing_names_each_change_by_a_stable_id_before_anything_changes(iam_env: Env):
+    prior_state(iam_env)
+    contain(iam_env)
+    state, items = iam_env.snapshot(), iam_env.items()
+
+    plan = changes(iam_env, dry_run=True, selection=Selection(targets=(iam_env.key,)))
+
+    assert (iam_env.snapshot(), iam_env.items()) == (state, items)
+    records = {r["sk"]: r for r in iam_env.actions(INC)}
+    assert {i.sk for i in plan} == set(records)
+    assert all(i.ref == change_ref(i.sk) and len(i.ref) == 8 for i in plan)
+    assert [i.ref for i in changes(iam_env, dry_run=True)] == [i.ref for i in plan]  # the same every run
+    by_action = {(i.action.action, i.action.target): i for i in plan}
+    key = by_action[("undo_disable_access_key", iam_env.key)]
+    assert (key.status, key.what) == ("would_do", f"access key {iam_env.key}")
+    assert key.action.detail == f"{iam_env.user}'s key {iam_env.key}: Inactive -> Active"
+    revoke = by_action[("undo_revoke_sessions", f"user/{iam_env.user}")]
+    assert revoke.status == "not_selected"
+    assert revoke.what == f"user/{iam_env.user} session revocation {user_policy_name(INC)}"
+    lines = recover_lines(plan)
+    assert lines[0].split() == ["ID", "STATUS", "UNDO", "CHANGE", "WHAT", "UNDOING", "DOES"]
+    assert len(lines) == 1 + len(plan)
+    assert lines[1 + plan.index(key)].split()[:3] == [key.ref, "would_do", "undo_disable_access_key"]
+
+
+@pytest.mark.parametrize(
+    "selection",
+    [
+        Selection(only=("deadbeef",)),
+        Selection(only=("3",)),  # a row number is not an id
+        Selection(only=("ACTION#2024-05-01T12:00:00Z#disable_access_key#nope",)),
+        Selection(targets=("user/nobody",)),
+        Selection(targets=("AKIAUNKNOWNKEY000000",)),
+        Selection(exclude=("0badc0de",)),
+    ],
+)
+def test_a_selector_that_names_nothing_is_a_named_error_and_changes_nothing(iam_env: Env, selection):
+    contain(iam_env)
+    state, items = iam_env.snapshot(), iam_env.items()
+
+    for dry_run in (True, False):
+        with pytest.raises(UnknownSelector, match=r"nothing changed|not a change id"):
+            changes(iam_env, dry_run=dry_run, selection=selection)
+
+    assert (iam_env.snapshot(), iam_env.items()) == (state, items)
+
+
+def test_targets_are_matched_by_arn_and_by_name(iam_env: Env):
+    contain(iam_env)
+    arn = f"arn:aws:iam::{ACCOUNT}:role/service/{iam_env.role}"  # a role's path is not in its records
+
+    plan = changes(iam_env, dry_run=True, selection=Selection(targets=(arn,)))
+
+    assert {(i.action.action, i.status) for i in plan if i.action.target == f"role/{iam_env.role}"} == {
+        ("undo_revoke_sessions", "would_do"),
+        ("undo_tag_principal", "would_do"),
+    }
+    assert {i.status for i in plan if i.action.target != f"role/{iam_env.role}"} == {"not_selected"}
+
+
+def chain(env: Env) -> list[RecoverItem]:
+    """Two revocations of one role (a retry with a later cutoff): one inline policy, changed twice."""
+    revoke_role_sessions(env.iam, env.ddb, env.table, INC, env.role, now=NOW)
+    revoke_role_sessions(env.iam, env.ddb, env.table, INC, env.role, now=NOW + timedelta(minutes=2))
+    newer, older = changes(env, dry_run=True)
+    assert older.needs == (newer.ref,) and newer.needs == ()
+    return [newer, older]
+
+
+def test_undoing_an_older_change_while_a_newer_one_stays_is_refused(iam_env: Env):
+    newer, older = chain(iam_env)
+    state, items = iam_env.snapshot(), iam_env.items()
+
+    with pytest.raises(SelectionBreaksOrder) as caught:
+        changes(iam_env, selection=Selection(only=(older.ref,)))
+    assert str(caught.value).startswith(
+        f"selection refused, nothing changed: add --only {newer.ref} (or leave {older.ref} out): "
+        f"{older.ref} (undo_revoke_sessions) is older than {newer.ref} (undo_revoke_sessions) on "
+        f"policy {ROLE_POLICY_NAME} of role/{iam_env.role}"
+    )
+    with pytest.raises(SelectionBreaksOrder, match=f"drop --except {newer.ref}"):
+        changes(iam_env, selection=Selection(exclude=(newer.ref,)))
+
+    assert (iam_env.snapshot(), iam_env.items()) == (state, items)
+
+
+def test_the_newer_change_alone_may_go_first_and_the_older_one_later(iam_env: Env):
+    newer, older = chain(iam_env)
+
+    first = {i.ref: i.status for i in changes(iam_env, selection=Selection(only=(newer.ref,)))}
+    assert first == {newer.ref: "done", older.ref: "not_selected"}
+    assert ROLE_POLICY_NAME in iam_env.role_policies()  # the first revocation's document is back
+
+    # Undone already, the newer change no longer holds the older one back.
+    second = {i.ref: i.status for i in changes(iam_env, selection=Selection(only=(older.ref,)))}
+    assert second == {newer.ref: "already_done", older.ref: "done"}
+    assert ROLE_POLICY_NAME not in iam_env.role_policies()
+
+
+def test_a_second_run_undoes_the_rest_and_a_third_is_a_no_op(iam_env: Env):
+    prior_state(iam_env)
+    before = iam_env.snapshot()
+    contain(iam_env)
+    changes(iam_env, selection=Selection(targets=(iam_env.key,)))
+
+    rest = changes(iam_env)
+
+    assert sorted(i.status for i in rest) == ["already_done"] + ["done"] * 4
+    assert iam_env.snapshot() == before
+    state, items = iam_env.snapshot(), iam_env.items()
+    assert {i.status for i in changes(iam_env)} == {"already_done"}
+    assert (iam_env.snapshot(), iam_env.items()) == (state, items)
+
+
+def test_except_keeps_the_named_change(iam_env: Env):
+    contain(iam_env)
+    key = ref_of(changes(iam_env, dry_run=True), "undo_disable_access_key", iam_env.key)
+
+    items = changes(iam_env, selection=Selection(exclude=(key,)))
+
+    assert iam_env.key_status() == "Inactive"
+    assert sorted(i.status for i in items) == ["done"] * 4 + ["not_selected"]
+    assert user_policy_name(INC) not in iam_env.user_policies()
+
+
+def test_a_change_both_in_only_and_in_except_is_refused(iam_env: Env):
+    contain(iam_env)
+    items = iam_env.items()
+    key = ref_of(changes(iam_env, dry_run=True), "undo_disable_access_key", iam_env.key)
+
+    with pytest.raises(ConflictingSelection, match=key):
+        changes(iam_env, selection=Selection(only=(key,), exclude=(key,)))
+    assert iam_env.items() == items and iam_env.key_status() == "Inactive"
+
+
+def test_except_narrows_a_target(iam_env: Env):
+    contain(iam_env)
+    plan = changes(iam_env, dry_run=True)
+    user = f"user/{iam_env.user}"
+    tags = ref_of(plan, "undo_tag_principal", user)
+
+    items = changes(iam_env, selection=Selection(targets=(user,), exclude=(tags,)))
+
+    assert {(i.action.action, i.status) for i in items if i.action.target == user} == {
+        ("undo_revoke_sessions", "done"),
+        ("undo_tag_principal", "not_selected"),
+    }
+    assert user_policy_name(INC) not in iam_env.user_policies()
+    assert TAG_INCIDENT in {t["Key"] for t in iam_env.iam.list_user_tags(UserName=iam_env.user)["Tags"]}
+
+
+def test_the_listing_cannot_be_forged_by_a_name_from_the_account():
+    from responder.models import Action
+
+    hostile = "bucket x statement(s) removed: Sid a\nffffffff  would_do\x1b[2J"
+    item = RecoverItem(
+        ref="0123abcd",
+        sk="ACTION#x",
+        what=hostile,
+        status="would_do",
+        action=Action(action="undo_remove_policy_statements", target="x", status="would_do", detail="d\r"),
+    )
+    [_, line] = recover_lines([item])
+    assert "\n" not in line and "\r" not in line and "\x1b" not in line
+    assert "\\x0a" in line and "\\x1b" in line

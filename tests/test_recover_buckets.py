@@ -8,7 +8,10 @@ from typing import Any
 
 import pytest
 
+from responder.errors import SelectionBreaksOrder
 from responder.live import bucket_state
+from responder.models import Incident as Case
+from responder.models import Owner
 from responder.permissions import actions_of
 from responder.remediate import (
     BucketFix,
@@ -18,12 +21,15 @@ from responder.remediate import (
     plan_bucket_fixes,
     plan_persistence,
 )
+from responder.steps.disable import disable_key
 from tests.iam_actions import iam_action
+from tests.iam_env import ACCOUNT
 from tests.remediation_env import (
     BACKDOORED_POLICY,
     BUCKET,
     DENY_ALL_ARN,
     EVIDENCE,
+    OTHER_USER,
     OWNER_POLICY,
     OWNER_STATEMENTS,
     ROGUE_USER,
@@ -32,7 +38,14 @@ from tests.remediation_env import (
     report_of,
 )
 from tests.test_remediate import owner_put
-from workstation.recover import PERMISSIONS_RECOVER, PERMISSIONS_RECOVER_REMEDIATION, recover_incident
+from workstation.recover import (
+    PERMISSIONS_RECOVER,
+    PERMISSIONS_RECOVER_REMEDIATION,
+    RecoverItem,
+    Selection,
+    recover_changes,
+    recover_incident,
+)
 
 INC = "inc-backdoor-0001"
 EXEC = "exec-1"
@@ -218,3 +231,129 @@ def test_every_record_says_who_approved_it(inc: Incident):
         "contain_principal",
     }
     assert {r["approved_by"] for r in records} == {APPROVER}
+
+
+# ------------------------------------------------------------------------------ selective recovery
+
+
+def disable_owner_key(inc: Incident) -> None:
+    """The workflow's first change: the owner's exposed key set Inactive."""
+    env = inc.env
+    case = Case.model_validate(
+        {
+            "incident_id": INC,
+            "source": "manual",
+            "access_key_id": env.key,
+            "principal": {"type": "IAMUser", "user_name": env.user},
+            "account_id": ACCOUNT,
+            "decision": {"action": "contain", "reason": "test"},
+        }
+    )
+    owner = Owner(access_key_id=env.key, account_id=ACCOUNT, user_name=env.user)
+    disable_key(env.iam, env.ddb, env.table, case, owner, execution_id=EXEC)
+
+
+def whole_incident(inc: Incident) -> None:
+    disable_owner_key(inc)
+    fix_bucket(inc)
+    contain(inc)
+
+
+def changes(inc: Incident, **kwargs: Any) -> list[RecoverItem]:
+    kwargs.setdefault("s3", inc.s3)
+    return recover_changes(inc.iam, inc.ddb, inc.table, INC, **kwargs)
+
+
+def item_of(items: list[RecoverItem], action: str) -> RecoverItem:
+    [found] = [i for i in items if i.action.action == action]
+    return found
+
+
+def keys(inc: Incident, user: str) -> dict[str, str]:
+    return {
+        k["AccessKeyId"]: k["Status"] for k in inc.iam.list_access_keys(UserName=user)["AccessKeyMetadata"]
+    }
+
+
+def test_the_owner_gets_their_key_back_and_the_attacker_stays_out(inc: Incident):
+    # The issue's example: all or nothing, the owner's key came back with the attacker's key and
+    # the backdoor statement.
+    whole_incident(inc)
+    fixed_policy, fixed_pab = inc.policy(), inc.pab()
+    assert "Backup" not in (fixed_policy or "")
+
+    items = changes(inc, selection=Selection(targets=(inc.env.key,)))
+
+    assert keys(inc, inc.env.user)[inc.env.key] == "Active"
+    assert keys(inc, ROGUE_USER)[inc.rogue_user_key] == "Inactive"
+    assert keys(inc, OTHER_USER)[inc.rogue_key] == "Inactive"
+    assert inc.policy() == fixed_policy and inc.pab() == fixed_pab  # the backdoor stays removed
+    attached = inc.iam.list_attached_user_policies(UserName=ROGUE_USER)["AttachedPolicies"]
+    assert DENY_ALL_ARN in {p["PolicyArn"] for p in attached}
+    assert {(i.action.action, i.status) for i in items} == {
+        ("undo_disable_access_key", "done"),
+        ("undo_contain_principal", "not_selected"),
+        ("undo_block_public_access", "not_selected"),
+        ("undo_remove_policy_statements", "not_selected"),
+    }
+
+
+def test_the_listing_names_the_bucket_and_the_statement(inc: Incident):
+    whole_incident(inc)
+    state = inc.state()
+
+    plan = changes(inc, dry_run=True)
+
+    assert inc.state() == state
+    statement = item_of(plan, "undo_remove_policy_statements")
+    assert statement.what == f"bucket {BUCKET} statement(s) removed: Sid Backup"
+    assert statement.status == "would_do" and "put back exactly as snapshotted" in (
+        statement.action.detail or ""
+    )
+    bpa = item_of(plan, "undo_block_public_access")
+    assert bpa.what == f"bucket {BUCKET} Block Public Access turned on"
+    assert statement.needs == (bpa.ref,)  # S3 refuses a public policy under Block Public Access
+    rogue = next(i for i in plan if i.action.target == f"user/{ROGUE_USER}")
+    assert rogue.what == (
+        f"user/{ROGUE_USER} key(s) {inc.rogue_user_key} set Inactive; deny-all responder-deny-all; "
+        "login profile removed"
+    )
+
+
+def test_putting_the_statement_back_under_block_public_access_is_refused(inc: Incident):
+    whole_incident(inc)
+    plan = changes(inc, dry_run=True)
+    statement = item_of(plan, "undo_remove_policy_statements")
+    bpa = item_of(plan, "undo_block_public_access")
+    state = inc.state()
+
+    with pytest.raises(SelectionBreaksOrder, match=f"add --only {bpa.ref} "):
+        changes(inc, selection=Selection(only=(statement.ref,)))
+    assert inc.state() == state
+
+    # The newer change alone is fine: Block Public Access goes back, the backdoor stays removed.
+    fixed = inc.policy()
+    done = {i.ref: i.status for i in changes(inc, selection=Selection(only=(bpa.ref,)))}
+    assert (done[bpa.ref], done[statement.ref]) == ("done", "not_selected")
+    assert inc.pab() is None and inc.policy() == fixed
+
+    # A later run for the statement works: its newer change is undone already.
+    again = {i.ref: i.status for i in changes(inc, selection=Selection(only=(statement.ref,)))}
+    assert (again[bpa.ref], again[statement.ref]) == ("already_done", "done")
+    assert inc.policy() == BACKDOORED_POLICY
+
+
+def test_a_bucket_target_by_arn_takes_its_changes_in_order_and_the_rest_follows(inc: Incident):
+    before = restorable(inc)
+    whole_incident(inc)
+
+    first = changes(inc, selection=Selection(targets=(f"arn:aws:s3:::{BUCKET}",)))
+
+    order = [i.action.action for i in first if i.status == "done"]
+    assert order == ["undo_block_public_access", "undo_remove_policy_statements"]
+    assert inc.policy() == BACKDOORED_POLICY
+    assert keys(inc, inc.env.user)[inc.env.key] == "Inactive"
+
+    rest = changes(inc)
+    assert sorted(i.status for i in rest) == ["already_done"] * 2 + ["done"] * 3
+    assert restorable(inc) == before

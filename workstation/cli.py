@@ -237,6 +237,29 @@ def _args_recover(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--dry-run", action="store_true", help="list what would be undone; change nothing")
     parser.add_argument("--yes", action="store_true", help="undo without asking")
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="undo this change only: its ID from the listing, or its ACTION# sort key (repeatable)",
+    )
+    parser.add_argument(
+        "--target",
+        action="append",
+        default=[],
+        metavar="TARGET",
+        help="undo only the changes on this access key id, user/NAME, role/NAME, IAM ARN or bucket "
+        "(repeatable; with --only, the changes either names)",
+    )
+    parser.add_argument(
+        "--except",
+        dest="exclude",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="leave this change as is: its ID or sort key (repeatable)",
+    )
 
 
 def _cmd_recover(args: argparse.Namespace) -> int:
@@ -246,22 +269,26 @@ def _cmd_recover(args: argparse.Namespace) -> int:
 
     from responder.clients import client
     from responder.errors import ResponderError
-    from workstation.recover import recover_incident, recover_summary
+    from workstation.recover import Selection, recover_changes, recover_lines
 
     table = args.table or os.environ.get("INCIDENT_TABLE", "")
     if not table:
         raise InvalidInput("recover: name the incident table with --table or INCIDENT_TABLE")
+    selection = Selection(only=tuple(args.only), targets=tuple(args.target), exclude=tuple(args.exclude))
     iam, ddb, s3 = client("iam"), client("dynamodb"), client("s3")
     try:
-        plan = recover_incident(iam, ddb, table, args.incident, dry_run=True, s3=s3)
-        for line in recover_summary(plan):
+        # The same selection for the listing and the run: what is shown is what is asked about.
+        plan = recover_changes(iam, ddb, table, args.incident, dry_run=True, s3=s3, selection=selection)
+        for line in recover_lines(plan):
             _say(line)
-        pending = sum(a.status == "would_do" for a in plan)
+        pending = sum(i.status == "would_do" for i in plan)
+        left = sum(i.status == "not_selected" for i in plan)
+        unselected = f", {left} not selected" if left else ""
         if not pending:
-            _say("nothing to undo")
+            _say(f"nothing to undo{unselected}")
             return EXIT_OK
         if args.dry_run:
-            _say(f"dry run: {pending} change(s) would be undone; nothing changed")
+            _say(f"dry run: {pending} change(s) would be undone{unselected}; nothing changed")
             return EXIT_OK
         if not args.yes:
             if not sys.stdin.isatty():
@@ -273,14 +300,17 @@ def _cmd_recover(args: argparse.Namespace) -> int:
             if answer.strip().lower() not in ("y", "yes"):
                 _say("nothing undone", file=sys.stderr)
                 return 1
-        done = recover_incident(iam, ddb, table, args.incident, s3=s3)
+        done = recover_changes(iam, ddb, table, args.incident, s3=s3, selection=selection)
     except (ResponderError, BotoCoreError) as exc:
         if isinstance(exc, InvalidInput):
             raise
         _say(f"responder: {_one_line(str(exc))}", file=sys.stderr)
         return 1
-    for line in recover_summary(done):
+    for line in recover_lines(done):
         _say(line)
+    left = sum(i.status == "not_selected" for i in done)
+    if left:
+        _say(f"{left} change(s) not selected, left as is; recover again to undo them")
     return EXIT_OK
 
 

@@ -7,6 +7,14 @@ reason. Each undo is recorded as ``RECOVER#<action sk>``, so running recover aga
 (``already_done``). Skipped ones are looked at again next time: after another incident's recover
 has removed the change on top of ours, ours becomes undoable.
 
+A :class:`Selection` undoes chosen changes only; the rest are ``not_selected`` and a later run can
+undo them. Each change has a short stable id (:func:`change_ref`). Changes *depend* on each other
+when they set the same live state (:func:`_touches`: one key's status, one inline policy, one
+principal's responder tags, one managed policy attachment, one role's trust, one bucket's policy and
+Block Public Access together): the newer must be undone for the older's undo to find the state it
+set. A selection that undoes an older one and leaves a newer one still to undo is refused
+(:class:`SelectionBreaksOrder`) before anything is read from the account.
+
 With ``dry_run`` nothing is written anywhere: the actions come back ``would_do``.
 """
 
@@ -14,15 +22,25 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 
 from responder.actions import record_change
-from responder.errors import IncidentNotFound, error_code, failure
+from responder.encode import terminal_line
+from responder.errors import (
+    AmbiguousSelector,
+    ConflictingSelection,
+    IncidentNotFound,
+    SelectionBreaksOrder,
+    UnknownSelector,
+    error_code,
+    failure,
+)
 from responder.models import Action, iso, utc_now
 from responder.permissions import Permission
 from responder.policy_doc import canonical, decode_policy
@@ -548,63 +566,361 @@ def _record_recover(ddb: Any, table: str, incident_id: str, rec: Recorded, actio
     )
 
 
-def recover_incident(
-    iam: Any, ddb: Any, table: str, incident_id: str, *, dry_run: bool = False, s3: Any = None
-) -> list[Action]:
-    """Undo the incident's recorded changes, newest first; one ``undo_<action>`` Action per record.
+# ------------------------------------------------------------------------------ choosing what to undo
 
-    ``s3`` is needed to undo bucket fixes (``restore_bucket_policy``, ``remove_policy_statements``,
-    ``block_public_access``); without it those are ``skipped`` with the reason.
+
+@dataclass(frozen=True)
+class Selection:
+    """Which recorded changes to undo: those ``only`` names (short ids or sort keys) and those on one of
+    ``targets`` (an access key id, ``user/NAME``, ``role/NAME``, an IAM ARN, a bucket); every change
+    when neither is given; then less those ``exclude`` names. The empty selection is everything."""
+
+    only: tuple[str, ...] = ()
+    targets: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.only or self.targets or self.exclude)
+
+
+RecoverStatus = Literal["done", "already_done", "skipped", "would_do", "not_selected"]
+
+
+@dataclass(frozen=True)
+class RecoverItem:
+    """One recorded change, newest first, and what recover did (or in a dry run would do) to it.
+
+    ``action`` is the ``undo_<action>`` Action the report layout knows; a change left out of the
+    selection is ``not_selected`` here and ``skipped`` ("not selected") there.
+    """
+
+    ref: str
+    """Short and stable: the first 8 hex digits of the sha256 of the record's sort key."""
+    sk: str
+    what: str
+    """The kind of change and what it changed: the key, the principal, the bucket and its Sids."""
+    status: RecoverStatus
+    action: Action
+    needs: tuple[str, ...] = ()
+    """The refs of newer changes to the same state: undoing this one needs them undone (first)."""
+
+
+_BUCKET_ACTIONS = frozenset({"restore_bucket_policy", "remove_policy_statements", "block_public_access"})
+_REF = re.compile(r"[0-9a-fA-F]{8}")
+
+
+def change_ref(sk: str) -> str:
+    """The short id of a record, from its sort key alone: the same in every listing and every run."""
+    return hashlib.sha256(sk.encode()).hexdigest()[:8]
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _touches(rec: Recorded) -> frozenset[tuple[str, ...]]:
+    """The live state a record's undo reads back and puts back.
+
+    Each undo checks that this state is still exactly what its change set, and the undos run newest
+    first: two changes that share some of it form a chain. A bucket counts as one state, its policy
+    and Block Public Access together, because S3 refuses a public policy while BlockPublicPolicy is
+    on: its policy is put back only after Block Public Access (set later) is.
+    """
+    after = _dict(rec.after)
+    if rec.action == "disable_access_key":
+        return frozenset({("key", rec.target)})
+    if rec.action == "revoke_sessions":
+        return frozenset({("policy", rec.target, str(after.get("policy_name") or ""))})
+    if rec.action == "tag_principal":
+        return frozenset({("tags", rec.target)})
+    if rec.action in _BUCKET_ACTIONS:
+        return frozenset({("bucket", rec.target)})
+    if rec.action == "remove_trust_statements":
+        return frozenset({("trust", rec.target)})
+    if rec.action == "contain_principal":
+        principal = str(after.get("principal") or rec.target)
+        touched: set[tuple[str, ...]] = {("key", str(key)) for key in _dict(after.get("keys"))}
+        deny = _dict(after.get("deny_policy"))
+        if deny.get("arn") and deny.get("attached"):
+            touched.add(("attached", principal, str(deny["arn"])))
+        elif deny.get("name"):
+            touched.add(("policy", principal, str(deny["name"])))
+        return frozenset(touched or {("principal", principal)})
+    return frozenset({("target", rec.target)})
+
+
+def _names(rec: Recorded) -> set[str]:
+    """What ``--target`` may call a record: its target, and for a contained principal its keys."""
+    names = {rec.target, rec.target.removeprefix("access-key/")}
+    if rec.action == "contain_principal":
+        after = _dict(rec.after)
+        if after.get("principal"):
+            names.add(str(after["principal"]))
+        names |= {str(key) for key in _dict(after.get("keys"))}
+    return names
+
+
+def _target_name(text: str) -> str:
+    """An ARN or ``access-key/`` form as the records name it: ``user/NAME`` (no path), a bucket, a key."""
+    text = text.strip()
+    parts = text.split(":", 5)
+    if len(parts) == 6 and parts[0] == "arn":
+        service, resource = parts[2], parts[5]
+        kind, _, rest = resource.partition("/")
+        if service == "iam" and kind in ("user", "role") and rest:
+            return f"{kind}/{rest.rsplit('/', 1)[-1]}"
+        if service == "sts" and kind == "assumed-role" and rest:
+            return f"role/{rest.split('/', 1)[0]}"
+        if service == "s3" and resource and "/" not in resource:
+            return resource
+    return text.removeprefix("access-key/")
+
+
+def _statements(document: Any) -> list[Any]:
+    found = _dict(document).get("Statement")
+    return found if isinstance(found, list) else [found] if found is not None else []
+
+
+def _removed_sids(before: Any, after: Any) -> str:
+    """The statements of ``before`` that ``after`` lacks, by Sid."""
+    kept = {canonical(s) for s in _statements(after)}
+    gone = [s for s in _statements(before) if canonical(s) not in kept]
+    return ", ".join(str(_dict(s).get("Sid") or "(no Sid)") for s in gone) or "none"
+
+
+def _policy_json(text: Any) -> Any:
+    try:
+        return json.loads(text) if isinstance(text, str) else None
+    except ValueError:
+        return None
+
+
+def _what(rec: Recorded) -> str:
+    """What a record changed, from the record alone (the listing shows it before anything is read)."""
+    before, after = _dict(rec.before), _dict(rec.after)
+    if rec.action == "disable_access_key":
+        return f"access key {rec.target}"
+    if rec.action == "revoke_sessions":
+        return f"{rec.target} session revocation {after.get('policy_name') or '(unnamed)'}"
+    if rec.action == "tag_principal":
+        return f"{rec.target} tags {', '.join(TAG_KEYS)}"
+    if rec.action == "remove_policy_statements":
+        sids = _removed_sids(_policy_json(before.get("policy")), _policy_json(after.get("policy")))
+        return f"bucket {rec.target} statement(s) removed: Sid {sids}"
+    if rec.action == "restore_bucket_policy":
+        return f"bucket {rec.target} policy replaced by an earlier one"
+    if rec.action == "block_public_access":
+        return f"bucket {rec.target} Block Public Access turned on"
+    if rec.action == "remove_trust_statements":
+        sids = _removed_sids(before.get("trust_policy"), after.get("trust_policy"))
+        return f"{rec.target} trust statement(s) removed: Sid {sids}"
+    if rec.action == "contain_principal":
+        parts = []
+        if after.get("keys"):
+            parts.append(f"key(s) {', '.join(sorted(str(k) for k in _dict(after['keys'])))} set Inactive")
+        deny = _dict(after.get("deny_policy"))
+        if deny.get("arn") or deny.get("name"):
+            parts.append(f"deny-all {str(deny.get('arn') or deny.get('name')).rsplit('/', 1)[-1]}")
+        if after.get("login_profile"):
+            parts.append("login profile removed")
+        principal = after.get("principal") or rec.target
+        return f"{principal} {'; '.join(parts) or 'contained'}"
+    return f"{rec.action} on {rec.target}"
+
+
+def _by_ref(records: Sequence[Recorded], value: str, flag: str, incident_id: str) -> str:
+    """The sort key ``value`` names: a short id as listed, or the sort key itself."""
+    text = value.strip()
+    if text.startswith("ACTION#"):
+        hits = [r.sk for r in records if r.sk == text]
+    elif _REF.fullmatch(text):
+        hits = [r.sk for r in records if change_ref(r.sk) == text.lower()]
+    else:
+        raise UnknownSelector(
+            f"{flag} {text!r} is not a change id (8 hex digits, as the listing shows) or a sort key "
+            "(ACTION#...); name a key, user/NAME, role/NAME or bucket with --target"
+        )
+    if not hits:
+        raise UnknownSelector(
+            f"{flag} {text} names no recorded change of incident {incident_id}; "
+            f"`responder recover --incident {incident_id} --dry-run` lists them; nothing changed"
+        )
+    if len(hits) > 1:
+        raise AmbiguousSelector(
+            f"{flag} {text} names {len(hits)} changes of incident {incident_id}; select each by its sort "
+            f"key instead: {', '.join(hits)}; nothing changed"
+        )
+    return hits[0]
+
+
+def _chosen(records: Sequence[Recorded], selection: Selection, incident_id: str) -> set[str]:
+    """The sort keys the selection names; UnknownSelector for any part that names nothing."""
+    only = {_by_ref(records, value, "--only", incident_id) for value in selection.only}
+    named = set(only)
+    for value in selection.targets:
+        name = _target_name(value)
+        hits = {r.sk for r in records if name in _names(r)}
+        if not hits:
+            known = sorted({r.target for r in records})
+            listed = ", ".join(known[:6]) + (f" (+{len(known) - 6} more)" if len(known) > 6 else "")
+            raise UnknownSelector(
+                f"--target {value.strip()} is on no recorded change of incident {incident_id} (its "
+                f"targets: {listed}; a user is user/NAME, a role role/NAME); nothing changed"
+            )
+        named |= hits
+    chosen = named if selection.only or selection.targets else {r.sk for r in records}
+    excluded = {_by_ref(records, value, "--except", incident_id) for value in selection.exclude}
+    # "--target T --except ID" is all of T but one; "--only ID --except ID" is a typo, said as such.
+    both = sorted(change_ref(sk) for sk in excluded & only)
+    if both:
+        raise ConflictingSelection(f"{', '.join(both)} both in --only and in --except; nothing changed")
+    return chosen - excluded
+
+
+def _needs(records: Sequence[Recorded], pending: set[str]) -> dict[str, list[str]]:
+    """For each change still to undo, the newer ones still to undo that share some of its state."""
+    touched = {r.sk: _touches(r) for r in records}
+    return {
+        rec.sk: [n.sk for n in records[i + 1 :] if n.sk in pending and touched[rec.sk] & touched[n.sk]]
+        for i, rec in enumerate(records)
+        if rec.sk in pending
+    }
+
+
+def _check_order(
+    records: Sequence[Recorded],
+    needs: dict[str, list[str]],
+    chosen: set[str],
+    selection: Selection,
+    incident_id: str,
+) -> None:
+    """SelectionBreaksOrder when a chosen change needs one that is left out; the message says which
+    selectors to add (or which ``--except`` to drop).
+
+    Undoing the older change alone would seldom make the account worse (its undo would find the
+    state is not what it set, and skip), but on a bucket S3 may refuse the policy under Block Public
+    Access mid-run, and either way it would not do what was asked: so it is refused up front.
+    """
+    newest_first = sorted(range(len(records)), reverse=True)
+    order = {records[i].sk: n for n, i in enumerate(newest_first)}
+    by_sk = {r.sk: r for r in records}
+    missing = {
+        sk: left
+        for sk in sorted(chosen, key=order.__getitem__)
+        if (left := [n for n in needs.get(sk, []) if n not in chosen])
+    }
+    if not missing:
+        return
+    required: set[str] = set()
+    stack = [n for left in missing.values() for n in left]
+    while stack:  # what those need in turn, so that one message names every selector to add
+        sk = stack.pop()
+        if sk not in chosen and sk not in required:
+            required.add(sk)
+            stack += needs.get(sk, [])
+    excluded = {_by_ref(records, value, "--except", incident_id) for value in selection.exclude}
+    ordered = sorted(required, key=order.__getitem__)
+    todo = [f"add --only {change_ref(sk)}" for sk in ordered if sk not in excluded]
+    todo += [f"drop --except {change_ref(sk)}" for sk in ordered if sk in excluded]
+    why = "; ".join(
+        f"{change_ref(sk)} (undo_{by_sk[sk].action}) is older than {change_ref(n)} "
+        f"(undo_{by_sk[n].action}) on {_state_name(by_sk[sk], by_sk[n])}"
+        for sk, left in missing.items()
+        for n in left
+    )
+    raise SelectionBreaksOrder(
+        f"selection refused, nothing changed: {', '.join(todo)} (or leave "
+        f"{', '.join(change_ref(sk) for sk in missing)} out): {why}, and recover undoes "
+        "newest first"
+    )
+
+
+def _state_name(older: Recorded, newer: Recorded) -> str:
+    """The state two records share, in words."""
+    names = []
+    for key in sorted(_touches(older) & _touches(newer)):
+        kind, *rest = key
+        if kind == "key":
+            names.append(f"the status of key {rest[0]}")
+        elif kind == "policy":
+            names.append(f"policy {rest[1]} of {rest[0]}")
+        elif kind == "tags":
+            names.append(f"the responder tags of {rest[0]}")
+        elif kind == "attached":
+            names.append(f"the attachment of {rest[1].rsplit('/', 1)[-1]} to {rest[0]}")
+        elif kind == "trust":
+            names.append(f"the trust policy of {rest[0]}")
+        elif kind == "bucket":
+            names.append(f"bucket {rest[0]} (policy and Block Public Access)")
+        else:
+            names.append(" ".join(rest))
+    return " and ".join(names)
+
+
+# ------------------------------------------------------------------------------------- recover
+
+
+def recover_changes(
+    iam: Any,
+    ddb: Any,
+    table: str,
+    incident_id: str,
+    *,
+    dry_run: bool = False,
+    s3: Any = None,
+    selection: Selection | None = None,
+) -> list[RecoverItem]:
+    """Undo the incident's recorded changes (those ``selection`` names, else all), newest first.
+
+    One :class:`RecoverItem` per record. ``s3`` is needed to undo bucket fixes
+    (``restore_bucket_policy``, ``remove_policy_statements``, ``block_public_access``); without it
+    those are ``skipped`` with the reason.
 
     Statuses: ``done``; ``already_done`` (undone by an earlier recover); ``skipped`` with the reason
-    (changed since, gone, not ours, not undoable); ``would_do`` in a dry run, which changes nothing.
-    Raises IncidentNotFound (nothing recorded for that id), Throttled or ContainmentFailed (the
-    message says what was undone and what was not; re-running continues where it stopped).
+    (changed since, gone, not ours, not undoable); ``would_do`` in a dry run, which changes nothing;
+    ``not_selected`` (left as is, undoable by a later run). A selection is checked against the
+    records before anything is read from the account or changed: UnknownSelector,
+    AmbiguousSelector, ConflictingSelection, SelectionBreaksOrder (all InvalidInput). Raises
+    IncidentNotFound (nothing recorded for that id), Throttled or ContainmentFailed (the message says
+    what was undone and what was not; re-running continues where it stopped).
     """
-    try:
-        records = recorded_actions(ddb, table, incident_id)
-        recovered = {
-            item["sk"].removeprefix("RECOVER#"): item for item in _query(ddb, table, incident_id, "RECOVER#")
-        }
-    except ClientError as exc:
-        raise failure(exc, f"could not read incident {incident_id} from {table}; nothing undone") from exc
-    if not records:
-        raise IncidentNotFound(f"incident {incident_id} has no recorded actions in table {table}")
+    records, recovered = _read(ddb, table, incident_id)
+    # Only these can still be undone, so only these can hold an older change back.
+    pending = {r.sk for r in records if r.sk not in recovered and r.status == "done" and r.action in _UNDO}
+    needs = _needs(records, pending)
+    chosen: set[str] | None = None
+    if selection:
+        chosen = _chosen(records, selection, incident_id)
+        _check_order(records, needs, chosen, selection, incident_id)
     live = _Live(iam, dry_run=dry_run, s3=s3)
-    results: list[Action] = []
+    items: list[RecoverItem] = []
     for rec in reversed(records):
         name = f"undo_{rec.action}"
-        earlier = recovered.get(rec.sk)
-        if earlier is not None:
-            results.append(
-                Action(
-                    action=name,
-                    target=rec.target,
-                    status="already_done",
-                    at=earlier.get("at") or None,
-                    detail=f"undone by an earlier recover: {earlier.get('detail', '')}",
-                )
+
+        def item(status: RecoverStatus, action: Action, rec: Recorded = rec) -> RecoverItem:
+            return RecoverItem(
+                ref=change_ref(rec.sk),
+                sk=rec.sk,
+                what=_what(rec),
+                status=status,
+                action=action,
+                needs=tuple(change_ref(n) for n in needs.get(rec.sk, [])),
             )
-            continue
-        undo = _UNDO.get(rec.action)
-        if rec.status != "done" or undo is None:
-            why = (
-                f"recorded as {rec.status}: no change of ours"
-                if rec.status != "done"
-                else "recover does not undo it"
-            )
-            results.append(Action.now(name, rec.target, "skipped", f"{rec.action} {why}"))
+
+        untouched = _left_as_is(rec, recovered.get(rec.sk), chosen)
+        if untouched is not None:
+            items.append(item(*untouched))
             continue
         try:
-            status, detail, make = undo(live, rec)
+            status, detail, make = _UNDO[rec.action](live, rec)
             if make is not None and not dry_run:
                 make()
         except ClientError as exc:
-            raise failure(exc, _progress(rec, results, len(records))) from exc
+            raise failure(exc, _progress(rec, items, len(records))) from exc
         except ValueError as exc:  # a record this version cannot read: say so, undo the rest
             status, detail, make = "skipped", f"unreadable record: {exc}", None
         if status != "done" or make is None:
-            results.append(Action.now(name, rec.target, "skipped", detail))
+            items.append(item("skipped", Action.now(name, rec.target, "skipped", detail)))
             continue
         action = Action(
             action=name,
@@ -622,22 +938,87 @@ def recover_incident(
                 raise failure(
                     exc,
                     f"{detail} was done but not recorded (a re-run reports it skipped: already as before); "
-                    + _progress(rec, [*results, action], len(records), current_done=True),
+                    + _progress(rec, [*items, item("done", action)], len(records), current_done=True),
                 ) from exc
-        results.append(action)
-    return results
+        items.append(item("would_do" if dry_run else "done", action))
+    return items
 
 
-def _progress(rec: Recorded, results: list[Action], total: int, *, current_done: bool = False) -> str:
-    done = [f"{a.action} {a.target}" for a in results if a.status == "done"]
-    left = total - len(results)
+def _read(ddb: Any, table: str, incident_id: str) -> tuple[list[Recorded], dict[str, dict[str, Any]]]:
+    """The incident's records, oldest first, and its earlier undos by the sort key they undid."""
+    try:
+        records = recorded_actions(ddb, table, incident_id)
+        recovered = {
+            item["sk"].removeprefix("RECOVER#"): item for item in _query(ddb, table, incident_id, "RECOVER#")
+        }
+    except ClientError as exc:
+        raise failure(exc, f"could not read incident {incident_id} from {table}; nothing undone") from exc
+    if not records:
+        raise IncidentNotFound(f"incident {incident_id} has no recorded actions in table {table}")
+    return records, recovered
+
+
+def _left_as_is(
+    rec: Recorded, earlier: dict[str, Any] | None, chosen: set[str] | None
+) -> tuple[RecoverStatus, Action] | None:
+    """Why a record is not looked at in the account (undone already, nothing of ours, not selected)."""
+    name = f"undo_{rec.action}"
+    if earlier is not None:
+        detail = f"undone by an earlier recover: {earlier.get('detail', '')}"
+        at = earlier.get("at") or None
+        return "already_done", Action(
+            action=name, target=rec.target, status="already_done", at=at, detail=detail
+        )
+    if rec.status != "done" or rec.action not in _UNDO:
+        why = (
+            f"recorded as {rec.status}: no change of ours"
+            if rec.status != "done"
+            else "recover does not undo it"
+        )
+        return "skipped", Action.now(name, rec.target, "skipped", f"{rec.action} {why}")
+    if chosen is not None and rec.sk not in chosen:
+        return "not_selected", Action.now(name, rec.target, "skipped", "not selected: left as is")
+    return None
+
+
+def recover_incident(
+    iam: Any,
+    ddb: Any,
+    table: str,
+    incident_id: str,
+    *,
+    dry_run: bool = False,
+    s3: Any = None,
+    selection: Selection | None = None,
+) -> list[Action]:
+    """:func:`recover_changes` as ``undo_<action>`` Actions, one per record (a change left out of the
+    selection is ``skipped``, "not selected")."""
+    items = recover_changes(iam, ddb, table, incident_id, dry_run=dry_run, s3=s3, selection=selection)
+    return [i.action for i in items]
+
+
+def _progress(rec: Recorded, items: list[RecoverItem], total: int, *, current_done: bool = False) -> str:
+    done = [f"{i.action.action} {i.action.target}" for i in items if i.status == "done"]
     head = "" if current_done else f"undoing {rec.action} on {rec.target} failed, it is NOT undone; "
     return (
-        f"{head}undone so far: {', '.join(done) or 'nothing'}; {left} recorded change(s) not undone; "
-        "run recover again to continue"
+        f"{head}undone so far: {', '.join(done) or 'nothing'}; {total - len(done)} recorded change(s) "
+        "not undone; run recover again to continue"
     )
 
 
-def recover_summary(actions: list[Action]) -> list[str]:
-    """One line per action, for the CLI."""
-    return [f"{a.status:<13} {a.action:<26} {a.target:<40} {a.detail or ''}".rstrip() for a in actions]
+def recover_lines(items: Sequence[RecoverItem]) -> list[str]:
+    """The CLI's listing: a header, then one line per recorded change, newest first.
+
+    Names and Sids come from the account: each line is encoded for the terminal here, newlines
+    included, so that none of them can draw a line of its own.
+    """
+    lines = [f"{'ID':<8}  {'STATUS':<12}  {'UNDO':<29}  {'CHANGE':<50}  WHAT UNDOING DOES"]
+    for i in items:
+        needs = (
+            f" (needs {', '.join(i.needs)})" if i.needs and i.status in ("would_do", "not_selected") else ""
+        )
+        line = (
+            f"{i.ref:<8}  {i.status:<12}  {i.action.action:<29}  {i.what:<50}  {i.action.detail or ''}{needs}"
+        )
+        lines.append(terminal_line(line.rstrip()))
+    return lines
