@@ -230,10 +230,11 @@ def build_report(
         "coverage": with_malformed(
             dict(coverage) if coverage is not None else _coverage(ordered, start, end), ordered
         ),
-        "credentials": (
+        "credentials": _owners_addresses_marked(
             complete_credentials(credentials, ordered)
             if credentials is not None
-            else derive_credentials(ordered, access_key_id)
+            else derive_credentials(ordered, access_key_id),
+            {a["ip"] for a in actors if a["label"] == "owner"},
         ),
         "source_ips": ips,
         "ip_ranges": ranges.describe(now),
@@ -281,6 +282,15 @@ def build_report(
     validate_report(clean)
     result: dict[str, Any] = clean
     return result
+
+
+def _owners_addresses_marked(credentials: list[dict[str, Any]], owner_ips: set[str]) -> list[dict[str, Any]]:
+    """A key seen from the owner's own address is a colleague's, not the attacker's: kept in
+    report.json (``from_owner_address``), never named as the attacker's other credentials."""
+    for cred in credentials:
+        if cred["relation"] == "same_ip":
+            cred["from_owner_address"] = str(cred.get("via")) in owner_ips
+    return credentials
 
 
 _BUCKETS = (60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 7 * 86400)
@@ -469,7 +479,9 @@ def _credential_next_steps(report: Mapping[str, Any], done: Mapping[str, set[str
             f"{len(report['credentials']) - len(skipped)} was reached): {listed(skipped, 10)}; "
             "`responder investigate --access-key KEY` over the same logs follows each."
         )
-    others = [c for c in report["credentials"] if c["relation"] == "same_ip"]
+    others = [
+        c for c in report["credentials"] if c["relation"] == "same_ip" and not c.get("from_owner_address")
+    ]
     if others:
         steps.append(
             "Find out whose these access keys are, used from the key's own source addresses: "

@@ -47,7 +47,8 @@ def credential_rows(report: Mapping[str, Any]) -> tuple[list[list[Any]], list[li
     same_ip: list[list[Any]] = []
     for c in report["credentials"]:
         if c["relation"] == "same_ip":
-            same_ip.append([c["access_key_id"], c.get("via"), c["event_count"]])
+            if not c.get("from_owner_address"):  # a colleague at the owner's office is no lead
+                same_ip.append([c["access_key_id"], c.get("via"), c["event_count"]])
             continue
         events = (
             c["event_count"] if c.get("investigated") is not False else "not investigated (limit reached)"

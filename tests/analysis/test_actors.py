@@ -114,3 +114,36 @@ def test_user_agents_grouped_by_tool_version_and_platform():
     report = build_report(_story(), access_key_id=KEY, remote_ip_details=REMOTE, **WINDOW)
     groups = {ip["ip"]: ip["user_agent_groups"] for ip in report["source_ips"]}
     assert groups[HOSTING] == ["aws-cli 2.13.25 on Kali Linux (3 calls)"]
+
+
+def test_keys_seen_from_the_owners_office_are_no_lead_on_the_attacker():
+    credentials = [
+        {"access_key_id": KEY, "relation": "exposed", "parent": None, "via": None, "event_count": 20},
+        {
+            "access_key_id": "AKIACOLLEAGUE0000001",
+            "relation": "same_ip",
+            "parent": KEY,
+            "via": OFFICE,
+            "event_count": 9,
+        },
+        {
+            "access_key_id": "AKIAOTHERLOOT0000001",
+            "relation": "same_ip",
+            "parent": KEY,
+            "via": HOSTING,
+            "event_count": 2,
+        },
+    ]
+    report = build_report(
+        _story(), access_key_id=KEY, remote_ip_details=REMOTE, credentials=credentials, **WINDOW
+    )
+    marked = {
+        c["access_key_id"]: c.get("from_owner_address")
+        for c in report["credentials"]
+        if c["relation"] == "same_ip"
+    }
+    assert marked == {"AKIACOLLEAGUE0000001": True, "AKIAOTHERLOOT0000001": False}
+    steps = " ".join(report["summary"]["next_steps"])
+    assert "AKIAOTHERLOOT0000001 (from 207.154.221.87)" in steps and "AKIACOLLEAGUE0000001" not in steps
+    markdown = render_markdown(report)
+    assert "AKIAOTHERLOOT0000001" in markdown and "AKIACOLLEAGUE0000001" not in markdown

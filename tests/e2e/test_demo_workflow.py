@@ -118,3 +118,20 @@ def test_cli_demo_rejects_unknown_scenario(capsys: pytest.CaptureFixture[str]) -
 
     assert main(["demo", "--scenario", "nope", "--out", str(Path("/nonexistent"))]) == 2
     assert "unknown scenario" in capsys.readouterr().err
+
+
+def test_the_owner_is_told_apart_from_the_attacker(demo: DemoResult) -> None:
+    """The default story: the owner's office (aws-cli on macOS) for days, then the attacker from a
+    hosting provider and Tor (Kali): the analysis is about the attacker's calls."""
+    assert demo.report_path is not None
+    report = json.loads(demo.report_path.read_text())
+    labels = {a["ip"]: a["label"] for a in report["actors"]}
+    assert labels == {"203.0.113.24": "owner", "207.154.221.87": "attacker", "185.220.101.47": "attacker"}
+    assert report["owner_activity"]["source_ips"] == ["203.0.113.24"]
+    signals = report["attribution"]["signals"]
+    assert 0 < signals["minutes_to_first_write"] < 30, "minutes after the attacker's first call, not days"
+    assert (
+        report["timeline"]["start"]
+        >= min(ip["first_seen"] for ip in report["source_ips"] if ip["actor"] == "attacker")[:16]
+    ), "the timeline starts with the attack"
+    assert "CreateTags" not in json.dumps(report["inventory"]), "the owner's tagging is not the attacker's"
