@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+from responder.query import ENGINE_SPECS
+
 PREFIX = "responder:"
 
 # GuardDuty finding types are ThreatPurpose:ResourceTypeAffected/ThreatFamilyName. The responder acts
@@ -72,8 +74,8 @@ _DAY = re.compile(r"^\d{4}/\d{2}/\d{2}$")
 _GLUE_NAME = re.compile(r"^[a-z0-9_]{1,255}$")
 _LOG_GROUP = re.compile(r"^[\w#./-]{1,512}$")
 _LOG_GROUP_ARN = re.compile(r"^arn:aws[a-z-]*:logs:[a-z0-9-]+:\d{12}:log-group:[\w#./-]{1,512}(:\*)?$")
-#: ``responder:queryEngine``'s choices: the deployed engines (DuckDB is the local one).
-ENGINE_CHOICES: tuple[str, ...] = ("lake", "athena", "securitylake", "cloudwatch")
+#: ``responder:queryEngine``'s choices: the engines of responder.query but the local one (DuckDB).
+ENGINE_CHOICES: tuple[str, ...] = tuple(n for n, spec in ENGINE_SPECS.items() if spec.log_files != "local")
 # An allow-listed principal (detections): an exact IAM/STS ARN or a role name; EventBridge matches
 # these exactly, so there is no wildcard to write.
 _ALLOWED_PRINCIPAL = re.compile(r"^(arn:aws[a-z-]*:(iam|sts)::\d{12}:[\w+=,.@/:-]+|[\w+=,.@-]{1,64})$")

@@ -154,9 +154,14 @@ def final_uris(report_uri: str) -> dict[str, str]:
     return {name: f"{folder}/{FINAL_FOLDER}/{name}" for name in (*REPORT_FILES, FINAL_MANIFEST)}
 
 
-def run_objects(s3: Any, bucket: str, prefix: str) -> list[EvidenceRef]:
+def run_objects(
+    s3: Any, bucket: str, prefix: str, known: Mapping[str, str] | None = None
+) -> list[EvidenceRef]:
     """Every object under the run's ``prefix`` but its final bundle, with the SHA-256 each was written
-    with (``put_evidence`` keeps it in metadata; an object without one is read and hashed)."""
+    with: from ``known`` (``{uri: sha256}`` the steps recorded), else the object's metadata
+    (``put_evidence`` keeps it there), else read and hashed. The listing, not ``known``, decides what
+    is in: an object a step wrote and did not record is in too."""
+    known = known or {}
     prefix = prefix.strip("/") + "/"
     skip = f"{prefix}{FINAL_FOLDER}/"
     out: list[EvidenceRef] = []
@@ -165,10 +170,13 @@ def run_objects(s3: Any, bucket: str, prefix: str) -> list[EvidenceRef]:
             key = str(item["Key"])
             if key.startswith(skip):
                 continue
-            digest = (s3.head_object(Bucket=bucket, Key=key).get("Metadata") or {}).get("sha256")
+            uri = f"s3://{bucket}/{key}"
+            digest = known.get(uri)
             if not digest or not _SHA256.match(str(digest)):
-                digest = sha256_hex(read_evidence(s3, f"s3://{bucket}/{key}"))
-            out.append(EvidenceRef(uri=f"s3://{bucket}/{key}", sha256=str(digest), kind=_kind_of(key)))
+                digest = (s3.head_object(Bucket=bucket, Key=key).get("Metadata") or {}).get("sha256")
+            if not digest or not _SHA256.match(str(digest)):
+                digest = sha256_hex(read_evidence(s3, uri))
+            out.append(EvidenceRef(uri=uri, sha256=str(digest), kind=_kind_of(key)))
     return out
 
 

@@ -50,13 +50,20 @@ from responder.query.digest import next_steps as integrity_next_steps
 from responder.query.digest import tampering_finding
 from responder.redact import redact, redact_text, redacted
 from responder.report_tables import (
+    ACTOR_HEADERS,
+    CLASSIFICATION_HEADERS,
+    CLASSIFICATION_NOTE,
     CREDENTIAL_HEADERS,
     INVENTORY_HEADERS,
     SAME_IP_HEADERS,
     SAME_IP_NOTE,
+    actor_rows,
+    classification_rows,
     credential_rows,
     human_bytes,
     inventory_rows,
+    owner_sentence,
+    same_ip_leads,
 )
 
 REPORT_VERSION = 1
@@ -446,10 +453,8 @@ def _credential_next_steps(report: Mapping[str, Any], done: Mapping[str, set[str
     key = report["subject"]["access_key_id"]
     response = report.get("response") or {}
     principal = report["subject"].get("principal") or {}
-    reason = str(response.get("decision_reason") or "")
-    error = reason.split(":", 1)[0] if response.get("decision") == "notify_only" and ":" in reason else None
     steps = credential_steps(
-        credential_kind(key, principal.get("type"), error),
+        credential_kind(key, principal.get("type"), response.get("validation_error")),
         key,
         disabled=key in done.get("disable_access_key", set()),
         sessions_revoked="revoke_sessions" in done,
@@ -479,9 +484,7 @@ def _credential_next_steps(report: Mapping[str, Any], done: Mapping[str, set[str
             f"{len(report['credentials']) - len(skipped)} was reached): {listed(skipped, 10)}; "
             "`responder investigate --access-key KEY` over the same logs follows each."
         )
-    others = [
-        c for c in report["credentials"] if c["relation"] == "same_ip" and not c.get("from_owner_address")
-    ]
+    others = same_ip_leads(report)
     if others:
         steps.append(
             "Find out whose these access keys are, used from the key's own source addresses: "
@@ -503,15 +506,15 @@ def _resource_next_steps(report: Mapping[str, Any], done: Mapping[str, set[str]]
             and e["target"].split("/", 1)[0] in {"user", "role", "group", "policy", "function", "instance"}
         }
     )
-    if [t for t in created if t in contained]:
+    held = [t for t in created if t in contained]
+    loose = [t for t in created if t not in contained]
+    if held:
         steps.append(
             "Delete the principals the workflow contained (deny-all attached, keys inactive) once reviewed: "
-            f"{listed([t for t in created if t in contained], 10)}."
+            f"{listed(held, 10)}."
         )
-    if [t for t in created if t not in contained]:
-        steps.append(
-            f"Review and remove the resources the key created: {listed([t for t in created if t not in contained], 10)}."
-        )
+    if loose:
+        steps.append(f"Review and remove the resources the key created: {listed(loose, 10)}.")
     fixed = done.get("remove_policy_statements", set()) | done.get("restore_bucket_policy", set())
     for change in report["bucket_policy_changes"]:
         if change["grants_external"] and change["bucket"] not in fixed:
@@ -691,26 +694,9 @@ def _md_ips(report: Mapping[str, Any]) -> list[str]:
 
 def _md_actors(report: Mapping[str, Any]) -> list[str]:
     out = ["## Who used the key", ""]
-    out += _table(
-        ["Address", "Label", "Events", "Why"],
-        (
-            [Code(a["ip"]), a["label"], a["event_count"], "; ".join(a["reasons"])]
-            for a in report.get("actors") or []
-        ),
-    )
-    owner = report.get("owner_activity") or {}
-    if owner.get("event_count"):
-        out += [
-            md_text(
-                f"The owner's activity, set apart from the findings, attribution, inventory and timeline: "
-                f"{owner['event_count']} calls from {', '.join(owner['source_ips'])} between "
-                f"{owner['first_event']} and {owner['last_event']} ({', '.join(owner['user_agent_families'])}); "
-                f"mostly {', '.join(owner['top_events'][:5])}.",
-                limit=_PROSE_MAX,
-            ),
-            "",
-        ]
-    return out
+    out += _table(ACTOR_HEADERS, ([Code(r[0]), *r[1:]] for r in actor_rows(report)))
+    sentence = owner_sentence(report)
+    return out + ([md_text(sentence, limit=_PROSE_MAX), ""] if sentence else [])
 
 
 def _md_credentials(report: Mapping[str, Any]) -> list[str]:
@@ -820,14 +806,8 @@ def _md_data(report: Mapping[str, Any]) -> list[str]:
     for note in report.get("data_access_notes") or []:
         out += [f"> {md_text(note, limit=_PROSE_MAX)}", ""]
     if report.get("data_classification"):
-        out += ["What the touched buckets hold:", ""]
-        out += _table(
-            ["Bucket", "Classification", "Source", "Detail"],
-            (
-                [Code(c["bucket"]), c["classification"], c["source"], c.get("detail")]
-                for c in report["data_classification"]
-            ),
-        )
+        out += [CLASSIFICATION_NOTE, ""]
+        out += _table(CLASSIFICATION_HEADERS, ([Code(r[0]), *r[1:]] for r in classification_rows(report)))
     att = report["attribution"]
     out += [f"## Attribution: {md_text(att['assessment'])}", ""]
     out += [f"- {md_text(r, limit=_PROSE_MAX)}" for r in att["reasons"]] + [""]
@@ -885,8 +865,8 @@ def _md_placeholder(placeholder: str) -> str:
 
 
 def render_markdown(report: Mapping[str, Any], *, redaction_key: bytes | None = None) -> str:
-    """report.md: summary first, then credentials, IPs, findings, inventory, backdoors, data,
-    attribution, response.
+    """report.md: summary first, then who used the key, credentials, IPs, findings, inventory,
+    backdoors, data, attribution, response.
 
     Safe to open in any Markdown viewer: the headings are this function's own, and no value from the
     logs renders as markup (see :mod:`responder.encode`).

@@ -23,13 +23,19 @@ from typing import Any
 from responder.query.digest import describe as integrity_line
 from responder.redact import redact_text, redacted
 from responder.report_tables import (
+    ACTOR_HEADERS,
+    CLASSIFICATION_HEADERS,
+    CLASSIFICATION_NOTE,
     CREDENTIAL_HEADERS,
     INVENTORY_HEADERS,
     SAME_IP_HEADERS,
     SAME_IP_NOTE,
+    actor_rows,
+    classification_rows,
     credential_rows,
     human_bytes,
     inventory_rows,
+    owner_sentence,
 )
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
@@ -272,22 +278,8 @@ def _bucket_name(seconds: int) -> str:
 
 
 def _actors(report: Mapping[str, Any]) -> str:
-    body = _table(
-        ["Address", "Label", "Events", "Why"],
-        (
-            [a["ip"], a["label"], a["event_count"], "; ".join(a["reasons"])]
-            for a in report.get("actors") or []
-        ),
-    )
-    owner = report.get("owner_activity") or {}
-    if owner.get("event_count"):
-        body += (
-            f"<p>The owner's activity, set apart from the findings, attribution, inventory and timeline: "
-            f"{_e(owner['event_count'])} calls from {_e(', '.join(owner['source_ips']))} between "
-            f"{_e(owner['first_event'])} and {_e(owner['last_event'])}; mostly "
-            f"{_e(', '.join(owner['top_events'][:5]))}.</p>"
-        )
-    return body
+    sentence = owner_sentence(report)
+    return _table(ACTOR_HEADERS, actor_rows(report)) + (f"<p>{_e(sentence)}</p>" if sentence else "")
 
 
 def _credentials(report: Mapping[str, Any]) -> str:
@@ -453,11 +445,9 @@ def _data(report: Mapping[str, Any]) -> str:
     else:
         out += "<p>No S3 data events from the key in the logs.</p>"
     out += "".join(f'<p class="note">{_e(note)}</p>' for note in report.get("data_access_notes") or [])
-    classes = report.get("data_classification") or []
-    if classes:
-        out += "<p>What the touched buckets hold:</p>" + _table(
-            ["Bucket", "Classification", "Source", "Detail"],
-            ([c["bucket"], c["classification"], c["source"], c.get("detail")] for c in classes),
+    if report.get("data_classification"):
+        out += f"<p>{_e(CLASSIFICATION_NOTE)}</p>" + _table(
+            CLASSIFICATION_HEADERS, classification_rows(report)
         )
     return out
 

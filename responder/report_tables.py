@@ -37,6 +37,43 @@ def human_bytes(value: int) -> str:
 CREDENTIAL_HEADERS = ("Access key", "Relation", "Minted by", "How", "When", "For", "From", "Events")
 SAME_IP_HEADERS = ("Access key", "Shared address", "Events")
 SAME_IP_NOTE = "Other access keys used from the key's source addresses (same actor, other credentials?):"
+ACTOR_HEADERS = ("Address", "Label", "Events", "Why")
+CLASSIFICATION_HEADERS = ("Bucket", "Classification", "Source", "Detail")
+CLASSIFICATION_NOTE = "What the touched buckets hold:"
+
+
+def same_ip_leads(report: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """Other keys used from the key's addresses, but the owner's: a colleague at the owner's office is
+    no lead on the attacker (``from_owner_address``)."""
+    return [
+        c for c in report["credentials"] if c["relation"] == "same_ip" and not c.get("from_owner_address")
+    ]
+
+
+def actor_rows(report: Mapping[str, Any]) -> list[list[Any]]:
+    return [
+        [a["ip"], a["label"], a["event_count"], "; ".join(a["reasons"])] for a in report.get("actors") or []
+    ]
+
+
+def owner_sentence(report: Mapping[str, Any]) -> str | None:
+    """The owner's activity in one sentence (plain text: each renderer encodes it), or None."""
+    owner = report.get("owner_activity") or {}
+    if not owner.get("event_count"):
+        return None
+    return (
+        f"The owner's activity, set apart from the findings, attribution, inventory and timeline: "
+        f"{owner['event_count']} calls from {', '.join(owner['source_ips'])} between "
+        f"{owner['first_event']} and {owner['last_event']} ({', '.join(owner['user_agent_families'])}); "
+        f"mostly {', '.join(owner['top_events'][:5])}."
+    )
+
+
+def classification_rows(report: Mapping[str, Any]) -> list[list[Any]]:
+    return [
+        [c["bucket"], c["classification"], c["source"], c.get("detail")]
+        for c in report.get("data_classification") or []
+    ]
 
 
 def credential_rows(report: Mapping[str, Any]) -> tuple[list[list[Any]], list[list[Any]]]:
@@ -44,11 +81,9 @@ def credential_rows(report: Mapping[str, Any]) -> tuple[list[list[Any]], list[li
 
     A credential found but not followed (the run's limit) says so instead of showing 0 events."""
     chain: list[list[Any]] = []
-    same_ip: list[list[Any]] = []
+    same_ip = [[c["access_key_id"], c.get("via"), c["event_count"]] for c in same_ip_leads(report)]
     for c in report["credentials"]:
         if c["relation"] == "same_ip":
-            if not c.get("from_owner_address"):  # a colleague at the owner's office is no lead
-                same_ip.append([c["access_key_id"], c.get("via"), c["event_count"]])
             continue
         events = (
             c["event_count"] if c.get("investigated") is not False else "not investigated (limit reached)"

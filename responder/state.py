@@ -188,10 +188,16 @@ class QueryHandle(QueryTask):
 
 def response_of(state: WorkflowState, workflow_status: str) -> dict[str, Any]:
     decision, reason = state.decision()
-    return {
+    response: dict[str, Any] = {
         "workflow_status": workflow_status,
         "decision": decision,
         "decision_reason": reason,
         "actions": [a.model_dump(mode="json") for a in state.actions()],
         "evidence": [{"uri": e.uri, "sha256": e.sha256, "kind": e.kind} for e in state.evidence()],
     }
+    if state.validation_error is not None:
+        # What made the run notify-only, by name: the next steps depend on it (responder/next_steps.py).
+        response["validation_error"] = state.validation_error.Error
+    if state.error is not None:
+        response["error"] = {"name": state.error.Error, "message": state.error.message}
+    return response

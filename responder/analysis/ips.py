@@ -463,7 +463,7 @@ def refresh_shared(
     Returns ``{name: "cached" | "shared <day>" | "refreshed" | "failed: <reason>"}``."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from responder.errors import EvidenceConflict
+    from responder.errors import EvidenceConflict, error_code
     from responder.evidence import put_evidence, read_evidence
 
     folder = Path(cache_dir)
@@ -476,17 +476,18 @@ def refresh_shared(
         if local.is_file() and stamp.timestamp() - local.stat().st_mtime < max_age.total_seconds():
             result[name] = "cached"
             continue
-        uri = f"s3://{bucket}/{SHARED_PREFIX}/{day}/{file}"
+        key = f"{SHARED_PREFIX}/{day}/{file}"
+        uri = f"s3://{bucket}/{key}"
         try:
             try:
                 body = read_evidence(s3, uri)
                 result[name] = f"shared {day}"
             except ClientError as exc:
-                if (exc.response.get("Error") or {}).get("Code") not in ("NoSuchKey", "404"):
+                if error_code(exc) not in ("NoSuchKey", "404"):
                     raise
                 body = fetch(http, stamp)
                 try:
-                    put_evidence(s3, bucket, uri.split("/", 3)[3], body, content_type="text/plain")
+                    put_evidence(s3, bucket, key, body, content_type="text/plain")
                 except EvidenceConflict:  # another run of the day kept its copy first: use that one
                     body = read_evidence(s3, uri)
                 result[name] = "refreshed"

@@ -78,6 +78,7 @@ from responder.query.base import (
     require_finished,
 )
 from responder.query.rows import MALFORMED, Row, iso_time, normalize_row, record_to_row
+from responder.query.rows import json_value_text as _text
 from responder.query.sql import ACCESS_KEY_RE, QueryParams, check_name, iso, parse
 from responder.safejson import JsonLimit, load_json
 
@@ -360,15 +361,6 @@ class _Budget:
 
 def _object(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
-
-
-def _text(value: Any) -> str | None:
-    """A JSON value as the SQL engines read it into a VARCHAR column (None is SQL NULL)."""
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def _scalar(document: Any, *path: str) -> str | None:

@@ -444,13 +444,13 @@ class LocalLogStore:
         return StoredObject(key if account else None, str(path), delivered_at(path.name), account, region)
 
     def log_objects(self, first: date, last: date) -> list[StoredObject]:
-        from responder.query.logs import select_files  # the very files the DuckDB engine reads
+        from responder.query.logs import is_ocsf_file, select_files  # the files the DuckDB engine reads
 
-        # Security Lake's OCSF files are not CloudTrail's: no digest signs them (the engine says so).
+        # Security Lake's OCSF files are not CloudTrail's: no digest signs them.
         return [
             self._object(f.resolve(), _LOG_KEY_RE)
             for f in select_files(self.paths, first, last)
-            if not f.name.endswith(".parquet")
+            if not is_ocsf_file(f)
         ]
 
     def digest_objects(self, first: date, last: date) -> list[StoredObject]:

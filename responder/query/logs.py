@@ -34,6 +34,11 @@ _RECORDS_RE = re.compile(rb'^\s*\{\s*"Records"\s*:')
 _SKIP_DIRS = frozenset({"CloudTrail-Digest"})  # digests are signatures, not events
 
 
+def is_ocsf_file(path: Path) -> bool:
+    """A Security Lake (OCSF Parquet) file: events, but not CloudTrail's signed files."""
+    return path.name.endswith(".parquet")
+
+
 def is_log_file(path: Path) -> bool:
     return path.name.endswith(SUFFIXES) and not path.name.endswith(_NOT_LOGS)
 
@@ -111,7 +116,7 @@ def file_form(path: Path) -> FileForm:
     """``records`` ({"Records": [...]}, CloudTrail's own), ``array`` (a bare list), ``lines`` (JSON lines)
     or ``ocsf`` (Security Lake's OCSF Parquet)."""
     name = path.name
-    if name.endswith(".parquet"):
+    if is_ocsf_file(path):
         try:
             with open(path, "rb") as fh:
                 magic = fh.read(4)

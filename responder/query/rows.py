@@ -178,6 +178,17 @@ def _int(value: Any) -> int | None:
     return int(float(value))
 
 
+def json_value_text(value: Any) -> str | None:
+    """A JSON value as the SQL engines read it into a VARCHAR column: strings as they are, booleans
+    ``true``/``false``, numbers and documents as compact JSON text, None as NULL (what OCSF keeps of a
+    CloudTrail field, and what Logs Insights' records give the saved queries)."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
 def _text(value: Any) -> str | None:
     if value is None:
         return None

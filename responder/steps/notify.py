@@ -62,8 +62,6 @@ def deliver(
         response = response_of(state, workflow_status)
         response["actions"] += [a.model_dump(mode="json") for a in actions]
         response["execution_id"] = execution_id
-        if state.error:
-            response["error"] = {"name": state.error.Error, "message": state.error.message}
         prefix = incident_prefix(inc.incident_id, execution_id)
         ref = put_json_evidence(
             s3, settings.evidence_bucket, f"{prefix}/response.json", response, kind="response"
@@ -81,15 +79,18 @@ def deliver(
     return StepResult(actions=actions)
 
 
-def final_report(s3: Any, state: WorkflowState, response: dict[str, Any]) -> dict[str, Any]:
-    """The draft report (or, for a run that ended before its report, one built from what is known)
-    with the run's whole response, and its summary derived again from it."""
+def final_report(
+    s3: Any, state: WorkflowState, response: dict[str, Any], *, ended_at: datetime | None = None
+) -> dict[str, Any]:
+    """The draft report (or, for a run that ended before its report, one built from what is known,
+    its window ending at ``ended_at``, default now) with the run's whole response, and its summary
+    derived again from it."""
     inc = state.incident
     assert inc is not None
     if state.report is not None and state.report.uri:
         report: dict[str, Any] = json.loads(read_evidence(s3, state.report.uri))
     else:
-        end = datetime.now(UTC).replace(microsecond=0)
+        end = ended_at or datetime.now(UTC).replace(microsecond=0)
         report = build_report(
             [],
             access_key_id=inc.access_key_id or "",
@@ -116,7 +117,8 @@ def write_final_report(
     object the run wrote (listed, not remembered: a step that wrote something and said nothing is in
     it too), rooted in manifest.final.json. The draft under ``<prefix>`` is left as it was."""
     report = final_report(s3, state, response)
-    objects = run_objects(s3, bucket, prefix)
+    recorded = {e["uri"]: e["sha256"] for e in report["response"]["evidence"]}
+    objects = run_objects(s3, bucket, prefix, recorded)
     stamp = datetime.now(UTC).replace(microsecond=0)
     return write_report_bundle(
         s3, bucket, f"{prefix}/{FINAL_FOLDER}", report, artifacts=objects, created_at=stamp

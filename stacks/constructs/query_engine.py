@@ -37,7 +37,7 @@ from aws_cdk import aws_lakeformation as lakeformation
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from deployment.settings import StackSettings
+from deployment.settings import SettingsError, StackSettings
 from responder.query import securitylake
 from responder.query.sql import ALL_QUERIES, athena_console_query, securitylake_console_query
 
@@ -108,6 +108,11 @@ def glue_name(stack_name: str) -> str:
         raise ValueError("the Athena database is named after the stack: give the stack a concrete name")
     snake = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", stack_name)
     return re.sub(r"[^a-z0-9_]+", "_", snake.lower()).strip("_")[:128]
+
+
+def trail_accounts(settings: StackSettings) -> str:
+    """The accounts the queries cover (``TRAIL_ACCOUNTS``): those configured, else the deploying one."""
+    return ",".join(settings.trail_accounts) if settings.trail_accounts else Aws.ACCOUNT_ID
 
 
 def logs_prefix(settings: StackSettings) -> str:
@@ -219,7 +224,7 @@ class AthenaQueryEngine(Construct):
         self.workgroup_name = stack.stack_name
         trail = settings.cloudtrail_bucket
         prefix = logs_prefix(settings)
-        accounts = ",".join(settings.trail_accounts) if settings.trail_accounts else Aws.ACCOUNT_ID
+        accounts = trail_accounts(settings)
         # Log-file validation reads the trail's digests beside its logs (responder/query/digest.py).
         self.trail_environment = {
             "CLOUDTRAIL_BUCKET": trail,
@@ -325,7 +330,7 @@ class SecurityLakeQueryEngine(Construct):
         region = settings.security_lake_region
         if not Token.is_unresolved(stack.region) and stack.region != region:
             # Athena reads a Glue catalog in its own region: the workgroup must be where the tables are.
-            raise ValueError(
+            raise SettingsError(
                 f"responder:securityLakeRegion is {region} but the stack deploys to {stack.region}: "
                 "deploy the responder in the Security Lake region it queries"
             )
@@ -387,9 +392,7 @@ class SecurityLakeQueryEngine(Construct):
             "SECURITY_LAKE_MANAGEMENT_TABLE": self.management_table,
             "SECURITY_LAKE_S3_DATA_TABLE": self.s3_data_table,
             "SECURITY_LAKE_REGIONS": ",".join(self.settings.security_lake_regions),
-            "TRAIL_ACCOUNTS": (
-                ",".join(self.settings.trail_accounts) if self.settings.trail_accounts else Aws.ACCOUNT_ID
-            ),
+            "TRAIL_ACCOUNTS": trail_accounts(self.settings),
         }
 
     def grant_lake_formation(self, roles: dict[str, iam.IRole]) -> None:

@@ -39,6 +39,8 @@ from typing import Any
 
 import duckdb
 
+from responder.query.rows import json_value_text as _text
+
 OCSF_VERSION = "1.1.0"
 API_ACTIVITY = (6003, "API Activity", 6, "Application Activity")
 ACCOUNT_CHANGE = (3001, "Account Change", 3, "Identity & Access Management")
@@ -115,17 +117,6 @@ def _activity(record: Mapping[str, Any], class_uid: int) -> int:
     if class_uid == AUTHENTICATION[0]:
         return 1  # Logon
     return next((v for k, v in table.items() if name.startswith(k)), 99)
-
-
-def _text(value: Any) -> str | None:
-    """A CloudTrail value as the text OCSF keeps: strings as they are, documents as JSON text."""
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def _is_address(value: str) -> bool:

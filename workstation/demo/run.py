@@ -23,7 +23,6 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -39,8 +38,8 @@ from responder.evidence import incident_prefix, read_evidence
 from responder.models import Action, utc_now
 from responder.policy_doc import decode_policy
 from responder.policy_eval import evaluate
-from responder.report import build_report, validate_report
 from responder.state import WorkflowState, response_of
+from responder.steps.notify import final_report
 from workstation.demo.account import (
     ACCOUNT_ID,
     REGION,
@@ -146,8 +145,8 @@ def _last_state(result: ExecutionResult) -> dict[str, Any]:
 def _final_report(s3: Any, bucket: str, result: ExecutionResult) -> dict[str, Any] | None:
     """The final report Notify (or NotifyFailure) wrote after the run's last action.
 
-    Where it is missing (the final bundle could not be written: the action says so), the draft the
-    Report step wrote, completed here with what happened after it, so the demo always shows the
+    Where it is missing (the final bundle could not be written: the action says so), composed here as
+    Notify composes it, from the draft and what happened after it, so the demo always shows the
     record of what was and was not done.
     """
     output = _last_state(result)
@@ -163,29 +162,12 @@ def _final_report(s3: Any, bucket: str, result: ExecutionResult) -> dict[str, An
     else:
         written["execution_arn"] = result.execution_arn
         return written
-    report_uri = (output.get("report") or {}).get("uri")
-    if report_uri:
-        report: dict[str, Any] = json.loads(read_evidence(s3, report_uri))
-    else:
-        window_end = result.stopped_at or utc_now()
-        report = build_report(
-            [],
-            access_key_id=state.incident.access_key_id or "",
-            window_start=window_end - timedelta(days=state.incident.lookback_days),
-            window_end=window_end,
-            principal=state.incident.principal.model_dump(mode="json"),
-            account_id=state.incident.account_id,
-        )
-        report["incident"] = state.incident.model_dump(mode="json")
-        report["note"] = "the investigation did not run to its end; see response.actions for what was done"
     notified = [Action.model_validate(a) for a in (output.get("notification") or {}).get("actions", [])]
     response = response_of(state, result.status)
     response["actions"] += [a.model_dump(mode="json") for a in notified]
-    if state.error:
-        response["error"] = {"name": state.error.Error, "message": state.error.message}
-    report["response"] = response
+    # What Notify would have written: the same composition (responder/steps/notify.py).
+    report = final_report(s3, state, response, ended_at=result.stopped_at or utc_now())
     report["execution_arn"] = result.execution_arn
-    validate_report(report)
     return report
 
 
@@ -245,7 +227,6 @@ class _World:
 
 
 LogFormat = Literal["cloudtrail", "securitylake"]
-LOG_FORMATS: tuple[str, ...] = ("cloudtrail", "securitylake")
 
 
 def _as_security_lake(log_root: Path, target: Path) -> tuple[int, int]:
