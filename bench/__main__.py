@@ -1,5 +1,6 @@
 """``python -m bench``: the whole investigation on DuckDB against one ``zcat`` pass and a plain-Python
 scan over the same synthetic CloudTrail logs, measured side by side in one run; writes bench/RESULTS.md.
+Then each handler's cold import against a bare ``import boto3`` (``bench.imports``; bench/IMPORTS.md).
 
 Each measurement runs in its own process (its peak RSS is its own); the kinds take turns, ``--repeat``
 times, and each keeps its best time (the machine may be shared: the best run is the least disturbed).
@@ -22,6 +23,7 @@ from typing import Any
 import duckdb
 import sqlglot
 
+from bench import imports
 from bench.data import END, Dataset, generate
 from responder.query import DuckDBEngine
 from responder.query.sql import iso
@@ -110,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=HERE / "RESULTS.md", help="'-' to print only")
+    ap.add_argument("--skip-imports", action="store_true", help="leave out the cold-import bench")
     args = ap.parse_args(argv)
 
     data = dataset(args.events, args.files, args.days, args.seed)
@@ -234,6 +237,8 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     if str(args.out) != "-":
         args.out.write_text(text)
+    if not args.skip_imports:
+        imports.main(["--out", "-"] if str(args.out) == "-" else [])
     return 0 if agree else 1
 
 

@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from lambdas.steps import STEP_BY_NAME
 from responder.clients import client, throttling_retried
 from responder.models import Incident, Owner
-from responder.observability import logger, metrics, tracer
+from responder.observability import logger, metrics
 from responder.permissions import Permission
 from responder.settings import get_settings
 from responder.state import StepResult
@@ -34,7 +34,6 @@ class DisableInput(BaseModel):
 
 
 @logger.inject_lambda_context(log_event=False, clear_state=True)
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 @throttling_retried
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from responder.clients import client, throttling_retried
 from responder.messages import success_message
-from responder.observability import logger, metrics, tracer
+from responder.observability import logger, metrics
 from responder.permissions import Permission
 from responder.settings import get_settings
 from responder.state import WorkflowState
@@ -24,7 +24,6 @@ class NotifyInput(BaseModel):
 
 
 @logger.inject_lambda_context(log_event=False, clear_state=True)
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 @throttling_retried
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

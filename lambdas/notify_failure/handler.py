@@ -8,7 +8,7 @@ from aws_lambda_powertools.utilities.parser import BaseModel, parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from responder.clients import account_of, client, throttling_retried
-from responder.observability import logger, metrics, tracer
+from responder.observability import logger, metrics
 from responder.permissions import Permission
 from responder.settings import get_settings
 from responder.steps.notify_failure import PERMISSIONS_NOTIFY_FAILURE, notify_failure
@@ -25,7 +25,6 @@ class NotifyFailureInput(BaseModel):
 
 
 @logger.inject_lambda_context(log_event=False, clear_state=True)
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 @throttling_retried
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

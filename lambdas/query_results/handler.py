@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from lambdas.query_engine import ENGINE_PERMISSIONS, engine
 from responder.clients import client, throttling_retried
 from responder.models import utc_now
-from responder.observability import logger, metrics, tracer
+from responder.observability import logger, metrics
 from responder.permissions import Permission
 from responder.query import QueryParams
 from responder.query.digest import validate_for_run
@@ -46,7 +46,6 @@ def _log_validation(params: QueryParams) -> dict[str, Any] | None:
 
 
 @logger.inject_lambda_context(log_event=False, clear_state=True)
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 @throttling_retried
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from responder.classification import PERMISSIONS_CLASSIFICATION
 from responder.clients import client, throttling_retried
 from responder.insiders import PERMISSIONS_INSIDERS, insiders_here
-from responder.observability import logger, metrics, tracer
+from responder.observability import logger, metrics
 from responder.permissions import Permission
 from responder.redact import deployment_key, keyed
 from responder.settings import get_settings
@@ -37,7 +37,6 @@ class ReportInput(BaseModel):
 
 
 @logger.inject_lambda_context(log_event=False, clear_state=True)
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 @throttling_retried
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from lambdas.steps import STEP_BY_NAME
 from responder.clients import account_of, client, throttling_retried
 from responder.models import Decision, dump
-from responder.observability import logger, metrics, tracer
+from responder.observability import logger, metrics
 from responder.permissions import Permission
 from responder.settings import get_settings
 from responder.steps.triage import (
@@ -29,7 +29,7 @@ from responder.steps.triage import (
     triage,
 )
 
-__all__ = ["PERMISSIONS", "handler", "logger", "metrics", "tracer"]
+__all__ = ["PERMISSIONS", "handler", "logger", "metrics"]
 
 # The fast path: four calls at most before the key is Inactive (see contain_now), one record after.
 PERMISSIONS: tuple[Permission, ...] = (
@@ -57,7 +57,6 @@ def own_account(context: LambdaContext) -> str:
 
 
 @logger.inject_lambda_context(log_event=False, clear_state=True)
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 @throttling_retried
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
