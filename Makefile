@@ -8,7 +8,7 @@ export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20,22
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: demo test lint typecheck unit unit-fast synth cfn-lint checkov bench clean setup
+.PHONY: demo screenshot test lint typecheck unit unit-fast synth cfn-lint checkov bench clean setup
 
 setup: $(VENV)/.stamp node_modules/.stamp
 
@@ -33,6 +33,11 @@ node_modules/.stamp: package.json
 
 demo: setup
 	$(BIN)/responder demo --out out/demo
+
+# The README's picture: the top of the demo's report.html (summary and timeline), 1280 px wide, in
+# Debian's Chromium (apt-get install -y chromium); the rest of the page is tables, better read live.
+screenshot: demo
+	$(BIN)/python -m workstation.screenshot out/demo/report.html docs/report.png --width 1280 --max-height 2000
 
 lint: $(VENV)/.stamp
 	$(BIN)/ruff check .

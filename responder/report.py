@@ -18,7 +18,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from responder.analysis.actors import label_actors, owner_summary, suspect_rows
+from responder.analysis.actors import label_actors, owner_rows, owner_summary, suspect_rows
 from responder.analysis.attribution import attribution
 from responder.analysis.buckets import (
     Insiders,
@@ -30,6 +30,7 @@ from responder.analysis.credentials import complete_credentials, derive_credenti
 from responder.analysis.exfil import NOT_LOGGED_NOTE, data_access, data_events_logged, exfil_summary
 from responder.analysis.inventory import iam_changes, inventory
 from responder.analysis.ips import AwsIpRanges, IpIntel, index_remote_ip_details, load_ip_intel, source_ips
+from responder.analysis.provenance import key_provenance, provenance_sentence, with_provenance
 from responder.analysis.rows import (
     Row,
     iso_time,
@@ -37,6 +38,7 @@ from responder.analysis.rows import (
     parse_time,
     sort_rows,
     text,
+    window_lines,
     with_malformed,
 )
 from responder.analysis.tactics import SEVERITIES, TACTIC_ORDER, findings
@@ -186,6 +188,7 @@ def build_report(
     redaction_key: bytes | None = None,
     insiders: Insiders | None = None,
     classify: Callable[[list[str]], list[dict[str, Any]]] | None = None,
+    provenance: Iterable[Row] | None = None,
 ) -> dict[str, Any]:
     """The investigation report for one exposed key, validated against the contract.
 
@@ -228,6 +231,8 @@ def build_report(
     suspect_ips = [ip for ip in ips if ip["actor"] != "owner"]
     access = data_access(ordered)
     logged = data_events_logged(ordered)
+    # Where the key came from: the call that returned it, made by another identity (key_provenance).
+    origin = key_provenance(access_key_id, provenance, start, actors)
     report: dict[str, Any] = {
         "report_version": REPORT_VERSION,
         "generated_at": iso(now),
@@ -237,18 +242,22 @@ def build_report(
         "coverage": with_malformed(
             dict(coverage) if coverage is not None else _coverage(ordered, start, end), ordered
         ),
-        "credentials": _owners_addresses_marked(
-            complete_credentials(credentials, ordered)
-            if credentials is not None
-            else derive_credentials(ordered, access_key_id),
-            {a["ip"] for a in actors if a["label"] == "owner"},
+        "provenance": origin,
+        "credentials": with_provenance(
+            _owners_addresses_marked(
+                complete_credentials(credentials, ordered)
+                if credentials is not None
+                else derive_credentials(ordered, access_key_id),
+                {a["ip"] for a in actors if a["label"] == "owner"},
+            ),
+            origin,
         ),
         "source_ips": ips,
         "ip_ranges": ranges.describe(now),
         "ip_sources": intel.sources(now, guardduty=bool(remote_ip_details)),
         "actors": actors,
         "owner_activity": owner_summary(ordered, actors),
-        "timeline": timeline(suspect, suspect_ips),
+        "timeline": timeline(suspect, suspect_ips, owner_rows=owner_rows(ordered, actors)),
         "events": _events(ordered),
         "iam_changes": iam_changes(suspect),
         "inventory": inventory(suspect),
@@ -305,16 +314,43 @@ TIMELINE_MAX_BUCKETS = 150
 TIMELINE_MAX_SERIES = 20
 
 
-def timeline(rows: Sequence[Row], ips: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def owner_band(rows: Sequence[Row], start: datetime | None, end: datetime | None) -> dict[str, Any] | None:
+    """The owner's baseline as one band of the chart: how many calls, from where, over what span, and
+    how many fall before or after the chart (which spans the attacker's and unknown events only)."""
+    times = sorted(t for r in rows if (t := parse_time(iso_time(r))) is not None)
+    if not times:
+        return None
+    return {
+        "event_count": len(times),
+        "first_event": iso(times[0]),
+        "last_event": iso(times[-1]),
+        "source_ips": sorted({text(r, "source_ip") or "(none)" for r in rows}),
+        "before_chart": sum(1 for t in times if start is not None and t < start),
+        "after_chart": sum(1 for t in times if end is not None and t >= end),
+    }
+
+
+def timeline(
+    rows: Sequence[Row], ips: Sequence[Mapping[str, Any]], *, owner_rows: Sequence[Row] = ()
+) -> dict[str, Any]:
     """Calls per source IP per time bucket, for the report's chart.
 
     The bucket is the smallest of 1 min ... 1 week that keeps the chart under
     ``TIMELINE_MAX_BUCKETS`` columns; the busiest ``TIMELINE_MAX_SERIES`` addresses get a lane each
     and the rest share one lane, ``(other)``. Points are ``[bucket index, calls, failed calls]``.
+    ``rows`` are the attacker's and unknown events, so the chart zooms to the attack; the owner's
+    (``owner_rows``) are collapsed to one band, ``owner_band``, however long their baseline.
     """
     timed = [(t, r) for r in rows if (t := parse_time(iso_time(r))) is not None]
     if not timed:
-        return {"start": None, "end": None, "bucket_seconds": None, "buckets": 0, "series": []}
+        return {
+            "start": None,
+            "end": None,
+            "bucket_seconds": None,
+            "buckets": 0,
+            "series": [],
+            "owner_band": owner_band(owner_rows, None, None),
+        }
     first = min(t for t, _ in timed)
     last = max(t for t, _ in timed)
     span = (last - first).total_seconds()
@@ -339,12 +375,15 @@ def timeline(rows: Sequence[Row], ips: Sequence[Mapping[str, Any]]) -> dict[str,
         for lane in [*lanes, "(other)"]
         if lane in cells
     ]
+    chart_start = datetime.fromtimestamp(start_epoch, UTC)
+    chart_end = datetime.fromtimestamp(start_epoch + count * size, UTC)
     return {
-        "start": iso(datetime.fromtimestamp(start_epoch, UTC)),
-        "end": iso(datetime.fromtimestamp(start_epoch + count * size, UTC)),
+        "start": iso(chart_start),
+        "end": iso(chart_end),
         "bucket_seconds": size,
         "buckets": count,
         "series": series,
+        "owner_band": owner_band(owner_rows, chart_start, chart_end),
     }
 
 
@@ -374,7 +413,11 @@ def _what_happened(report: Mapping[str, Any]) -> str:
                 f"({report['window']['start']} to {report['window']['end']}): absence of evidence is not "
                 "evidence of absence."
             )
-        return f"No activity by {key} between {report['window']['start']} and {report['window']['end']}."
+        origin = provenance_sentence(report) if (report.get("provenance") or {}).get("found") else None
+        return (
+            f"No call by {key} itself between {report['window']['start']} and {report['window']['end']}."
+            + (f" {origin}" if origin else "")
+        )
     ips = report["source_ips"]
     classes = Counter(ip["classification"] for ip in ips)
     parts = [
@@ -446,6 +489,37 @@ def _next_steps(report: Mapping[str, Any]) -> list[str]:
         *_data_next_steps(report),
         *integrity_next_steps(report["coverage"]),
         *_coverage_next_steps(report),
+        *_provenance_next_steps(report),
+    ]
+
+
+def _provenance_next_steps(report: Mapping[str, Any]) -> list[str]:
+    """Who created the key is a lead when that identity is not one this run already followed: if the
+    creation was not expected, the creator is compromised too."""
+    origin = report.get("provenance") or {}
+    key = report["subject"]["access_key_id"]
+    if not origin.get("found"):
+        if origin.get("looked_up") and not report["events"]["total"]:
+            return [
+                f"Find where {key} came from: its creation is not in these logs (before "
+                f"{report['window']['start']}): search CloudTrail for the CreateAccessKey, AssumeRole or "
+                "GetSessionToken call whose response returned it, and the key's CreateDate in IAM."
+            ]
+        return []
+    creator_key = origin.get("creator_access_key_id")
+    followed = {c["access_key_id"] for c in report["credentials"] if c["relation"] != "same_ip"}
+    if creator_key in followed:
+        return []
+    who = origin.get("creator_arn") or "an unnamed identity"
+    lead = (
+        f" investigate that key too (responder investigate --access-key {creator_key})"
+        if creator_key
+        else " investigate that identity's sessions too"
+    )
+    return [
+        f"Confirm that {who} creating {key} ({origin.get('event_name')} at {origin.get('event_time')} from "
+        f"{origin.get('source_ip') or 'no address'}) was expected; if it was not, that identity is "
+        f"compromised as well:{lead}."
     ]
 
 
@@ -580,12 +654,31 @@ def _data_next_steps(report: Mapping[str, Any]) -> list[str]:
 
 
 def _coverage_next_steps(report: Mapping[str, Any]) -> list[str]:
+    steps = []
     if report["coverage"]["status"] != "covered":
-        return [
+        steps.append(
             f"The logs cover the window only {report['coverage']['status']}: widen the search "
             "(playbook step 10) before concluding."
-        ]
-    return []
+        )
+    outside = report["coverage"].get("outside_window") or {}
+    key, window = report["subject"]["access_key_id"], report["window"]
+    before, after = outside.get("before"), outside.get("after")
+    if before:
+        # Activity up to the window's first day: the exposure may be older than the window.
+        older = ((outside.get("days_not_opened") or {}).get("before") or [None])[0]
+        start = f"{older}T00:00:00Z" if older else before["first_event"]
+        steps.append(
+            f"{key} was active before the window ({before['events']} event(s) from {before['first_event']}): "
+            f"investigate again from earlier (responder investigate --access-key {key} --start {start} "
+            f"--end {window['end']})."
+        )
+    if after:
+        steps.append(
+            f"{key} has {after['events']} event(s) after the window ({after['first_event']} to "
+            f"{after['last_event']}): investigate again with --end {after['last_event']} if they are real "
+            "(records dated in the future are not believed for the default window)."
+        )
+    return steps
 
 
 def summarize(report: Mapping[str, Any]) -> dict[str, Any]:
@@ -659,7 +752,10 @@ def _md_summary(report: Mapping[str, Any]) -> list[str]:
         "",
     ]
     # What was not read (files, records, documents): the SOC must not take silence for absence.
-    notes = [md_text(line, limit=_PROSE_MAX) for line in not_read_lines(cov)]
+    notes = [
+        md_text(line, limit=_PROSE_MAX) for line in window_lines(cov, report["subject"]["access_key_id"])
+    ]
+    notes += [md_text(line, limit=_PROSE_MAX) for line in not_read_lines(cov)]
     out += [*notes, ""] if notes else []
     if cov.get("log_file_validation"):
         out += [md_text(integrity_line(cov["log_file_validation"]), limit=_PROSE_MAX), ""]
@@ -702,6 +798,8 @@ def _md_actors(report: Mapping[str, Any]) -> list[str]:
 def _md_credentials(report: Mapping[str, Any]) -> list[str]:
     chain, same_ip = credential_rows(report)
     out = ["## Credentials", ""]
+    origin = provenance_sentence(report)
+    out += [md_text(origin, limit=_PROSE_MAX), ""] if origin else []
     out += _table(
         CREDENTIAL_HEADERS,
         (

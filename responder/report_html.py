@@ -20,6 +20,8 @@ from datetime import UTC, datetime, timedelta
 from html import escape
 from typing import Any
 
+from responder.analysis.provenance import provenance_sentence
+from responder.analysis.rows import not_read_lines, window_lines
 from responder.query.digest import describe as integrity_line
 from responder.redact import redact_text, redacted
 from responder.report_tables import (
@@ -62,7 +64,8 @@ main{max-width:1100px;margin:0 auto;padding:16px 24px 48px}
 h1{font-size:22px;margin:8px 0}h2{font-size:18px;margin:28px 0 8px;border-bottom:1px solid #ddd}
 h3{font-size:15px;margin:16px 0 6px}
 table{border-collapse:collapse;width:100%;margin:8px 0;font-size:13px;background:#fff}
-th,td{border:1px solid #ddd;padding:4px 6px;text-align:left;vertical-align:top;overflow-wrap:anywhere}
+th,td{border:1px solid #ddd;padding:4px 6px;text-align:left;vertical-align:top;overflow-wrap:break-word}
+td code,td .mono,td.long{overflow-wrap:anywhere}
 th{background:#f0f0f0}
 pre{background:#fff;border:1px solid #ddd;padding:8px;overflow-x:auto;font-size:12px;white-space:pre-wrap}
 code,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12px}
@@ -87,11 +90,21 @@ def _e(value: Any) -> str:
 def _table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, raw: Collection[int] = ()) -> str:
     """A table; cells are escaped except the column indexes in ``raw`` (already built HTML)."""
     head = "".join(f"<th>{_e(h)}</th>" for h in headers)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{v if i in raw else _e(v)}</td>" for i, v in enumerate(row)) + "</tr>"
-        for row in rows
-    )
+    body = "".join("<tr>" + "".join(_cell(v, i in raw) for i, v in enumerate(row)) + "</tr>" for row in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+LONG_TOKEN = 24  # characters without a space: an ARN, an object key, a user agent
+
+
+def _cell(value: Any, raw: bool) -> str:
+    """A cell; one holding a long unbroken token may break it anywhere (class ``long``), the others
+    only between words, so a short word is never split to make room for the long one."""
+    if raw:
+        return f"<td>{value}</td>"
+    text = "" if value is None else str(value)
+    long = any(len(token) >= LONG_TOKEN for token in text.split())
+    return f'<td class="long">{_e(value)}</td>' if long else f"<td>{_e(value)}</td>"
 
 
 def _badge(text: str, colour: str) -> str:
@@ -115,6 +128,8 @@ def _summary(report: Mapping[str, Any]) -> str:
     done = "".join(f"<li>{_e(line)}</li>" for line in summary.get("what_was_done") or [])
     steps = "".join(f"<li>{_e(line)}</li>" for line in summary.get("next_steps") or [])
     severity = str(summary.get("severity") or "low")
+    # How the window was chosen, the key's events outside it and what was not read: never silence.
+    notes = [*window_lines(cov, str(report["subject"]["access_key_id"])), *not_read_lines(cov)]
     return (
         '<section id="summary" class="summary">'
         f"<p><strong>{_e(summary.get('headline'))}</strong> "
@@ -122,7 +137,8 @@ def _summary(report: Mapping[str, Any]) -> str:
         f'<p class="muted">Window {_e(report["window"]["start"])} to {_e(report["window"]["end"])}; '
         f"logs: {_e(cov['status'])} ({_e(cov['events_scanned'])} events scanned)."
         f"{' ' + _e(integrity_line(cov['log_file_validation'])) + '.' if cov.get('log_file_validation') else ''}</p>"
-        f'<h2 id="what-happened">What happened</h2><p>{_e(summary.get("what_happened"))}</p>'
+        + "".join(f'<p class="muted window-note">{_e(line)}</p>' for line in notes)
+        + f'<h2 id="what-happened">What happened</h2><p>{_e(summary.get("what_happened"))}</p>'
         f'<h2 id="what-was-done">What was done</h2><ul>{done}</ul>'
         f'<h2 id="what-to-do">What you must do now</h2><ol class="todo">{steps}</ol>'
         "</section>"
@@ -144,7 +160,13 @@ def timeline_svg(report: Mapping[str, Any]) -> str:
     """Inline SVG: one lane per source IP, a dot per time bucket sized by calls, actions as lines."""
     tl = report.get("timeline") or {}
     series = tl.get("series") or []
+    band = tl.get("owner_band") or None
     if not series or not tl.get("bucket_seconds"):
+        if band:
+            return (
+                '<p id="timeline-empty">No calls but the owner\'s in the window: '
+                f"{_e(_band_text(band))} (see Who used the key).</p>"
+            )
         return '<p id="timeline-empty">No timed events in the window: nothing to chart.</p>'
     start = _parse(tl["start"])
     end = _parse(tl["end"])
@@ -160,8 +182,12 @@ def timeline_svg(report: Mapping[str, Any]) -> str:
     if later:
         end = max(later) + (max(later) - start) / 40
     size = int(tl["bucket_seconds"])
-    left, right, lane_h, axis_h = 250, 20, 30, 40
-    width = 1040
+    # The lane labels sit right-aligned left of the lanes: the margin is as wide as the longest
+    # (an IPv6 address and its class run past 250 px), and the plot keeps at least 600 px beside it.
+    lane_labels = [_lane_label(item) for item in series] + (["owner (baseline)"] if band else [])
+    left = max(250, math.ceil(16 + MONO_WIDTH * max((len(t) for t in lane_labels), default=0)))
+    right, lane_h, axis_h = 20, 30, 40
+    width = max(1040, left + 600 + right)
     plot_w = width - left - right
     span = (end - start).total_seconds() or 1.0
     peak = max((p[1] for s in series for p in s["points"]), default=1) or 1
@@ -170,21 +196,11 @@ def timeline_svg(report: Mapping[str, Any]) -> str:
         return left + plot_w * (when - start).total_seconds() / span
 
     markers = _action_markers(report, start, end, x_of)
-    # Action labels never overlap: each goes on the first row above the chart where it fits.
-    rows: list[list[tuple[float, float]]] = []
-    placed: list[int] = []
-    for x, _what, label in markers:
-        box = (x - 3 - label_width(label), x - 3)
-        row = next(
-            (i for i, used in enumerate(rows) if all(box[1] + 4 < a or box[0] - 4 > b for a, b in used)),
-            len(rows),
-        )
-        if row == len(rows):
-            rows.append([])
-        rows[row].append(box)
-        placed.append(row)
-    top = 24 + LABEL_ROW * len(rows)  # the rows of labels sit between the key line and the lanes
-    height = top + lane_h * len(series) + axis_h
+    placed = _label_rows(markers)
+    top = 24 + LABEL_ROW * (max(placed) + 1 if placed else 0)  # label rows sit between key and lanes
+    shift = 1 if band else 0  # the owner's baseline, one band above the attack's lanes
+    lanes = len(series) + shift
+    height = top + lane_h * lanes + axis_h
 
     out = [
         f'<svg id="timeline-chart" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
@@ -193,13 +209,15 @@ def timeline_svg(report: Mapping[str, Any]) -> str:
         f'<text x="{left}" y="14" font-size="11" fill="#666">dot area = calls per {_e(_bucket_name(size))}; '
         f"ringed = some calls failed; peak {peak} calls</text>",
     ]
-    for lane, item in enumerate(series):
+    if band:
+        out.append(_band_svg(band, start, end, x_of, left, width - right, top + lane_h / 2))
+    for lane, item in enumerate(series, start=shift):
         y = top + lane_h * lane + lane_h / 2
         colour = CLASS_COLOURS.get(str(item.get("classification")), "#737373")
         out.append(
             f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" stroke="#eee"/>'
             f'<text class="lane" x="{left - 8}" y="{y + 4:.1f}" text-anchor="end" font-size="12" '
-            f'font-family="monospace">{_e(item["ip"])} ({_e(item.get("classification"))})</text>'
+            f'font-family="monospace">{_e(_lane_label(item))}</text>'
         )
         for index, calls, failed in item["points"]:
             when = start + timedelta(seconds=size * (index + 0.5))
@@ -210,7 +228,7 @@ def timeline_svg(report: Mapping[str, Any]) -> str:
                 f'<circle class="point" cx="{x_of(when):.1f}" cy="{y:.1f}" r="{radius:.1f}" '
                 f'fill="{colour}" fill-opacity="0.8"{ring}><title>{_e(title)} UTC</title></circle>'
             )
-    axis_y = top + lane_h * len(series) + 4
+    axis_y = top + lane_h * lanes + 4
     out.append(f'<line x1="{left}" x2="{width - right}" y1="{axis_y}" y2="{axis_y}" stroke="#333"/>')
     for i in range(7):
         when = start + (end - start) * i / 6
@@ -238,8 +256,67 @@ def timeline_svg(report: Mapping[str, Any]) -> str:
     return "".join(out) + f'<p class="legend">{legend}</p>'
 
 
+def _label_rows(markers: Sequence[tuple[float, str, str]]) -> list[int]:
+    """Each action label's row: the first above the chart where it fits (labels never overlap)."""
+    rows: list[list[tuple[float, float]]] = []
+    placed: list[int] = []
+    for x, _what, label in markers:
+        box = (x - 3 - label_width(label), x - 3)
+        row = next(
+            (i for i, used in enumerate(rows) if all(box[1] + 4 < a or box[0] - 4 > b for a, b in used)),
+            len(rows),
+        )
+        if row == len(rows):
+            rows.append([])
+        rows[row].append(box)
+        placed.append(row)
+    return placed
+
+
+def _band_text(band: Mapping[str, Any]) -> str:
+    outside = [
+        f"{band[k]} {where} this chart"
+        for k, where in (("before_chart", "before"), ("after_chart", "after"))
+        if band.get(k)
+    ]
+    return (
+        f"{band['event_count']} calls from {', '.join(band['source_ips'])}, {band['first_event']} to "
+        f"{band['last_event']}" + (f" ({', '.join(outside)})" if outside else "")
+    )
+
+
+def _band_svg(
+    band: Mapping[str, Any], start: datetime, end: datetime, x_of: Any, x_min: float, x_max: float, y: float
+) -> str:
+    """The owner's baseline, collapsed: one grey band over the span it covers in the chart (a stub at
+    the edge when it all lies before or after), and what it holds, in words."""
+    first, last = _parse(band.get("first_event")), _parse(band.get("last_event"))
+    lo = x_of(max(first, start)) if first else x_min
+    hi = x_of(min(last, end)) if last else x_min
+    if hi < lo:  # all before (or all after) the chart: a stub at that edge
+        lo, hi = (x_min, x_min + 6) if last and last < start else (x_max - 6, x_max)
+    hi = max(hi, lo + 6)
+    words = _band_text(band)
+    room = int((x_max - x_min - 8) / CHAR_WIDTH)
+    shown = words if len(words) <= room else words[: room - 3] + "..."
+    return (
+        f'<rect id="owner-band" x="{lo:.1f}" y="{y - 7:.1f}" width="{hi - lo:.1f}" height="14" fill="#bdbdbd" '
+        f'fill-opacity="0.6"><title>{_e("owner: " + words)}</title></rect>'
+        f'<text class="lane" x="{x_min - 8}" y="{y + 4:.1f}" text-anchor="end" font-size="12" '
+        f'font-family="monospace">owner (baseline)</text>'
+        f'<text x="{x_min + 4}" y="{y + 4:.1f}" font-size="11" fill="#444">{_e(shown)}</text>'
+    )
+
+
 LABEL_ROW = 14  # px between rows of action labels
 CHAR_WIDTH = 6.6  # px per character at font-size 11, generous (the widest glyphs of a sans font)
+
+
+MONO_WIDTH = 7.4  # px per character of a lane label (monospace at font-size 12 is 7.2), generous
+
+
+def _lane_label(item: Mapping[str, Any]) -> str:
+    return f"{item['ip']} ({item.get('classification')})"
 
 
 def label_width(text: str) -> float:
@@ -284,7 +361,8 @@ def _actors(report: Mapping[str, Any]) -> str:
 
 def _credentials(report: Mapping[str, Any]) -> str:
     chain, same_ip = credential_rows(report)
-    body = _table(CREDENTIAL_HEADERS, chain)
+    origin = provenance_sentence(report)
+    body = (f'<p id="provenance">{_e(origin)}</p>' if origin else "") + _table(CREDENTIAL_HEADERS, chain)
     if same_ip:
         body += f"<p>{_e(SAME_IP_NOTE)}</p>" + _table(SAME_IP_HEADERS, same_ip)
     return body

@@ -409,6 +409,8 @@ def _without_run_specifics(value: Any) -> Any:
                 if k == "hmac_sha256"
                 else re.sub(r"dated after \S+ are", "dated after <now> are", v)
                 if k == "window_note"
+                else _without_layout(v)
+                if k == "outside_window"
                 else _without_run_specifics(v)
             )
             for k, v in value.items()
@@ -417,6 +419,17 @@ def _without_run_specifics(value: Any) -> Any:
     if isinstance(value, list):
         return [_without_run_specifics(v) for v in value]
     return value
+
+
+def _without_layout(outside: dict[str, Any]) -> dict[str, Any]:
+    """outside_window without its file counts: Security Lake's layout holds the same events in other files."""
+    return {
+        k: {i: j for i, j in v.items() if i != "files"}
+        if isinstance(v, dict) and k != "days_not_opened"
+        else v
+        for k, v in outside.items()
+        if k != "files_not_opened"
+    }
 
 
 def test_security_lake_parquet_gives_the_same_report_as_the_cloudtrail_json(
@@ -438,3 +451,166 @@ def test_security_lake_parquet_gives_the_same_report_as_the_cloudtrail_json(
     assert lake["coverage"]["log_file_validation"]["log_files"]["total"] == 0
     for name in ("report.md", "report.html"):
         assert (tmp_path / "from-lake" / name).is_file()
+
+
+# ------------------------------------------------------------------------------ provenance
+
+CREATED_KEY = "AKIAQUIETKEY00000001"
+CONSOLE_SESSION = "ASIACONSOLESESSION01"
+HOSTILE_AGENT = "Mozilla/5.0 <img src=x onerror=alert(1)> [click](http://evil.example)"
+
+
+def _record(name: str, when: str, identity: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {
+        "eventVersion": "1.08",
+        "eventID": f"{name}-{when}",
+        "eventTime": when,
+        "eventSource": "iam.amazonaws.com",
+        "eventName": name,
+        "awsRegion": "us-east-1",
+        "sourceIPAddress": "198.51.100.23",
+        "userAgent": HOSTILE_AGENT,
+        "recipientAccountId": "111122223333",
+        "userIdentity": identity,
+        **extra,
+    }
+
+
+def test_a_key_that_made_no_call_still_shows_who_created_it(tmp_path: Path) -> None:
+    """Created from a console session and never used in the logs: not "No activity" but its creator."""
+    console = {
+        "type": "AssumedRole",
+        "arn": "arn:aws:sts::111122223333:assumed-role/Admin/mallory",
+        "accessKeyId": CONSOLE_SESSION,
+        "sessionContext": {"attributes": {"mfaAuthenticated": "false"}},
+    }
+    records = [
+        _record("ListUsers", "2025-02-20T09:00:00Z", console),
+        _record(
+            "CreateAccessKey",
+            "2025-02-20T09:01:00Z",
+            console,
+            requestParameters={"userName": "svc-backup"},
+            responseElements={
+                "accessKey": {
+                    "accessKeyId": CREATED_KEY,
+                    "status": "Active",
+                    "userName": "svc-backup",
+                    "createDate": "Feb 20, 2025 9:01:00 AM",
+                }
+            },
+        ),
+        # A failed creation naming the key (a forged or garbled record) is not provenance.
+        _record(
+            "CreateAccessKey",
+            "2025-02-20T09:02:00Z",
+            console,
+            errorCode="LimitExceeded",
+            responseElements={"accessKey": {"accessKeyId": CREATED_KEY}},
+        ),
+    ]
+    folder = tmp_path / "AWSLogs" / "111122223333" / "CloudTrail" / "us-east-1" / "2025" / "02" / "20"
+    folder.mkdir(parents=True)
+    (folder / "a.json.gz").write_bytes(gzip.compress(json.dumps({"Records": records}).encode()))
+    run = run_cli(tmp_path / "out", "--logs", str(tmp_path / "AWSLogs"), "--access-key", CREATED_KEY)
+    assert run.code == 0, run.err
+    report = run.report
+    jsonschema.validate(report, SCHEMA)
+    origin = report["provenance"]
+    assert origin["found"] and origin["looked_up"] and origin["other_calls"] == 0
+    assert (origin["event_name"], origin["event_time"], origin["created_for"]) == (
+        "CreateAccessKey",
+        "2025-02-20T09:01:00Z",
+        "svc-backup",
+    )
+    assert (origin["creator_arn"], origin["creator_access_key_id"], origin["source_ip"]) == (
+        console["arn"],
+        CONSOLE_SESSION,
+        "198.51.100.23",
+    )
+    exposed = next(c for c in report["credentials"] if c["relation"] == "exposed")
+    assert (exposed["via"], exposed["minted_for"], exposed["minted_by"]) == (
+        "CreateAccessKey",
+        "svc-backup",
+        console["arn"],
+    )
+    happened = report["summary"]["what_happened"]
+    assert "No activity" not in happened and f"No call by {CREATED_KEY} itself" in happened
+    assert "CreateAccessKey at 2025-02-20T09:01:00Z for svc-backup" in happened and console["arn"] in happened
+    steps = report["summary"]["next_steps"]
+    assert any(f"responder investigate --access-key {CONSOLE_SESSION}" in s for s in steps), steps
+    markdown = (run.dir / "report.md").read_text()
+    assert f"Where `{CREATED_KEY}` came from" in markdown or f"Where {CREATED_KEY} came from" in markdown
+    assert "<img" not in markdown and "](http://evil" not in markdown
+    page = (run.dir / "report.html").read_text()
+    assert 'id="provenance"' in page and "<img src=x" not in page and "&lt;img src=x" in page
+
+
+def test_a_key_created_before_the_window_says_where_to_look(tmp_path: Path) -> None:
+    records = [
+        _record(
+            "ListUsers", "2025-02-20T09:00:00Z", {"type": "IAMUser", "accessKeyId": "AKIAOTHER00000000001"}
+        )
+    ]
+    folder = tmp_path / "AWSLogs" / "111122223333" / "CloudTrail" / "us-east-1" / "2025" / "02" / "20"
+    folder.mkdir(parents=True)
+    (folder / "a.json").write_text(json.dumps({"Records": records}))
+    run = run_cli(tmp_path / "out", "--logs", str(tmp_path / "AWSLogs"), "--access-key", CREATED_KEY)
+    assert run.code == 0, run.err
+    origin = run.report["provenance"]
+    assert (origin["found"], origin["looked_up"]) == (False, True)
+    assert "created before" in origin["note"]
+    assert any(
+        s.startswith(f"Find where {CREATED_KEY} came from") for s in run.report["summary"]["next_steps"]
+    )
+
+
+def test_the_keys_events_outside_the_window_are_counted_and_the_days_not_opened_named(tmp_path: Path) -> None:
+    key = "AKIAOUTSIDE000000001"
+    identity = {"type": "IAMUser", "accessKeyId": key, "arn": "arn:aws:iam::111122223333:user/dev"}
+
+    def put(day: str, *times: str) -> None:
+        folder = tmp_path / "AWSLogs" / "111122223333" / "CloudTrail" / "us-east-1" / day
+        folder.mkdir(parents=True, exist_ok=True)
+        recs = [_record("ListUsers", t, identity) for t in times]
+        (folder / f"{len(list(folder.iterdir()))}.json").write_text(json.dumps({"Records": recs}))
+
+    put("2024/02/20", "2024-02-20T10:00:00Z")  # a day no query opens
+    put("2024/03/02", "2024-03-02T22:00:00Z", "2024-03-02T23:00:00Z")  # the margin day before: counted
+    put("2024/03/03", "2024-03-03T08:00:00Z", "2024-03-03T09:00:00Z")  # the window
+    put("2024/03/04", "2024-03-04T13:00:00Z")  # the margin day after: counted
+    put("2024/03/20", "2024-03-20T10:00:00Z")  # not opened
+    args = ["--logs", str(tmp_path / "AWSLogs"), "--access-key", key]
+    run = run_cli(tmp_path / "out", *args, "--start", "2024-03-03T00:00:00Z", "--end", "2024-03-04T00:00:00Z")
+    assert run.code == 0, run.err
+    report = run.report
+    jsonschema.validate(report, SCHEMA)
+    assert report["events"]["total"] == 2
+    outside = report["coverage"]["outside_window"]
+    assert (outside["events_before"], outside["events_after"], outside["files_not_opened"]) == (2, 1, 2)
+    assert (outside["before"]["first_event"], outside["before"]["last_event"]) == (
+        "2024-03-02T22:00:00Z",
+        "2024-03-02T23:00:00Z",
+    )
+    assert outside["after"]["first_event"] == "2024-03-04T13:00:00Z"
+    assert outside["days_not_opened"] == {
+        "before": ["2024-02-20", "2024-02-20"],
+        "after": ["2024-03-20", "2024-03-20"],
+    }
+    markdown = (run.dir / "report.md").read_text()
+    assert "2 event(s) of AKIAOUTSIDE000000001 fall before the window" in markdown
+    assert "2 log file(s) outside the window were not opened (2024-02-20 to 2024-02-20 before it" in markdown
+    assert "fall before the window" in run.out  # the CLI says so too
+    steps = report["summary"]["next_steps"]
+    assert any(
+        f"--access-key {key} --start 2024-02-20T00:00:00Z --end 2024-03-04T00:00:00Z" in s for s in steps
+    ), steps
+    assert any("1 event(s) after the window" in s for s in steps), steps
+    # A window that holds all of the key's events in its files says nothing of the kind.
+    wide = run_cli(
+        tmp_path / "wide", *args, "--start", "2024-02-01T00:00:00Z", "--end", "2024-04-01T00:00:00Z"
+    )
+    assert wide.code == 0, wide.err
+    assert wide.report["coverage"]["outside_window"]["events_before"] == 0
+    assert wide.report["coverage"]["outside_window"]["files_not_opened"] == 0
+    assert not any("before the window" in s for s in wide.report["summary"]["next_steps"])

@@ -1,6 +1,6 @@
 """``responder investigate``: the whole investigation on local CloudTrail logs, with DuckDB.
 
-The same plan as the workflow (:mod:`responder.analysis.pivot`): the six saved queries for the exposed key,
+The same plan as the workflow (:mod:`responder.analysis.pivot`): the seven saved queries for the exposed key,
 then the pivot set for every credential it minted, as a plain loop instead of Plan -> Map -> Plan.
 Every check on the arguments and every scan happens before anything is written, so a bad run leaves
 the output folder untouched.
@@ -18,7 +18,7 @@ from secrets import token_bytes
 from typing import Any
 
 from responder.analysis import pivot
-from responder.analysis.rows import not_read_lines
+from responder.analysis.rows import not_read_lines, window_lines
 from responder.bundle import write_report
 from responder.encode import terminal_line
 from responder.errors import InvalidInput, InvalidQueryParameter, LogsUnreadable
@@ -323,6 +323,11 @@ def run_investigation(
     # Coverage reads every file of the window first: an unreadable file fails here, before any query.
     coverage = engine.coverage(window)
     coverage["log_file_validation"] = validate_offline(paths, window.window_start, window.window_end, keys)
+    # The key's events just outside the window, and the days no query opened: said, never silent.
+    coverage["outside_window"] = engine.outside_window(window)
+    coverage["window_note"] = (
+        anchor.note if anchor is not None else "the window is the one given (--start/--end)"
+    )
     done += 1
     notify(done, done + len(pivot.next_batch(key, results)), "coverage")
     # The plan is bounded (depth and credential count), and each round only adds results: it ends.
@@ -349,13 +354,11 @@ def run_investigation(
         credentials=pivot.report_credentials(key, results),
         derived_rows=derived,
         generated_at=generated_at,
+        provenance=results.get((key, "key_provenance")),
     )
     report["queries"] = [
         {"access_key_id": k, "name": n, "rows": len(rows)} for (k, n), rows in sorted(results.items())
     ]
-    report["coverage"]["window_note"] = (
-        anchor.note if anchor is not None else "the window is the one given (--start/--end)"
-    )
     return Investigation(report=report, results=results, window=window)
 
 
@@ -443,8 +446,7 @@ def summary_lines(report: Mapping[str, Any]) -> list[str]:
         f"window {report['window']['start']} to {report['window']['end']}; logs {cov['status']} "
         f"({cov['events_scanned']} events in the window)",
     ]
-    if cov.get("window_note"):
-        lines.append(str(cov["window_note"]))
+    lines += window_lines(cov, str(report["subject"]["access_key_id"]))
     lines += not_read_lines(cov)
     if cov.get("log_file_validation"):
         lines.append(describe(cov["log_file_validation"]))

@@ -121,7 +121,7 @@ def label_actors(
 def owner_summary(rows: Sequence[Row], actors: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """The owner's activity, on its own: how much, when, from where, doing what (top calls)."""
     owner = {a["ip"] for a in actors if a["label"] == "owner"}
-    mine = [r for r in rows if (text(r, "source_ip") or "(none)") in owner]
+    mine = owner_rows(rows, actors)
     times = sorted(t for r in mine if (t := text(r, "event_time")))
     names: dict[str, int] = {}
     for row in mine:
@@ -134,6 +134,12 @@ def owner_summary(rows: Sequence[Row], actors: Sequence[Mapping[str, Any]]) -> d
         "user_agent_families": sorted({ua_family(text(r, "user_agent")) for r in mine}),
         "top_events": [f"{n} x{c}" for n, c in sorted(names.items(), key=lambda kv: (-kv[1], kv[0]))[:10]],
     }
+
+
+def owner_rows(rows: Sequence[Row], actors: Sequence[Mapping[str, Any]]) -> list[Row]:
+    """The owner's events: those :func:`suspect_rows` leaves out."""
+    owner = {a["ip"] for a in actors if a["label"] == "owner"}
+    return [r for r in rows if (text(r, "source_ip") or "(none)") in owner]
 
 
 def suspect_rows(rows: Sequence[Row], actors: Sequence[Mapping[str, Any]]) -> list[Row]:

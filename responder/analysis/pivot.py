@@ -1,4 +1,5 @@
-"""Which queries to run next: the six saved queries for the exposed key, then a pivot to every
+"""Which queries to run next: the seven saved queries for the exposed key (the playbook's six and
+key_provenance), then a pivot to every
 credential it minted (and what those minted), bounded in depth and count.
 
 Pure logic over the results so far, so the workflow (a Plan -> Map -> Plan loop whose results

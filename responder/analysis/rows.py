@@ -209,3 +209,27 @@ def not_read_lines(coverage: Mapping[str, Any]) -> list[str]:
             f"{duplicated} record(s) of the key repeat a key in a document: the first value was read"
         )
     return lines
+
+
+def window_lines(coverage: Mapping[str, Any], access_key_id: str) -> list[str]:
+    """How the window was chosen (offline: ``window_note``) and where the key's events outside it are
+    (``outside_window``): counted in the files the window opened, and the days no query opened."""
+    lines = [str(coverage["window_note"])] if coverage.get("window_note") else []
+    outside = coverage.get("outside_window") or {}
+    for side in ("before", "after"):
+        found = outside.get(side)
+        if found:
+            lines.append(
+                f"{found['events']} event(s) of {access_key_id} fall {side} the window, "
+                f"{found['first_event']} to {found['last_event']} (in {found['files']} file(s) read for its "
+                "margin): not in this report"
+            )
+    days = outside.get("days_not_opened") or {}
+    spans = [f"{span[0]} to {span[1]} {side} it" for side in ("before", "after") if (span := days.get(side))]
+    if outside.get("files_not_opened"):
+        lines.append(
+            f"{outside['files_not_opened']} log file(s) outside the window were not opened"
+            + (f" ({'; '.join(spans)})" if spans else "")
+            + f": {access_key_id}'s events there, if any, are not counted"
+        )
+    return lines

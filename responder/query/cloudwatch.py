@@ -4,8 +4,9 @@ Each log event's ``@message`` is one CloudTrail record and ``@timestamp`` its ev
 speaks its own language (CWLI), not SQL, so each saved query's semantics are carried out in two parts:
 
 - **The key's own queries** (key_activity, source_ips, write_events, s3_data_events,
-  minted_credentials) fetch the key's records whole (``@message``), narrowed in the query only by
-  predicates the saved SQL states word for word (the key, the window, its event-name list), and the
+  minted_credentials, and key_provenance, whose records are found by the key in their response) fetch
+  the key's records whole (``@message``), narrowed in the query only by predicates the saved SQL
+  states word for word (the key, the window, its event-name list), and the
   rest of the saved query runs here, over :func:`responder.query.rows.record_to_row`: its filters with
   SQL's NULL rules, its GROUP BY, its projection and its ORDER BY (NULLS LAST, as Trino and DuckDB).
   Exact by construction: nothing rests on how Logs Insights groups a missing field, sums a value that
@@ -123,6 +124,7 @@ ROW_QUERIES: tuple[str, ...] = (
     "write_events",
     "s3_data_events",
     "minted_credentials",
+    "key_provenance",
 )
 MAX_LIMIT = 100_000  # StartQuery's limit
 MAX_PAGE = 10_000  # GetQueryResults' maxItems
@@ -243,6 +245,20 @@ def row_query(name: str, key: str, lo_ms: int, hi_ms: int) -> str:
     """The key's whole records in [lo_ms, hi_ms), oldest first, for one of :data:`ROW_QUERIES`."""
     if name not in ROW_QUERIES:
         raise UnknownQuery(f"{name} is not answered from records")
+    if name == "key_provenance":
+        # The call that returned the key was made by another identity: found by the key in its response.
+        quoted = quote_key(key)
+        names = _list(_quote_name(n) for n in _in_list(name, "event_name"))
+        return "\n| ".join(
+            [
+                "fields toMillis(@timestamp) as ts_ms, @message",
+                f"filter eventName in {names}",
+                f"filter responseElements.accessKey.accessKeyId = {quoted}"
+                f" or responseElements.credentials.accessKeyId = {quoted}",
+                _window(lo_ms, hi_ms),
+                "sort @timestamp asc",
+            ]
+        )
     lines = [
         "fields toMillis(@timestamp) as ts_ms, @message",
         f"filter userIdentity.accessKeyId = {quote_key(key)}",
@@ -491,6 +507,50 @@ def _minted_rows(records: Iterable[Mapping[str, Any]], params: QueryParams) -> l
     return [_contract(r, "minted_credentials") for r in ordered]
 
 
+def _provenance_rows(records: Iterable[Mapping[str, Any]], params: QueryParams) -> list[Row]:
+    """key_provenance.sql over records: the successful calls whose response carries the key."""
+    names = set(_in_list("key_provenance", "event_name"))
+    lo, hi = iso(params.window_start), iso(params.window_end)
+    rows = []
+    for record in records:
+        response = record.get("responseElements")
+        returned = _coalesce(
+            _scalar(response, "accessKey", "accessKeyId"), _scalar(response, "credentials", "accessKeyId")
+        )
+        when = _event_time(record)
+        if (
+            returned != params.access_key_id
+            or _text(record.get("eventName")) not in names
+            or _text(record.get("errorCode")) is not None
+            or when is None
+            or not lo <= when <= hi
+        ):
+            continue
+        identity = _object(record.get("userIdentity"))
+        rows.append(
+            {
+                "event_time": when,
+                "event_name": _text(record.get("eventName")),
+                "created_for": _coalesce(
+                    _scalar(response, "accessKey", "userName"),
+                    _scalar(response, "assumedRoleUser", "arn"),
+                    _scalar(response, "federatedUser", "arn"),
+                ),
+                "created_status": _scalar(response, "accessKey", "status"),
+                "creator_arn": _text(identity.get("arn")),
+                "creator_type": _text(identity.get("type")),
+                "creator_access_key_id": _text(identity.get("accessKeyId")),
+                "source_ip": _text(record.get("sourceIPAddress")),
+                "user_agent": _text(record.get("userAgent")),
+                "aws_region": _text(record.get("awsRegion")),
+                "account_id": _text(record.get("recipientAccountId")),
+                "event_id": _text(record.get("eventID")),
+            }
+        )
+    ordered = _ordered(rows, [("event_time", False), ("event_id", False)])
+    return [_contract(r, "key_provenance") for r in ordered]
+
+
 def _s3_rows(records: Iterable[Mapping[str, Any]], params: QueryParams) -> list[Row]:
     source = _equals("s3_data_events", "event_source")
     names = set(_in_list("s3_data_events", "event_name"))
@@ -571,6 +631,8 @@ def evaluate(name: str, records: Iterable[Mapping[str, Any]], params: Params) ->
         return _event_rows(records, p, name)
     if name == "minted_credentials":
         return _minted_rows(records, p)
+    if name == "key_provenance":
+        return _provenance_rows(records, p)
     if name == "s3_data_events":
         return _s3_rows(records, p)
     if name == "source_ips":

@@ -4,7 +4,9 @@ The files of a window (CloudTrail-layout days outside it are never opened) are r
 ``read_json`` and an explicit schema of just the fields the row contract needs (CloudTrail's fields vary
 wildly between events; the documents stay JSON), into two in-memory tables: ``base``, a few columns of
 every event of the window (what coverage and same_ip_credentials read), and ``wide``, every row-contract
-column of the events of the keys asked about (what the other queries read: they filter on their key).
+column of the events of the keys asked about (what the other queries read: they filter on their key)
+and of every call that minted a credential (CREDENTIAL_EVENTS, few: key_provenance finds a key's
+creator by the key in the response, whoever made the call).
 A key asked about later (a credential the exposed key minted) is added to ``wide`` by reading again only
 the files that hold its events. Each saved query runs on the table it provably needs (``classify``).
 Values are bound (``$name``), never pasted. Whoever can write the trail bucket writes these files,
@@ -36,9 +38,9 @@ from sqlglot.optimizer.scope import traverse_scope
 
 from responder.errors import InvalidQueryParameter, LogsUnreadable, QueryFailed, QueryStillRunning
 from responder.query.base import COVERAGE_SLACK, Params, PollingEngine, QueryStatus, require_finished
-from responder.query.logs import FileForm, file_form, select_files
+from responder.query.logs import FileForm, file_day, file_form, select_files
 from responder.query.rows import Row, normalize_rows
-from responder.query.sql import QueryParams, check_name, parse, security_lake_projection
+from responder.query.sql import CREDENTIAL_EVENTS, QueryParams, check_name, parse, security_lake_projection
 
 # The fields read from each record (names as CloudTrail spells them), as a json_transform structure:
 # missing keys become NULL, extra keys are ignored, JSON documents stay JSON text.
@@ -381,20 +383,39 @@ def _events_columns(tree: exp.Query) -> tuple[set[str], bool]:
             else ([where.this] if where is not None else [])
         )
         restricted = restricted and any(
-            isinstance(c, exp.EQ)
-            and {type(c.this), type(c.expression)} == {exp.Column, exp.Placeholder}
-            and next(x for x in (c.this, c.expression) if isinstance(x, exp.Column)).name == "access_key_id"
-            and next(x for x in (c.this, c.expression) if isinstance(x, exp.Column)).table in (aliases | {""})
-            and next(x for x in (c.this, c.expression) if isinstance(x, exp.Placeholder)).name
-            == "access_key_id"
+            _credential_events_only(c)
+            or (
+                isinstance(c, exp.EQ)
+                and {type(c.this), type(c.expression)} == {exp.Column, exp.Placeholder}
+                and next(x for x in (c.this, c.expression) if isinstance(x, exp.Column)).name
+                == "access_key_id"
+                and next(x for x in (c.this, c.expression) if isinstance(x, exp.Column)).table
+                in (aliases | {""})
+                and next(x for x in (c.this, c.expression) if isinstance(x, exp.Placeholder)).name
+                == "access_key_id"
+            )
             for c in conjuncts
         )
     return columns, restricted
 
 
+def _credential_events_only(conjunct: Any) -> bool:
+    """``event_name IN (...)`` naming only CREDENTIAL_EVENTS: ``wide`` holds every such event, whoever
+    made it (:meth:`DuckDBEngine._stage`)."""
+    if not isinstance(conjunct, exp.In) or not isinstance(conjunct.this, exp.Column):
+        return False
+    values = conjunct.expressions
+    return (
+        conjunct.this.name == "event_name"
+        and bool(values)
+        and all(isinstance(v, exp.Literal) and v.is_string and v.name in CREDENTIAL_EVENTS for v in values)
+    )
+
+
 def classify(name: str) -> Table:
     """Which table a saved query can run on: ``base`` (every event, BASE_COLUMNS), ``wide`` (every
-    column, the events of the keys asked about: the query reads only its own key's events) or ``full``
+    column, the events of the keys asked about and every credential-minting event: the query reads only
+    its own key's events, or only such events) or ``full``
     (every column of every event: nothing narrower is provably enough)."""
     columns, restricted = _events_columns(parse(name))
     if columns <= set(BASE_COLUMNS):
@@ -423,7 +444,7 @@ class DuckDBEngine(PollingEngine):
 
     The window's files are read once, into the tables ``base`` (a few columns of every event) and
     ``wide`` (every column of the asked-about keys' events); every query over that window (the whole
-    plan: six queries, the pivots, coverage) then runs on them, a pivot key's events being read again
+    plan: seven queries, the pivots, coverage) then runs on them, a pivot key's events being read again
     from only the files that hold them. Decompressing and parsing the JSON is nearly all the cost, so
     the second query is almost free. The tables are kept for the last window only, and read again
     when a file of the window changes or appears; ``close()`` (or ``with``) frees them.
@@ -454,6 +475,7 @@ class DuckDBEngine(PollingEngine):
         self._real: dict[str, Path] = {}
         self._alias_dir: Path | None = None
         self._not_read: list[dict[str, Any]] = []
+        self._outside: dict[tuple[str, str], dict[str, Any]] = {}
 
     def __enter__(self) -> DuckDBEngine:
         return self
@@ -615,10 +637,14 @@ class DuckDBEngine(PollingEngine):
         stage = (
             "CREATE TABLE staged AS SELECT * FROM ("
             f"SELECT {_BASE_PROJECTION}, CAST(e.filename AS ENUM({names})) AS file, "
-            "CASE WHEN $full OR list_contains($keys, r.userIdentity.accessKeyId) THEN r END AS r, "
+            "CASE WHEN $full OR list_contains($keys, r.userIdentity.accessKeyId) "
+            "OR list_contains($credential_events, r.eventName) THEN r END AS r, "
             f"{_PROBLEM} AS problem "
             "FROM ({source}) AS e) "
-            "WHERE problem IS NOT NULL OR (event_time >= $window_start AND event_time <= $window_end)"
+            # The asked-about keys' events just outside the window are kept, to be counted
+            # (outside_window): the window's margin-day files hold them, read already.
+            "WHERE problem IS NOT NULL OR (event_time >= $window_start AND event_time <= $window_end) "
+            "OR list_contains($keys, access_key_id)"
         )
         try:
             conn.execute(stage.format(source=records_sql(groups, cap=self.max_file_bytes)), values)
@@ -654,6 +680,7 @@ class DuckDBEngine(PollingEngine):
         values = {
             "full": full,
             "keys": sorted(wanted),
+            "credential_events": sorted(CREDENTIAL_EVENTS),
             "window_start": window["window_start"],
             "window_end": window["window_end"],
         }
@@ -671,12 +698,24 @@ class DuckDBEngine(PollingEngine):
                         raise QueryFailed(f"local query failed: {str(exc).splitlines()[0][:300]}") from exc
                     skipped.update(bad)
                     groups, _ = self._prepare([f for f in files if f not in skipped])
+            inside = "event_time >= $window_start AND event_time <= $window_end"
+            bounds = {"window_start": window["window_start"], "window_end": window["window_end"]}
             conn.execute(
-                f"CREATE TABLE wide AS SELECT {_PROJECTION} FROM staged WHERE r IS NOT NULL AND problem IS NULL"
+                f"CREATE TABLE wide AS SELECT {_PROJECTION} FROM staged "
+                f"WHERE r IS NOT NULL AND problem IS NULL AND {inside}",
+                bounds,
             )
             conn.execute(
-                f"CREATE TABLE base AS SELECT {', '.join(BASE_COLUMNS)}, file FROM staged WHERE problem IS NULL"
+                f"CREATE TABLE base AS SELECT {', '.join(BASE_COLUMNS)}, file FROM staged "
+                f"WHERE problem IS NULL AND {inside}",
+                bounds,
             )
+            outside = conn.execute(
+                "SELECT access_key_id, event_time < $window_start, count(*), min(event_time), max(event_time), "
+                "count(DISTINCT file) FROM staged "
+                f"WHERE problem IS NULL AND NOT ({inside}) GROUP BY ALL",
+                bounds,
+            ).fetchall()
             dropped = conn.execute(
                 "SELECT problem, CAST(file AS VARCHAR), count(*) FROM staged WHERE problem IS NOT NULL "
                 "GROUP BY ALL ORDER BY ALL"
@@ -689,6 +728,15 @@ class DuckDBEngine(PollingEngine):
             conn.close()
             raise
         self._not_read = _not_read(skipped, [(str(w), self.real_path(str(f)), int(n)) for w, f, n in dropped])
+        self._outside = {
+            (str(k), "before" if early else "after"): {
+                "events": int(n),
+                "first_event": first,
+                "last_event": last,
+                "files": int(f),
+            }
+            for k, early, n, first, last, f in outside
+        }
         self._conn, self._loaded = conn, (key, files, lenient, full, wanted, groups)
         return conn, files
 
@@ -711,9 +759,12 @@ class DuckDBEngine(PollingEngine):
                 conn.execute(
                     f"INSERT INTO wide SELECT {_PROJECTION} FROM ({records_sql(needed, lenient=lenient, cap=self.max_file_bytes)}) "
                     f"AS e WHERE {_EVENT_TIME} >= $window_start AND {_EVENT_TIME} <= $window_end "
-                    "AND list_contains($keys, r.userIdentity.accessKeyId)",
+                    "AND list_contains($keys, r.userIdentity.accessKeyId) "
+                    # wide holds these already, whoever made them
+                    "AND NOT coalesce(list_contains($credential_events, r.eventName), false)",
                     {
                         "keys": keys,
+                        "credential_events": sorted(CREDENTIAL_EVENTS),
                         "window_start": window["window_start"],
                         "window_end": window["window_end"],
                     },
@@ -825,6 +876,32 @@ class DuckDBEngine(PollingEngine):
             out["files_not_read"] = sum(n["count"] for n in not_read if n["unit"] == "files")
             if out["status"] == "covered":
                 out["status"] = "partial"
+        return out
+
+    def outside_window(self, params: Params) -> dict[str, Any]:
+        """Where the key's events outside the window are: those in the files the window opens (its
+        margin days), counted before and after it; and the files no query opened (CloudTrail-layout
+        days outside the window), by day, whose events are not known without reading them."""
+        p = QueryParams.of(params)
+        with self._lock:
+            self._load(p, [p.access_key_id])
+            found = {side: dict(v) for (k, side), v in self._outside.items() if k == p.access_key_id}
+        opened = set(self.files_for(p))
+        unopened = [f for f in select_files(self.paths) if f not in opened]
+        days = sorted({d for f in unopened if (d := file_day(f)) is not None})
+        out: dict[str, Any] = {
+            "events_before": found.get("before", {}).get("events", 0),
+            "events_after": found.get("after", {}).get("events", 0),
+            "before": found.get("before"),
+            "after": found.get("after"),
+            "files_not_opened": len(unopened),
+        }
+        before = [d for d in days if d < p.window_start.date()]
+        after = [d for d in days if d > p.window_end.date()]
+        out["days_not_opened"] = {
+            "before": [before[0].isoformat(), before[-1].isoformat()] if before else None,
+            "after": [after[0].isoformat(), after[-1].isoformat()] if after else None,
+        }
         return out
 
     def last_activity(

@@ -26,7 +26,8 @@ from sqlglot import exp
 
 from responder.errors import InvalidQueryParameter, UnknownQuery
 
-#: The playbook's six activity queries, in the order a report shows them.
+#: The playbook's six activity queries, in the order a report shows them, and where the key came from
+#: (key_provenance: the call that created it, found by the key in its response).
 QUERY_NAMES: tuple[str, ...] = (
     "key_activity",
     "source_ips",
@@ -34,6 +35,20 @@ QUERY_NAMES: tuple[str, ...] = (
     "s3_data_events",
     "minted_credentials",
     "same_ip_credentials",
+    "key_provenance",
+)
+#: The calls whose response carries a new credential (key_provenance's event names): few in any log, so
+#: a local engine keeps them whole for every key, and the creator of any key is found without reading
+#: every column of every event.
+CREDENTIAL_EVENTS: frozenset[str] = frozenset(
+    {
+        "CreateAccessKey",
+        "AssumeRole",
+        "AssumeRoleWithSAML",
+        "AssumeRoleWithWebIdentity",
+        "GetSessionToken",
+        "GetFederationToken",
+    }
 )
 #: The exposed key's activity: the query the report and remediation read the events from.
 PRIMARY_QUERY = "key_activity"

@@ -23,7 +23,7 @@ from responder.query import QueryParams
 from responder.query.sql import ACCESS_KEY_RE, PRIMARY_QUERY
 from responder.state import QueryTask
 
-MAX_ROUNDS = 6  # plan rounds: the exposed key's six queries, then one round per pivot depth
+MAX_ROUNDS = 6  # plan rounds: the exposed key's seven queries, then one round per pivot depth
 
 
 class PlanOutput(BaseModel):
@@ -71,7 +71,7 @@ def plan_queries(
     started_at: datetime,
     round_: int = 0,
 ) -> PlanOutput:
-    """The next batch: the exposed key's six queries, then each credential it minted, bounded."""
+    """The next batch: the exposed key's seven queries, then each credential it minted, bounded."""
     if not incident.access_key_id or not ACCESS_KEY_RE.fullmatch(incident.access_key_id):
         # A sample finding or one naming no key: nothing to query; the report says so.
         return PlanOutput(done=True, round=round_ + 1, window={})

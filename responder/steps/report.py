@@ -121,6 +121,7 @@ def write_report(
         current_bucket_policies=_bucket_policies(s3, state),
         ip_intel=_ip_intel(s3),
         classify=(lambda buckets: classify_buckets(macie, s3, buckets)) if macie is not None else None,
+        provenance=results.get((key, "key_provenance")) if (key, "key_provenance") in metas else None,
         # A retried Report step must render the very same bytes: evidence is write-once.
         generated_at=datetime.fromisoformat(started_at.replace("Z", "+00:00")) if started_at else None,
     )

@@ -68,7 +68,9 @@ def test_report_validates_and_tells_the_story(demo: DemoResult) -> None:
     assert change["access_key_id"] == demo.session_key_id
     assert change["external_principals"] == [f"arn:aws:iam::{demo.attacker_account_id}:root"]
     queried = {(q["access_key_id"], q["name"]) for q in report["queries"]}
-    assert (demo.session_key_id, "key_activity") in queried and len(queried) == 14
+    # The exposed key's seven (the playbook's six and key_provenance), four per minted credential.
+    assert (demo.session_key_id, "key_activity") in queried and len(queried) == 7 + 4 + 4
+    assert (report["provenance"]["access_key_id"], "key_provenance") in queried
     # The snapshotted live policy still grants the attacker's account: flagged with the statement.
     [live] = report["current_bucket_policies"]
     assert live["grants_external"]

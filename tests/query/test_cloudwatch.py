@@ -81,6 +81,9 @@ _AGG = re.compile(r"(count|min|max)\((\*|[\w.]+|toMillis\(@timestamp\))\) as (\w
 
 
 def matches(clause: str, event: dict[str, Any]) -> bool:
+    # The engine keeps an `or` in a filter of its own (this fake splits on `and` first).
+    if " or " in clause:
+        return any(matches(c, event) for c in clause.split(" or "))
     record = event["record"]
     if m := _TIME.fullmatch(clause):
         bound = int(m[2])
@@ -386,6 +389,33 @@ def edge_records() -> list[dict[str, Any]]:
         _event(15, eventTime="2024-07-24T23:59:59Z"),  # a second before the window
         _event(16, eventTime="2024-08-02T00:00:00Z"),  # a second after it
         _event(17, eventTime="2024-08-01T23:59:59Z", eventName="LastSecond"),
+        # key_provenance: the key's creation by an administrator's console session (no access key of
+        # the key's own); a failed try before it; a session key whose response carries the key (not a
+        # credential event: not provenance); the key created again with no status (NULL created_status).
+        _event(
+            18,
+            userIdentity={
+                "type": "AssumedRole",
+                "arn": "arn:aws:sts::111122223333:assumed-role/Admin/alice",
+                "accessKeyId": "ASIAADMINSESSION0001",
+            },
+            eventName="CreateAccessKey",
+            responseElements={"accessKey": {"accessKeyId": KEY, "userName": "dev", "status": "Active"}},
+        ),
+        _event(
+            19,
+            userIdentity={"type": "Root", "arn": "arn:aws:iam::111122223333:root"},
+            eventName="CreateAccessKey",
+            errorCode="LimitExceeded",
+            responseElements={"accessKey": {"accessKeyId": KEY}},
+        ),
+        _event(20, eventName="UpdateAccessKey", responseElements={"accessKey": {"accessKeyId": KEY}}),
+        _event(
+            21,
+            userIdentity={"type": "IAMUser", "arn": "arn:aws:iam::111122223333:user/ops"},
+            eventName="CreateAccessKey",
+            responseElements={"accessKey": {"accessKeyId": KEY, "userName": 7}},
+        ),
     ]
 
 

@@ -106,6 +106,8 @@ def test_each_saved_query_runs_on_the_narrowest_table_that_suffices():
         "write_events": "wide",
         "s3_data_events": "wide",
         "minted_credentials": "wide",
+        # Every credential-minting event is in wide, whoever made it (the key's creator is not the key).
+        "key_provenance": "wide",
     }
     # A query over every key's events needing more than the base columns is not narrowed.
     tree = parse("coverage")
@@ -140,3 +142,40 @@ def test_a_pivot_key_is_read_from_only_the_files_holding_its_events(tmp_path, mo
         "key_activity", _params(second, *week)
     )
     assert rows[(second, "coverage")][0]["events_scanned"] == 2
+
+
+def test_a_keys_creator_is_found_and_a_pivot_keys_own_minting_is_not_doubled(tmp_path):
+    """wide holds every credential-minting event: a key's creation is found whoever made it, and a
+    pivot key read in later does not bring its own CreateAccessKey in twice."""
+    first, pivot_key, created = "AKIAABCDEFGHIJKLMNOP", "ASIAABCDEFGHIJKLMNOP", "AKIAZZZZZZZZZZZZZZZZ"
+    day = tmp_path / "AWSLogs" / "111122223333" / "CloudTrail" / "us-east-1" / "2024" / "03" / "04"
+    _events_file(day / "a.json.gz", first, "2024-03-04T10:00:00Z")
+    creation = {
+        "eventID": "id-create",
+        "eventTime": "2024-03-04T11:00:00Z",
+        "eventSource": "iam.amazonaws.com",
+        "eventName": "CreateAccessKey",
+        "sourceIPAddress": "198.51.100.7",
+        "userAgent": "aws-cli/2.13.25",
+        "userIdentity": {
+            "type": "AssumedRole",
+            "accessKeyId": pivot_key,
+            "arn": "arn:aws:sts::1:assumed-role/r/s",
+        },
+        "responseElements": {
+            "accessKey": {"accessKeyId": created, "userName": "backdoor", "status": "Active"}
+        },
+    }
+    (day / "b.json.gz").write_bytes(gzip.compress(json.dumps({"Records": [creation]}).encode()))
+    week = (datetime(2024, 3, 1, tzinfo=UTC), datetime(2024, 3, 8, tzinfo=UTC))
+    engine = DuckDBEngine([tmp_path])
+    assert len(engine.run("key_activity", _params(first, *week))) == 1
+    assert [r["event_id"] for r in engine.run("key_activity", _params(pivot_key, *week))] == ["id-create"]
+    (row,) = engine.run("key_provenance", _params(created, *week))
+    assert (row["creator_access_key_id"], row["created_for"], row["source_ip"], row["event_name"]) == (
+        pivot_key,
+        "backdoor",
+        "198.51.100.7",
+        "CreateAccessKey",
+    )
+    assert engine.run("key_provenance", _params(pivot_key, *week)) == []

@@ -14,8 +14,8 @@ from responder.query.sql import parse, positional, render_duckdb
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_six_queries_and_the_top_level_folder():
-    assert len(QUERY_NAMES) == 6
+def test_the_playbooks_six_queries_and_provenance_and_the_top_level_folder():
+    assert len(QUERY_NAMES) == 7 and QUERY_NAMES[-1] == "key_provenance"
     for name in ALL_QUERIES:
         assert (REPO / "queries" / f"{name}.sql").read_text() == query_text(name)
         assert parse(name).sql(dialect="trino")  # parses as Trino

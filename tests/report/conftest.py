@@ -1,31 +1,19 @@
-"""Shared pieces of the report tests: a small incident's rows, and headless Chromium when present."""
+"""Shared pieces of the report tests: headless Chromium when present, bare (--dump-dom) or under Playwright."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-CHROMIUM_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-)
+# One launch recipe for the tests and the README's screenshot (make screenshot).
+from workstation.screenshot import CHROMIUM_FLAGS, BrowserUnavailable, chromium_path, launched, open_page
 
-
-def chromium_path() -> str | None:
-    for name in ("/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome"):
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
 
 
 @pytest.fixture
@@ -50,3 +38,28 @@ def dump_dom(tmp_path: Path):
         return done.stdout
 
     return run
+
+
+# Per module, not per session: Playwright's sync API keeps an event loop open while it runs.
+@pytest.fixture(scope="module")
+def chromium_browser() -> Iterator[Browser]:
+    """One Chromium under Playwright for the module (skip where Chromium or playwright is absent)."""
+    try:
+        with launched() as browser:
+            yield browser
+    except BrowserUnavailable as exc:
+        pytest.skip(f"{exc}: the report's layout in a browser not checked")
+
+
+@pytest.fixture
+def browser_page(chromium_browser: Browser) -> Iterator[Callable[[Path], Page]]:
+    """Open a file in a new 1280 px wide page of that Chromium; the pages close after the test."""
+    pages: list[Page] = []
+
+    def open_(html: Path) -> Page:
+        pages.append(open_page(chromium_browser, html))
+        return pages[-1]
+
+    yield open_
+    for page in pages:
+        page.close()

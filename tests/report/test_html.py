@@ -234,3 +234,60 @@ def test_no_two_labels_of_the_timeline_overlap():
         for b in boxes[i + 1 :]:
             overlap = a[1] < b[2] and b[1] < a[2] and a[3] < b[4] and b[3] < a[4]
             assert not overlap, f"{a[0]!r} overlaps {b[0]!r}"
+
+
+MAC_CLI = "aws-cli/2.15.0 Python/3.11.6 Darwin/23.1.0 exe/x86_64 prompt/off command/s3.ls"
+KALI_CLI = "aws-cli/2.13.25 Python/3.11.5 Linux/6.5.0-kali3-amd64 exe/x86_64.kali.2023 prompt/off"
+
+
+def test_the_owners_baseline_is_one_band_and_the_chart_zooms_to_the_attack():
+    owner = [
+        row("ListBuckets", time=f"2024-04-2{d}T0{h}:00:00Z", ip="203.0.113.24", agent=MAC_CLI, read_only=True)
+        for d in (7, 8, 9)
+        for h in (8, 9)
+    ]
+    attack = [
+        row(
+            "ListBuckets", time=f"2024-05-01T10:0{m}:00Z", ip="185.220.101.47", agent=KALI_CLI, read_only=True
+        )
+        for m in range(5)
+    ]
+    data = build_report(
+        [*owner, *attack],
+        access_key_id=KEY,
+        window_start="2024-04-24T00:00:00Z",
+        window_end="2024-05-01T12:00:00Z",
+    )
+    tl = data["timeline"]
+    assert (tl["start"], tl["end"], tl["bucket_seconds"]) == (
+        "2024-05-01T10:00:00Z",
+        "2024-05-01T10:05:00Z",
+        60,
+    )
+    assert [s["ip"] for s in tl["series"]] == ["185.220.101.47"]  # no lane of the owner's
+    assert tl["owner_band"] == {
+        "event_count": 6,
+        "first_event": "2024-04-27T08:00:00Z",
+        "last_event": "2024-04-29T09:00:00Z",
+        "source_ips": ["203.0.113.24"],
+        "before_chart": 6,
+        "after_chart": 0,
+    }
+    svg = timeline_svg(data)
+    assert svg.count('id="owner-band"') == 1 and "6 before this chart" in svg and "owner (baseline)" in svg
+    boxes = _text_boxes(svg.split("</svg>")[0])
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1 :]:
+            assert not (a[1] < b[2] and b[1] < a[2] and a[3] < b[4] and b[3] < a[4]), (
+                f"{a[0]!r} overlaps {b[0]!r}"
+            )
+    # Without an anomaly nobody is labelled owner: every call is charted (the cautious reading).
+    alone = build_report(
+        owner, access_key_id=KEY, window_start="2024-04-24T00:00:00Z", window_end="2024-05-01T12:00:00Z"
+    )
+    assert alone["actors"][0]["label"] == "unknown" and alone["timeline"]["owner_band"] is None
+    assert [s["ip"] for s in alone["timeline"]["series"]] == ["203.0.113.24"]
+    # Only the owner's calls in a window (the attacker's outside it): no chart, but the band in words.
+    only_owner = {**data, "timeline": {**tl, "series": [], "bucket_seconds": None}}
+    page = timeline_svg(only_owner)
+    assert "No calls but the owner" in page and "6 calls from 203.0.113.24" in page and "<svg" not in page
