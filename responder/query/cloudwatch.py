@@ -474,6 +474,22 @@ def _coalesce(*values: str | None) -> str | None:
     return next((v for v in values if v is not None), None)
 
 
+def _returned_key(response: Any) -> str | None:
+    """The key a credential call returned (CreateAccessKey's accessKey, STS's credentials)."""
+    return _coalesce(
+        _scalar(response, "credentials", "accessKeyId"), _scalar(response, "accessKey", "accessKeyId")
+    )
+
+
+def _created_for(response: Any) -> str | None:
+    """Whom the returned credential is for: the user, the assumed role's or federated user's ARN."""
+    return _coalesce(
+        _scalar(response, "accessKey", "userName"),
+        _scalar(response, "assumedRoleUser", "arn"),
+        _scalar(response, "federatedUser", "arn"),
+    )
+
+
 def _minted_rows(records: Iterable[Mapping[str, Any]], params: QueryParams) -> list[Row]:
     names = set(_in_list("minted_credentials", "event_name"))
     rows = []
@@ -486,16 +502,8 @@ def _minted_rows(records: Iterable[Mapping[str, Any]], params: QueryParams) -> l
             {
                 "event_time": when,
                 "event_name": _text(record.get("eventName")),
-                "minted_access_key_id": _coalesce(
-                    _scalar(response, "credentials", "accessKeyId"),
-                    _scalar(response, "accessKey", "accessKeyId"),
-                ),
-                "minted_for": _coalesce(
-                    _scalar(response, "accessKey", "userName"),
-                    _scalar(response, "assumedRoleUser", "arn"),
-                    _scalar(response, "federatedUser", "arn"),
-                    _text(identity.get("arn")),
-                ),
+                "minted_access_key_id": _returned_key(response),
+                "minted_for": _coalesce(_created_for(response), _text(identity.get("arn"))),
                 "expiration": _scalar(response, "credentials", "expiration"),
                 "source_ip": _text(record.get("sourceIPAddress")),
                 "aws_region": _text(record.get("awsRegion")),
@@ -514,9 +522,7 @@ def _provenance_rows(records: Iterable[Mapping[str, Any]], params: QueryParams) 
     rows = []
     for record in records:
         response = record.get("responseElements")
-        returned = _coalesce(
-            _scalar(response, "accessKey", "accessKeyId"), _scalar(response, "credentials", "accessKeyId")
-        )
+        returned = _returned_key(response)
         when = _event_time(record)
         if (
             returned != params.access_key_id
@@ -531,11 +537,7 @@ def _provenance_rows(records: Iterable[Mapping[str, Any]], params: QueryParams) 
             {
                 "event_time": when,
                 "event_name": _text(record.get("eventName")),
-                "created_for": _coalesce(
-                    _scalar(response, "accessKey", "userName"),
-                    _scalar(response, "assumedRoleUser", "arn"),
-                    _scalar(response, "federatedUser", "arn"),
-                ),
+                "created_for": _created_for(response),
                 "created_status": _scalar(response, "accessKey", "status"),
                 "creator_arn": _text(identity.get("arn")),
                 "creator_type": _text(identity.get("type")),
