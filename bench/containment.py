@@ -1,14 +1,20 @@
-"""``python -m bench.containment``: how much work stands between a finding and an Inactive key.
+"""``python -m bench.containment``: how much work stands between a decision and an Inactive key.
 
-The claim (automatic path): the exposed key is Inactive after at most one Lambda invocation and at
-most four AWS API calls from the start of the execution, and before any query runs. This runs the
-``iam-user-key`` demo scenario (our ASL on moto's Step Functions engine, every handler in-process)
-and counts, with botocore ``before-parameter-build`` hooks (one per API call, with its parameters,
-before the SDK's retries) on boto3's default session, which every client built after them copies
-(our handlers', and moto's Lambda invoker's, built per task):
+Three paths, each a demo scenario (our ASL on moto's Step Functions engine, every handler in-process):
 
-- from just before ``StartExecution`` (the demo's ``before_run`` hook) until the first
-  ``UpdateAccessKey`` (Status=Inactive) that returns HTTP 200;
+- automatic (``iam-user-key``, a GuardDuty finding): at most one Lambda invocation and four AWS API
+  calls from the start of the execution, before any query runs;
+- manual (``manual-key``, the console's input naming the key only): one Lambda; five calls, one more
+  than the finding's path because the input names no user (IAM's GetAccessKeyLastUsed does);
+- approved (``approval-granted``): from the human's yes (SendTaskSuccess), one Lambda and at most
+  four calls (Triage confirmed the owner before asking).
+
+Each is counted with botocore ``before-parameter-build`` hooks (one per API call, with its
+parameters, before the SDK's retries) on boto3's default session, which every client built after
+them copies (our handlers', and moto's Lambda invoker's, built per task):
+
+- from just before ``StartExecution`` (the demo's ``before_run`` hook), or from the approval's
+  ``SendTaskSuccess``, until the first ``UpdateAccessKey`` (Status=Inactive) that returns HTTP 200;
 - Lambda invocations: the ``lambda:Invoke`` calls moto's engine makes, one per Task attempt;
 - AWS API calls made by our handlers: every other call except Step Functions (the runner polling
   ``DescribeExecution``) -- the engine's plumbing is not the responder's work;
@@ -37,6 +43,45 @@ from workstation.local.runner import ExecutionResult
 HERE = Path(__file__).resolve().parent
 MAX_INVOCATIONS = 1
 MAX_CALLS = 4
+
+
+@dataclass(frozen=True)
+class ContainmentPath:
+    name: str
+    scenario: str
+    from_approval: bool  # count from the human's yes, not from the execution's start
+    max_calls: int
+    why: str
+
+
+PATHS = (
+    ContainmentPath(
+        "automatic",
+        "iam-user-key",
+        False,
+        MAX_CALLS,
+        "ListUserTags (owner, protected tag), ListAccessKeys (the key is this user's, and its status "
+        "before), a conditional DynamoDB PutItem (the claim that makes containment exactly-once per "
+        "key), UpdateAccessKey",
+    ),
+    ContainmentPath(
+        "manual",
+        "manual-key",
+        False,
+        MAX_CALLS + 1,
+        "GetAccessKeyLastUsed (the input names the key only: IAM names its user), then the automatic "
+        "path's four",
+    ),
+    ContainmentPath(
+        "approved",
+        "approval-granted",
+        True,
+        MAX_CALLS,
+        "ListAccessKeys (the key's status now: hours may have passed), PutItem (the claim), "
+        "UpdateAccessKey; Triage confirmed the owner before the human was asked",
+    ),
+)
+PATH_BY_NAME = {p.name: p for p in PATHS}
 PLUMBING = {"lambda", "stepfunctions"}  # the engine invoking functions; the runner polling it
 QUERY_SERVICES = {"cloudtrail", "athena"}
 QUERY_FUNCTION = "responder-start-query"
@@ -55,6 +100,7 @@ class Containment:
     key_status: dict[str, str | None] = field(default_factory=dict)
     workflow_status: str = ""
     triage_attempts: int = 0
+    path: ContainmentPath = PATHS[0]
 
     @property
     def meets(self) -> bool:
@@ -63,7 +109,7 @@ class Containment:
             and self.key_status.get(self.exposed_key) == "Inactive"
             and self.key_status.get(self.innocent_key) == "Active"
             and len(self.invocations) <= MAX_INVOCATIONS
-            and len(self.calls) <= MAX_CALLS
+            and len(self.calls) <= self.path.max_calls
             and not self.query_started
         )
 
@@ -85,8 +131,9 @@ class _Counter:
         events.register("before-parameter-build", self.before_call)
         events.register("after-call.iam.UpdateAccessKey", self.after_update)
         clients.reset()  # clients copy the session's handlers when built: build them after this
-        # The demo calls this right before StartExecution (the runner's own client predates the hooks).
-        self.counting = True
+        # The demo calls this right before StartExecution (the runner's own client predates the hooks);
+        # the approved path starts counting at the yes instead.
+        self.counting = not self.into.path.from_approval
 
     def before_call(self, model: Any, params: dict[str, Any], **_: Any) -> None:
         service, operation = model.service_model.service_name, model.name
@@ -94,6 +141,7 @@ class _Counter:
             if self.done:
                 return
             if not self.counting:
+                self.counting = (service, operation) == ("stepfunctions", "SendTaskSuccess")
                 return
             if (service, operation) == ("iam", "UpdateAccessKey"):
                 self.pending.params = dict(params)
@@ -114,9 +162,9 @@ class _Counter:
                 self.into.disabled_key = params.get("AccessKeyId")
 
 
-def measure(out_dir: Path) -> Containment:
-    """Run the iam-user-key scenario once and count what came before the key went Inactive."""
-    found = Containment()
+def measure(out_dir: Path, path: str = "automatic") -> Containment:
+    """Run the path's scenario once and count what came before the key went Inactive."""
+    found = Containment(path=PATH_BY_NAME[path])
     counter = _Counter(found)
 
     def after(world: Any, executions: list[ExecutionResult]) -> None:
@@ -129,43 +177,53 @@ def measure(out_dir: Path) -> Containment:
         environment={"POLL_SECONDS": "0"},  # Wait states need not sleep: only counts matter here
         retry_interval_scale=0.0,
     )
-    result = run_demo(out_dir, scenario="iam-user-key", narrate=lambda _: None, hooks=hooks)
+    result = run_demo(out_dir, scenario=found.path.scenario, narrate=lambda _: None, hooks=hooks)
     found.key_status = dict(result.key_status)
     return found
 
 
-def markdown(found: Containment) -> str:
-    calls = "\n".join(f"{n}. `{c}`" for n, c in enumerate(found.calls, start=1)) or "none"
-    verdict = "**met**" if found.meets else "**NOT met**"
-    return f"""# Benchmark: containment on the automatic path
+def _row(found: Containment) -> str:
+    p = found.path
+    key = "yes" if found.disabled_key == found.exposed_key else "NO"
+    after = f"{found.key_status.get(found.exposed_key)} / {found.key_status.get(found.innocent_key)}"
+    return (
+        f"| {p.name} (`{p.scenario}`) | {len(found.invocations)} ({', '.join(found.invocations) or 'none'}) "
+        f"| {len(found.calls)} | <= {MAX_INVOCATIONS} / <= {p.max_calls} "
+        f"| {'yes' if found.query_started else 'no'} | {key} | {after} | {found.workflow_status} "
+        f"| {'**met**' if found.meets else '**NOT met**'} |"
+    )
+
+
+def markdown(results: list[Containment]) -> str:
+    rows = "\n".join(_row(f) for f in results)
+    calls = "\n\n".join(
+        f"**{f.path.name}** ({f.path.why}):\n\n"
+        + ("\n".join(f"{n}. `{c}`" for n, c in enumerate(f.calls, start=1)) or "none")
+        for f in results
+    )
+    verdict = "**met**" if all(f.meets for f in results) else "**NOT met**"
+    return f"""# Benchmark: containment, automatic, manual and approved
 
 Regenerate: `.venv/bin/python -m bench.containment`. Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.
-Counted, not timed: the `iam-user-key` demo scenario on the local runner (our ASL on moto
+Counted, not timed: a demo scenario per path on the local runner (our ASL on moto
 {version("moto")}'s Step Functions engine, every Lambda step in-process), from just before the
-execution's `StartExecution` until the first `UpdateAccessKey` (Status=Inactive) returned HTTP 200,
-with botocore `before-parameter-build` hooks on boto3's default session (one per API call, before the
-SDK's retries). Step Functions and Lambda `Invoke` calls are the engine's plumbing: each `Invoke` is
-counted as a Lambda invocation (one per Task attempt), not as an API call.
+execution's `StartExecution` (the approved path: from the human's `SendTaskSuccess`) until the first
+`UpdateAccessKey` (Status=Inactive) returned HTTP 200, with botocore `before-parameter-build` hooks on
+boto3's default session (one per API call, before the SDK's retries). Step Functions and Lambda
+`Invoke` calls are the engine's plumbing: each `Invoke` is counted as a Lambda invocation (one per
+Task attempt), not as an API call.
 
-| | measured | aim |
-|---|---:|---:|
-| Lambda invocations before the key is Inactive | {len(found.invocations)} ({", ".join(found.invocations) or "none"}) | <= {MAX_INVOCATIONS} |
-| AWS API calls by our handlers before the key is Inactive | {len(found.calls)} | <= {MAX_CALLS} |
-| a query started before | {"yes" if found.query_started else "no"} | no |
-| key disabled | {found.disabled_key} (the exposed key: {"yes" if found.disabled_key == found.exposed_key else "NO"}) | the exposed key |
-| after the run: exposed / other key | {found.key_status.get(found.exposed_key)} / {found.key_status.get(found.innocent_key)} | Inactive / Active |
-| workflow | {found.workflow_status} (Triage attempts: {found.triage_attempts}) | SUCCEEDED |
+| path (scenario) | Lambda invocations | AWS API calls | aim (Lambdas / calls) | a query first | the exposed key disabled | after: exposed / other key | workflow | aim |
+|---|---|---:|---|---|---|---|---|---|
+{rows}
 
-**Aim**: {verdict}.
+**Aims**: {verdict}.
 
 The calls, in order:
 
 {calls}
 
-What each is for (`responder.steps.triage.contain_now`): ListUserTags (owner, protected tag),
-ListAccessKeys (the key is this user's, and its status before), a conditional DynamoDB PutItem (the
-claim that makes containment exactly-once per key), UpdateAccessKey. The record of the change is
-written after the key is Inactive, off the critical path.
+The record of each change is written after the key is Inactive, off the critical path.
 """
 
 
@@ -173,12 +231,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.containment", description=__doc__)
     parser.add_argument("--out", type=Path, default=HERE / "CONTAINMENT.md", help="the Markdown to write")
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory() as tmp:
-        found = measure(Path(tmp))
-    text = markdown(found)
+    results = []
+    for path in PATHS:
+        with tempfile.TemporaryDirectory() as tmp:
+            results.append(measure(Path(tmp), path.name))
+    text = markdown(results)
     args.out.write_text(text)
     print(text)
-    return 0 if found.meets else 1
+    return 0 if all(f.meets for f in results) else 1
 
 
 if __name__ == "__main__":

@@ -24,6 +24,8 @@ from responder.steps.triage import (
     FastContainment,
     accounts_in_scope,
     contain_now,
+    name_key_user,
+    owner_before_approval,
     resolve_quarantined_key,
     scope_to_accounts,
     triage,
@@ -31,12 +33,20 @@ from responder.steps.triage import (
 
 __all__ = ["PERMISSIONS", "handler", "logger", "metrics"]
 
-# The fast path: four calls at most before the key is Inactive (see contain_now), one record after.
+# The fast path: four calls at most before the key is Inactive (see contain_now), one record after;
+# five on an analyst's run that names the key only (name_key_user finds its user first).
 PERMISSIONS: tuple[Permission, ...] = (
     Permission(
-        ("iam:ListUserTags", "iam:ListAccessKeys", "iam:UpdateAccessKey", "iam:GetUser"),
+        # GetAccessKeyLastUsed: an analyst's run names the key only, IAM names its user (name_key_user).
+        (
+            "iam:ListUserTags",
+            "iam:ListAccessKeys",
+            "iam:UpdateAccessKey",
+            "iam:GetUser",
+            "iam:GetAccessKeyLastUsed",
+        ),
         ("arn:{partition}:iam::{account}:user/*",),
-        reason="the exposed key's user is only known from the finding at run time",
+        reason="the exposed key's user is only known from the finding (or IAM) at run time",
     ),
     Permission(("dynamodb:PutItem", "dynamodb:UpdateItem"), ("@incident_table",)),
 )
@@ -70,7 +80,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     incident = scope_to_accounts(
         triage(raw, settings, default_account_id=account), accounts_in_scope(account)
     )
-    incident = resolve_quarantined_key(client("iam"), incident)
+    incident = name_key_user(client("iam"), resolve_quarantined_key(client("iam"), incident))
     fast = FastContainment(status="not_attempted", reason=f"decision is {incident.decision.action}")
     if incident.decision.action == "contain":
         fast = contain_now(
@@ -86,6 +96,15 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         )
         if fast.status == "needs_approval":
             incident.decision = Decision(action="await_approval", reason=fast.reason)
+    elif incident.decision.action == "await_approval":
+        # Reads only: the owner known now, a yes goes straight to Disable (the ASL's Approved choice).
+        fast = owner_before_approval(
+            client("iam"),
+            incident,
+            owner_tag_keys=settings.owner_tag_keys,
+            protected_tag=settings.protected_tag,
+            protected_principals=settings.protected_principals,
+        )
     logger.info(
         "triaged",
         extra={

@@ -17,8 +17,6 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from policyuniverse.policy import Policy
-
 from responder.analysis.rows import Row, event_name, iso_time, mapping, succeeded, text
 from responder.redact import redacted
 from responder.safejson import load_json
@@ -427,6 +425,11 @@ def analyse_policy(policy: Any, account_id: Insiders | str | None) -> PolicyAnal
     if document is None:
         return PolicyAnalysis(parse_error=None if policy in (None, "") else "policy is not a JSON object")
     result = PolicyAnalysis()
+    # Imported here: policyuniverse loads its whole action list at import (80-150 ms), which every
+    # handler that only imports this module (the notifications, Request approval) would pay on its
+    # cold start for a policy it never reads (bench/IMPORTS.md).
+    from policyuniverse.policy import Policy
+
     try:
         internet = bool(Policy(document).is_internet_accessible())
     except (AttributeError, TypeError, ValueError):

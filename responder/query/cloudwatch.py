@@ -56,7 +56,6 @@ from functools import cache, partial
 from typing import Any
 
 from botocore.exceptions import ClientError
-from sqlglot import exp
 
 from responder.errors import (
     InvalidQueryParameter,
@@ -204,6 +203,8 @@ def columns(name: str) -> tuple[str, ...]:
 
 @cache
 def _in_list(name: str, column: str) -> tuple[str, ...]:
+    from sqlglot import exp
+
     for node in parse(name).find_all(exp.In):
         if isinstance(node.this, exp.Column) and node.this.name == column:
             values = node.expressions
@@ -214,6 +215,8 @@ def _in_list(name: str, column: str) -> tuple[str, ...]:
 
 @cache
 def _equals(name: str, column: str) -> str:
+    from sqlglot import exp
+
     for node in parse(name).find_all(exp.EQ):
         if isinstance(node.this, exp.Column) and node.this.name == column:
             value = node.expression

@@ -19,10 +19,13 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import sqlglot
-from sqlglot import exp
+# sqlglot (60-140 ms to import) is loaded by the functions that parse or render SQL, not by every
+# module that needs QueryParams or a query name: most handlers never render a query (bench/IMPORTS.md).
+if TYPE_CHECKING:
+    from sqlglot import exp
+
 
 from responder.errors import InvalidQueryParameter, UnknownQuery
 
@@ -174,6 +177,9 @@ def security_lake_projection() -> exp.Query:
     """OCSF columns to the row contract, over the placeholder table ``__security_lake_table__`` (Trino).
 
     The offline engine reads Security Lake's Parquet files through this same projection, transpiled."""
+    import sqlglot
+    from sqlglot import exp
+
     tree = sqlglot.parse_one(_SECURITY_LAKE_PROJECTION, read=READ)
     assert isinstance(tree, exp.Select)
     return tree
@@ -268,6 +274,9 @@ def query_text(name: str) -> str:
 
 @cache
 def _parsed(name: str) -> exp.Query:
+    import sqlglot
+    from sqlglot import exp
+
     tree = sqlglot.parse_one(query_text(name), read=READ)
     for node in tree.walk():
         node.comments = None  # the files' comments are for readers, not for the engines
@@ -286,6 +295,8 @@ def parse(name: str) -> exp.Query:
 
 def with_events(body: exp.Query, source: exp.Query) -> exp.Query:
     """``WITH events AS (source), <body's own CTEs> <body>``."""
+    from sqlglot import exp
+
     existing = body.args.get("with_")
     if existing is None:
         existing = body.args.get("with")
@@ -300,6 +311,7 @@ def with_events(body: exp.Query, source: exp.Query) -> exp.Query:
 
 def bind_literals(tree: exp.Expr, values: Mapping[str, str]) -> exp.Expr:
     """Replace each ``:name`` by a quoted string literal (sqlglot escapes quotes; values are validated)."""
+    from sqlglot import exp
 
     def repl(node: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.Placeholder) and node.name:
@@ -385,6 +397,9 @@ def event_data_store_id(value: str) -> str:
 
 def render_lake(name: str, params: QueryParams, event_data_store: str) -> str:
     """The exact QueryStatement for CloudTrail Lake: validated values as literals, FROM the store id."""
+    import sqlglot
+    from sqlglot import exp
+
     eds = event_data_store_id(event_data_store)
     values = params.bindings()
     values["lake_start"] = params.window_start.strftime("%Y-%m-%d %H:%M:%S")
@@ -407,6 +422,9 @@ def render_athena(
 def _athena_sql(
     name: str, params: QueryParams, table: str, database: str | None = None
 ) -> tuple[str, dict[str, str]]:
+    import sqlglot
+    from sqlglot import exp
+
     check_identifier(table, "athena table")
     first, last = params.days(1)
     values = {k: sql_literal(v) for k, v in params.bindings().items()}
@@ -431,6 +449,8 @@ def _athena_sql(
 
 def render_duckdb(name: str, params: QueryParams) -> tuple[str, dict[str, str]]:
     """The saved query transpiled to DuckDB, with ``$name`` parameters and their values."""
+    from sqlglot import exp
+
     tree = parse(name)
     used = {p.name for p in tree.find_all(exp.Placeholder)}
     return tree.sql(dialect="duckdb", pretty=True), {k: v for k, v in params.bindings().items() if k in used}
@@ -438,6 +458,8 @@ def render_duckdb(name: str, params: QueryParams) -> tuple[str, dict[str, str]]:
 
 def transpile(sql: str, read: str = READ, write: str = "duckdb") -> str:
     """One statement from ``read`` to ``write`` dialect (sqlglot)."""
+    import sqlglot
+
     return sqlglot.transpile(sql, read=read, write=write, pretty=True)[0]
 
 
@@ -464,6 +486,9 @@ def securitylake_sql(
     ``tables``: the CloudTrail management table, then (optionally) the S3 data events table; their
     events form one ``events`` table. ``accounts`` and ``regions`` restrict the ``accountid`` and
     ``region`` partitions (empty: every account or region the tables hold)."""
+    import sqlglot
+    from sqlglot import exp
+
     check_identifier(database, "security lake database")
     if not tables:
         raise InvalidQueryParameter("security lake: no table to query")

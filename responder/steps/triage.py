@@ -101,6 +101,8 @@ MANUAL_KEYS: dict[str, str] = {
     "eradicate": "eradicate",
     "incidentId": "incident_id",
     "incident_id": "incident_id",
+    "userName": "user_name",
+    "user_name": "user_name",
 }
 INCIDENT_ID_RE = re.compile(r"^inc-[0-9a-f]{16}\Z")
 ASFF_SEVERITY_LABELS = {"INFORMATIONAL": 0.0, "LOW": 2.0, "MEDIUM": 5.0, "HIGH": 8.0, "CRITICAL": 9.0}
@@ -556,12 +558,17 @@ def _manual(
             f"dry run of the containment of {key_id}: every action is reported as would_do, nothing changes"
         )
     decision = Decision(action="contain", reason=f"{asked}: {note}" if note else asked)
+    # The analyst's word for who holds the key saves IAM's lookup; ListAccessKeys must still confirm
+    # it (contain_now), or the run finds the real holder (Validate).
+    user = values.get("user_name")
+    if user is not None and (not isinstance(user, str) or not USER_NAME_RE.match(user)):
+        raise InvalidInput("userName must be an IAM user name (1 to 64 of letters, digits and +=,.@_-)")
     return Incident(
         incident_id=incident_id("manual", account, key_id),
         source="manual",
         finding=None,
         access_key_id=key_id,
-        principal=Principal(),
+        principal=Principal(type="IAMUser", user_name=user) if user else Principal(),
         account_id=account,
         lookback_days=_lookback(values.get("lookback_days"), settings),
         event_time=iso(now),
@@ -949,8 +956,10 @@ class FastContainment(BaseModel):
     """What the first Lambda did before anything else: the key Inactive, or why not yet.
 
     ``status``: ``done`` / ``already_done`` (contained, exactly once), ``needs_approval`` (the
-    user is protected by tag), or ``deferred`` (the finding does not name a user that holds the
-    key here: the Validate state finds out whether it is foreign, deleted or a role's).
+    user is protected by tag), ``deferred`` (the finding does not name a user that holds the
+    key here: the Validate state finds out whether it is foreign, deleted or a role's), or
+    ``not_attempted`` (the decision is not to contain now; with ``owner`` when a human will be asked
+    and IAM confirmed who holds the key: :func:`owner_before_approval`).
     """
 
     status: str
@@ -959,26 +968,21 @@ class FastContainment(BaseModel):
     actions: list[Action] = Field(default_factory=list)
 
 
-def contain_now(
+def confirm_owner(
     iam: Any,
-    ddb: Any,
-    table: str,
     incident: Incident,
     *,
-    execution_id: str,
     owner_tag_keys: tuple[str, ...],
     protected_tag: str,
     protected_principals: tuple[str, ...] = (),
-    stale_after_seconds: int = CLAIM_STALE_SECONDS,
-    sleep: Callable[[float], None] = time.sleep,
-) -> FastContainment:
-    """Disable the exposed IAM user key in at most four API calls, before any investigation.
+) -> tuple[Owner, str] | FastContainment:
+    """The user IAM shows holding the exposed key, with its owner, protection and the key's status.
 
     ListUserTags (owner, protection), ListAccessKeys (the key is this user's, here, and its status
-    before: that is what makes the finding's user name the real owner), a conditional PutItem
-    (exactly once per key), UpdateAccessKey. With ``protected_principals`` configured, GetUser adds
-    the user's id and ARN so that every kind of entry is compared with the real user. The record of
-    the change and the read-back are made after the key is Inactive, off the critical path.
+    before: that is what makes the finding's user name the real owner) and, with
+    ``protected_principals`` configured, GetUser (the user's id and ARN, so that every kind of entry
+    is compared with the real user). A ``deferred`` FastContainment when the finding names no user
+    that holds the key here: the Validate state finds out whether it is foreign, deleted or a role's.
     """
     key, user = incident.access_key_id, incident.principal.user_name
     if (
@@ -999,19 +1003,11 @@ def contain_now(
         if error_code(exc) == "NoSuchEntity":
             return FastContainment(status="deferred", reason=f"no user {user} here")
         raise
-    owner_tag = next((k for k in owner_tag_keys if tags.get(k)), None)
     before = next((k["Status"] for k in keys if k["AccessKeyId"] == key), None)
-    owner = Owner(
-        access_key_id=key,
-        account_id=incident.account_id,
-        user_name=user,
-        owner=tags.get(owner_tag) if owner_tag else None,
-        owner_tag=owner_tag,
-        tags=tags,
-    )
     if before is None:
         # The finding's user does not hold the key: Validate finds the real owner (and its protection).
-        return FastContainment(status="deferred", reason=f"{key} is not a key of {user} here", owner=None)
+        return FastContainment(status="deferred", reason=f"{key} is not a key of {user} here")
+    owner_tag = next((k for k in owner_tag_keys if tags.get(k)), None)
     user_id = user_arn = None
     if protected_principals:
         try:
@@ -1030,17 +1026,55 @@ def contain_now(
         principal_id=user_id,
         arn=user_arn,
     )
-    owner = owner.model_copy(
-        update={
-            "principal_id": user_id,
-            "principal_arn": user_arn,
-            "protected": why is not None,
-            "protected_by": why,
-        }
+    owner = Owner(
+        access_key_id=key,
+        account_id=incident.account_id,
+        user_name=user,
+        owner=tags.get(owner_tag) if owner_tag else None,
+        owner_tag=owner_tag,
+        tags=tags,
+        principal_id=user_id,
+        principal_arn=user_arn,
+        protected=why is not None,
+        protected_by=why,
     )
-    if why:
+    return owner, str(before)
+
+
+def contain_now(
+    iam: Any,
+    ddb: Any,
+    table: str,
+    incident: Incident,
+    *,
+    execution_id: str,
+    owner_tag_keys: tuple[str, ...],
+    protected_tag: str,
+    protected_principals: tuple[str, ...] = (),
+    stale_after_seconds: int = CLAIM_STALE_SECONDS,
+    sleep: Callable[[float], None] = time.sleep,
+) -> FastContainment:
+    """Disable the exposed IAM user key in at most four API calls, before any investigation.
+
+    :func:`confirm_owner` (ListUserTags, ListAccessKeys), a conditional PutItem (exactly once per
+    key), UpdateAccessKey. The record of the change and the read-back are made after the key is
+    Inactive, off the critical path.
+    """
+    found = confirm_owner(
+        iam,
+        incident,
+        owner_tag_keys=owner_tag_keys,
+        protected_tag=protected_tag,
+        protected_principals=protected_principals,
+    )
+    if isinstance(found, FastContainment):
+        return found
+    owner, before = found
+    if owner.protected:
         return FastContainment(
-            status="needs_approval", reason=f"{user} is protected ({why}): a human decides", owner=owner
+            status="needs_approval",
+            reason=f"{owner.user_name} is protected ({owner.protected_by}): a human decides",
+            owner=owner,
         )
     actions = disable_claimed(
         iam,
@@ -1056,6 +1090,64 @@ def contain_now(
     return FastContainment(
         status=actions[0].status, reason=actions[0].detail or "", owner=owner, actions=actions
     )
+
+
+def owner_before_approval(
+    iam: Any,
+    incident: Incident,
+    *,
+    owner_tag_keys: tuple[str, ...],
+    protected_tag: str,
+    protected_principals: tuple[str, ...] = (),
+) -> FastContainment:
+    """Before a human is asked: the key's live owner, so that a yes goes straight to Disable (one
+    Lambda, three calls) instead of through Validate. Nothing changes; ``not_attempted`` with the
+    owner, or ``deferred`` (Validate looks, after the answer) when the finding names no holder."""
+    found = confirm_owner(
+        iam,
+        incident,
+        owner_tag_keys=owner_tag_keys,
+        protected_tag=protected_tag,
+        protected_principals=protected_principals,
+    )
+    if isinstance(found, FastContainment):
+        return found
+    owner, before = found
+    return FastContainment(
+        status="not_attempted",
+        reason=f"a human decides; IAM shows {owner.access_key_id} is {owner.user_name}'s ({before})",
+        owner=owner,
+    )
+
+
+def name_key_user(iam: Any, incident: Incident) -> Incident:
+    """For an analyst's run (its input names the key only): the user IAM says holds the key, so the
+    first Lambda contains it like a finding's (:func:`contain_now`) instead of three Lambdas later.
+
+    One call, GetAccessKeyLastUsed, whose UserName is the live account's word (never the input's).
+    contain_now's ListAccessKeys then confirms the key is that user's here before anything changes.
+    Any answer but a user name (a foreign or deleted key, a denied call) leaves the incident as it
+    was: the Validate state finds out which, with its named errors.
+    """
+    key = incident.access_key_id
+    if (
+        incident.source != "manual"
+        or incident.dry_run  # the long way: Validate and Disable say what they would do, and why
+        or incident.decision.action != "contain"
+        or not key
+        or not key.startswith("AKIA")
+        or incident.principal.user_name
+    ):
+        return incident
+    try:
+        user = iam.get_access_key_last_used(AccessKeyId=key).get("UserName")
+    except ClientError as exc:
+        if error_code(exc) in THROTTLING_CODES:
+            raise Throttled(f"IAM throttled the lookup of {key}'s user; nothing changed yet") from exc
+        return incident
+    if not isinstance(user, str) or not USER_NAME_RE.match(user):
+        return incident
+    return incident.model_copy(update={"principal": Principal(type="IAMUser", user_name=user)})
 
 
 def resolve_quarantined_key(iam: Any, incident: Incident) -> Incident:

@@ -1,6 +1,7 @@
 """The speed claim, counted (not timed): on the automatic path the exposed key is Inactive after at
 most one Lambda invocation and at most four AWS API calls from the execution's start, before any
-query runs. The same measurement as ``python -m bench.containment`` (bench/CONTAINMENT.md)."""
+query runs; an analyst's run is contained by that same first Lambda, and a human's yes by one Lambda
+and three calls. The same measurement as ``python -m bench.containment`` (bench/CONTAINMENT.md)."""
 
 from __future__ import annotations
 
@@ -27,5 +28,32 @@ def test_key_inactive_after_one_invocation_and_four_calls(tmp_path: Path) -> Non
     ]
     assert len(found.calls) <= MAX_CALLS
     assert not found.query_started
+    assert found.key_status == {found.exposed_key: "Inactive", found.innocent_key: "Active"}
+    assert found.meets
+
+
+def test_an_analysts_run_with_the_key_only_is_contained_by_the_first_lambda(tmp_path: Path) -> None:
+    found = measure(tmp_path, "manual")
+    assert found.workflow_status == "SUCCEEDED"
+    assert found.invocations == ["responder-triage"]
+    # One call more than a finding's path: the input names no user, IAM names it.
+    assert found.calls == [
+        "iam:GetAccessKeyLastUsed",
+        "iam:ListUserTags",
+        "iam:ListAccessKeys",
+        "dynamodb:PutItem",
+        "iam:UpdateAccessKey",
+    ]
+    assert found.key_status == {found.exposed_key: "Inactive", found.innocent_key: "Active"}
+    assert found.meets
+
+
+def test_after_a_yes_one_lambda_and_three_calls_disable_the_key(tmp_path: Path) -> None:
+    found = measure(tmp_path, "approved")
+    assert found.workflow_status == "SUCCEEDED"
+    # Triage confirmed the owner before the human was asked: no Validate after the answer.
+    assert found.invocations == ["responder-disable"]
+    assert found.calls == ["iam:ListAccessKeys", "dynamodb:PutItem", "iam:UpdateAccessKey"]
+    assert len(found.calls) <= MAX_CALLS
     assert found.key_status == {found.exposed_key: "Inactive", found.innocent_key: "Active"}
     assert found.meets

@@ -116,6 +116,12 @@ EXPECTED.update(
             ],
             ("Inactive", "Active"),
         ),
+        # The console's input names the key only (no bucket, so no Snapshot): contained all the same.
+        "manual-key": (
+            "contain",
+            [[*CONTAINED[:3], ("notify_soc", "done")]],
+            ("Inactive", "Active"),
+        ),
         # A console input names no bucket (no Snapshot); every change is would_do.
         "dry-run": (
             "contain",
@@ -418,7 +424,17 @@ def check_approval_denied(result: DemoResult, probe: Probe, lines: list[str]) ->
 
 def check_approval_granted(result: DemoResult, probe: Probe, lines: list[str]) -> None:
     contained_diff(probe)
-    assert result.steps.index("Approved") < result.steps.index("Disable")
+    # Triage confirmed the owner before asking: the yes goes straight to Disable, no Validate.
+    steps = result.steps
+    assert steps.index("RequestApproval") < steps.index("Approved") < steps.index("Disable")
+    assert "Validate" not in steps
+
+
+def check_manual_key(result: DemoResult, probe: Probe, lines: list[str]) -> None:
+    contained_diff(probe)
+    # IAM named the key's user in Triage, which disabled it: no Validate, no Disable step.
+    assert result.steps[:2] == ["Triage", "Route"], result.steps
+    assert "Validate" not in result.steps and "Disable" not in result.steps
 
 
 def check_approval_timeout(result: DemoResult, probe: Probe, lines: list[str]) -> None:
@@ -497,6 +513,7 @@ CHECKS = {
     "persistence": check_persistence,
     "eradicate-without-approval": check_eradication_refused,
     "dry-run": check_dry_run,
+    "manual-key": check_manual_key,
     "quarantine-policy": check_quarantine,
     "iam-user-key": check_iam_user_key,
     "assumed-role": check_assumed_role,

@@ -62,3 +62,39 @@ def test_no_handler_imports_the_xray_sdk() -> None:
     loaded = loaded_after_importing(*handlers)
     assert set(handlers) <= loaded
     assert "aws_xray_sdk" not in packages(loaded)
+
+
+# Loaded by the functions that use them, never by a handler's import: sqlglot where SQL is parsed or
+# rendered (responder/query/sql.py), policyuniverse where a policy is read (analysis/buckets.py);
+# DuckDB is the workstation's engine and is never in a Lambda at all.
+DEFERRED = {"sqlglot", "policyuniverse", "duckdb"}
+
+
+def test_no_handler_import_loads_sqlglot_policyuniverse_or_duckdb() -> None:
+    handlers = [f"lambdas.{step.name}.handler" for step in STEPS]
+    loaded = loaded_after_importing(*handlers)
+    assert set(handlers) <= loaded
+    assert packages(loaded) & DEFERRED == set()
+
+
+def test_rendering_a_query_still_finds_sqlglot() -> None:
+    # The deferred import is there when the work is: rendering a saved query loads sqlglot.
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys\n"
+            "import lambdas.start_query.handler\n"
+            "from responder.query.sql import QueryParams, render_duckdb\n"
+            "before = 'sqlglot' in sys.modules\n"
+            "sql, values = render_duckdb('key_activity', QueryParams.of({'access_key_id': "
+            "'AKIAIOSFODNN7EXAMPLE', 'start': '2026-01-01T00:00:00Z', 'end': '2026-01-02T00:00:00Z'}))\n"
+            "print(before, 'sqlglot' in sys.modules, values['access_key_id'], '$access_key_id' in sql)",
+        ],
+        env={k: v for k, v in os.environ.items() if k != "POWERTOOLS_TRACE_DISABLED"} | LAMBDA_VARIABLES,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.split() == ["False", "True", "AKIAIOSFODNN7EXAMPLE", "True"]

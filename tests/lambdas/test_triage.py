@@ -160,3 +160,65 @@ def test_broken_twin_is_a_named_error_and_changes_nothing(account: Account) -> N
     with pytest.raises(InvalidInput, match="accessKeyId"):
         triage_step.handler(saved_input("triage", account, broken=True), context("responder-triage"))
     assert account_state(account) == before
+
+
+def _iam_calls() -> list[str]:
+    """The IAM operations the handler's own (cached) client makes from here on."""
+    from responder.clients import client
+
+    calls: list[str] = []
+    client("iam").meta.events.register("before-call.iam.*", lambda model, **_: calls.append(model.name))
+    return calls
+
+
+def test_an_analysts_key_only_input_is_contained_here_with_its_user_from_iam(account: Account) -> None:
+    calls = _iam_calls()
+    out = _triage({"accessKeyId": account.exposed_key, "reason": "seen in a public repository"})
+    assert out["containment"]["status"] == "done"
+    assert out["owner"]["user_name"] == account.user
+    assert calls[:3] == ["GetAccessKeyLastUsed", "ListUserTags", "ListAccessKeys"]
+    assert account.key_status(account.exposed_key) == "Inactive"
+    assert account.key_status(account.innocent_key) == "Active"
+
+
+def test_an_analyst_naming_the_user_saves_the_lookup(account: Account) -> None:
+    calls = _iam_calls()
+    out = _triage({"accessKeyId": account.exposed_key, "userName": account.user})
+    assert out["containment"]["status"] == "done"
+    assert "GetAccessKeyLastUsed" not in calls and calls[:2] == ["ListUserTags", "ListAccessKeys"]
+    assert account.key_status(account.exposed_key) == "Inactive"
+
+
+def test_an_analyst_naming_the_wrong_user_changes_nothing_here(account: Account) -> None:
+    account.iam.create_user(UserName="bob")
+    out = _triage({"accessKeyId": account.exposed_key, "userName": "bob"})
+    # bob does not hold the key: Validate finds the real holder next; nothing acted on the input's word.
+    assert out["containment"]["status"] == "deferred" and out["owner"] is None
+    assert account.key_status(account.exposed_key) == "Active"
+
+
+@pytest.mark.parametrize("name", ["", "a b", "x" * 65, 7, "bob\n"])
+def test_a_user_name_that_is_no_iam_name_is_a_named_error(account: Account, name: Any) -> None:
+    with pytest.raises(InvalidInput, match="userName"):
+        _triage({"accessKeyId": account.exposed_key, "userName": name})
+    assert account.key_status(account.exposed_key) == "Active"
+
+
+def test_a_dry_run_goes_the_long_way_and_changes_nothing(account: Account) -> None:
+    calls = _iam_calls()
+    out = _triage({"accessKeyId": account.exposed_key, "dryRun": True})
+    assert out["containment"]["status"] == "deferred"
+    assert "GetAccessKeyLastUsed" not in calls
+    assert account.key_status(account.exposed_key) == "Active"
+
+
+def test_before_asking_a_human_the_owner_is_confirmed_and_nothing_changes(account: Account) -> None:
+    event = _finding(account, userName=account.user)
+    event["detail"]["severity"] = 2.0  # below responder:containMinSeverity: a human decides
+    calls = _iam_calls()
+    out = _triage(event)
+    assert out["incident"]["decision"]["action"] == "await_approval"
+    assert out["containment"]["status"] == "not_attempted"
+    assert out["owner"]["user_name"] == account.user  # the ASL's Approved choice goes to Disable
+    assert "UpdateAccessKey" not in calls
+    assert account.key_status(account.exposed_key) == "Active"

@@ -188,6 +188,12 @@ def quarantine_policy(world: Any) -> Setup:
     )
 
 
+def manual_key(world: Any) -> Setup:
+    # The console's simple input: the key, and why. No user named: IAM says whose it is.
+    ask = {"accessKeyId": world.victim.exposed_key_id, "reason": "seen in a public repository"}
+    return Setup(inputs=[ask])
+
+
 def dry_run(world: Any) -> Setup:
     ask = {
         "accessKeyId": world.victim.exposed_key_id,
@@ -388,6 +394,11 @@ SCENARIOS: dict[str, DemoScenario] = {
             "quarantine-policy",
             "AWS attached its compromised-key quarantine policy: the user's one active key is contained",
             quarantine_policy,
+        ),
+        DemoScenario(
+            "manual-key",
+            "an analyst starts a run with the key only: IAM names its user, the first Lambda disables it",
+            manual_key,
         ),
         DemoScenario(
             "dry-run", "every action computed and reported as would_do; the account is unchanged", dry_run
