@@ -25,7 +25,6 @@ from responder.steps.triage import (
     accounts_in_scope,
     contain_now,
     name_key_user,
-    owner_before_approval,
     resolve_quarantined_key,
     scope_to_accounts,
     triage,
@@ -82,7 +81,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     )
     incident = name_key_user(client("iam"), resolve_quarantined_key(client("iam"), incident))
     fast = FastContainment(status="not_attempted", reason=f"decision is {incident.decision.action}")
-    if incident.decision.action == "contain":
+    # await_approval: reads only, the owner known now, so a yes goes straight to Disable (the ASL's
+    # Approved choice).
+    if incident.decision.action in {"contain", "await_approval"}:
         fast = contain_now(
             client("iam"),
             client("dynamodb"),
@@ -93,18 +94,10 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             protected_tag=settings.protected_tag,
             protected_principals=settings.protected_principals,
             stale_after_seconds=CLAIM_STALE_SECONDS,
+            ask_first=incident.decision.action == "await_approval",
         )
         if fast.status == "needs_approval":
             incident.decision = Decision(action="await_approval", reason=fast.reason)
-    elif incident.decision.action == "await_approval":
-        # Reads only: the owner known now, a yes goes straight to Disable (the ASL's Approved choice).
-        fast = owner_before_approval(
-            client("iam"),
-            incident,
-            owner_tag_keys=settings.owner_tag_keys,
-            protected_tag=settings.protected_tag,
-            protected_principals=settings.protected_principals,
-        )
     logger.info(
         "triaged",
         extra={

@@ -959,7 +959,7 @@ class FastContainment(BaseModel):
     user is protected by tag), ``deferred`` (the finding does not name a user that holds the
     key here: the Validate state finds out whether it is foreign, deleted or a role's), or
     ``not_attempted`` (the decision is not to contain now; with ``owner`` when a human will be asked
-    and IAM confirmed who holds the key: :func:`owner_before_approval`).
+    and IAM confirmed who holds the key: :func:`contain_now` with ``ask_first``).
     """
 
     status: str
@@ -1053,12 +1053,17 @@ def contain_now(
     protected_principals: tuple[str, ...] = (),
     stale_after_seconds: int = CLAIM_STALE_SECONDS,
     sleep: Callable[[float], None] = time.sleep,
+    ask_first: bool = False,
 ) -> FastContainment:
     """Disable the exposed IAM user key in at most four API calls, before any investigation.
 
     :func:`confirm_owner` (ListUserTags, ListAccessKeys), a conditional PutItem (exactly once per
     key), UpdateAccessKey. The record of the change and the read-back are made after the key is
     Inactive, off the critical path.
+
+    ``ask_first`` (a human decides): the owner is confirmed and nothing changes (``not_attempted``
+    with the owner), so that a yes goes straight to Disable (one Lambda, three calls) instead of
+    through Validate.
     """
     found = confirm_owner(
         iam,
@@ -1070,6 +1075,12 @@ def contain_now(
     if isinstance(found, FastContainment):
         return found
     owner, before = found
+    if ask_first:
+        return FastContainment(
+            status="not_attempted",
+            reason=f"a human decides; IAM shows {owner.access_key_id} is {owner.user_name}'s ({before})",
+            owner=owner,
+        )
     if owner.protected:
         return FastContainment(
             status="needs_approval",
@@ -1089,34 +1100,6 @@ def contain_now(
     )
     return FastContainment(
         status=actions[0].status, reason=actions[0].detail or "", owner=owner, actions=actions
-    )
-
-
-def owner_before_approval(
-    iam: Any,
-    incident: Incident,
-    *,
-    owner_tag_keys: tuple[str, ...],
-    protected_tag: str,
-    protected_principals: tuple[str, ...] = (),
-) -> FastContainment:
-    """Before a human is asked: the key's live owner, so that a yes goes straight to Disable (one
-    Lambda, three calls) instead of through Validate. Nothing changes; ``not_attempted`` with the
-    owner, or ``deferred`` (Validate looks, after the answer) when the finding names no holder."""
-    found = confirm_owner(
-        iam,
-        incident,
-        owner_tag_keys=owner_tag_keys,
-        protected_tag=protected_tag,
-        protected_principals=protected_principals,
-    )
-    if isinstance(found, FastContainment):
-        return found
-    owner, before = found
-    return FastContainment(
-        status="not_attempted",
-        reason=f"a human decides; IAM shows {owner.access_key_id} is {owner.user_name}'s ({before})",
-        owner=owner,
     )
 
 
