@@ -26,6 +26,7 @@ It counts calls, not time (a shared machine makes times noise). Writes ``bench/C
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 import threading
 from dataclasses import dataclass, field
@@ -101,6 +102,8 @@ class Containment:
     workflow_status: str = ""
     triage_attempts: int = 0
     path: ContainmentPath = PATHS[0]
+    # The run's own report.json response.time_to_contain (responder/timing.py): a figure, not an aim.
+    time_to_contain: dict[str, Any] | None = None
 
     @property
     def meets(self) -> bool:
@@ -179,6 +182,8 @@ def measure(out_dir: Path, path: str = "automatic") -> Containment:
     )
     result = run_demo(out_dir, scenario=found.path.scenario, narrate=lambda _: None, hooks=hooks)
     found.key_status = dict(result.key_status)
+    if result.report_path is not None:
+        found.time_to_contain = json.loads(result.report_path.read_text())["response"].get("time_to_contain")
     return found
 
 
@@ -190,8 +195,17 @@ def _row(found: Containment) -> str:
         f"| {p.name} (`{p.scenario}`) | {len(found.invocations)} ({', '.join(found.invocations) or 'none'}) "
         f"| {len(found.calls)} | <= {MAX_INVOCATIONS} / <= {p.max_calls} "
         f"| {'yes' if found.query_started else 'no'} | {key} | {after} | {found.workflow_status} "
-        f"| {'**met**' if found.meets else '**NOT met**'} |"
+        f"| {_timing(found.time_to_contain)} | {'**met**' if found.meets else '**NOT met**'} |"
     )
+
+
+def _timing(timing: dict[str, Any] | None) -> str:
+    if not timing or timing.get("seconds") is None:
+        return "none"
+    received = timing.get("seconds_after_received")
+    by_request = timing["since"] == "the request reached the responder"  # the same start: said once
+    own = f"; {received:.0f} s after Triage read it" if received is not None and not by_request else ""
+    return f"{timing['seconds']:.0f} s after {timing['since']}{own}"
 
 
 def markdown(results: list[Containment]) -> str:
@@ -213,8 +227,8 @@ boto3's default session (one per API call, before the SDK's retries). Step Funct
 `Invoke` calls are the engine's plumbing: each `Invoke` is counted as a Lambda invocation (one per
 Task attempt), not as an API call.
 
-| path (scenario) | Lambda invocations | AWS API calls | aim (Lambdas / calls) | a query first | the exposed key disabled | after: exposed / other key | workflow | aim |
-|---|---|---:|---|---|---|---|---|---|
+| path (scenario) | Lambda invocations | AWS API calls | aim (Lambdas / calls) | a query first | the exposed key disabled | after: exposed / other key | workflow | time to contain (report.json) | aim |
+|---|---|---:|---|---|---|---|---|---|---|
 {rows}
 
 **Aims**: {verdict}.
@@ -224,6 +238,13 @@ The calls, in order:
 {calls}
 
 The record of each change is written after the key is Inactive, off the critical path.
+
+**Time to contain** is the run's own figure (`response.time_to_contain_seconds`, also the
+`TimeToContain` CloudWatch metric): from the finding's `createdAt` (the demo's GuardDuty finding is
+created minutes after the attack's first call, as GuardDuty's are; the run starts later, when the
+demo is run), else from the request; and the responder's own share, from Triage reading the input.
+Seconds from a second-resolution clock, on an emulated account: the count of calls above is the
+figure to compare across machines.
 """
 
 

@@ -22,6 +22,7 @@ from responder.encode import EMAIL_TEXT_MAX, cap, chat_text, defang, email_list,
 from responder.models import Action, Incident
 from responder.next_steps import credential_kind, credential_steps
 from responder.state import WorkflowState
+from responder.timing import contain_sentence, time_to_contain
 
 SUBJECT_MAX = 100
 WEBHOOK_TEXT_MAX = 3900  # Chime rejects more than 4096 characters; Slack accepts more
@@ -185,6 +186,9 @@ def success_message(state: WorkflowState, execution_id: str, *, task_token: str 
         error = state.validation_error
         body += ["", f"Not contained: {_v(error.Error)}: {_v(error.message, limit=EMAIL_TEXT_MAX)}"]
     body += ["", "What was done", *(_action_lines(actions) or ["  - nothing changed"])]
+    timing = contain_sentence(time_to_contain(inc, actions))
+    if timing:
+        body.append(f"  {_v(timing, limit=EMAIL_TEXT_MAX)}")
     body += human_steps(state)
     report = state.report
     if report:

@@ -37,6 +37,9 @@ class FindingRef(_Model):
     first_seen: str | None = None
     last_seen: str | None = None
     count: int | None = None
+    created_at: str | None = (
+        None  # when GuardDuty (or Security Hub) created the finding: time to contain starts
+    )
 
 
 class Principal(_Model):
@@ -76,6 +79,9 @@ class Incident(_Model):
     api_calls: list[str] = Field(default_factory=list)
     lookback_days: int = 7
     event_time: str | None = None
+    # When Triage read the input (the execution's start, to a second): the responder's own share of
+    # the time to contain is measured from here (responder/timing.py).
+    received_at: str | None = None
     decision: Decision
 
     @property

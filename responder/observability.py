@@ -15,9 +15,14 @@ keeps the SDK out of every handler's import until someone decides that.
 
 from __future__ import annotations
 
-from aws_lambda_powertools import Logger, Metrics
+from collections.abc import Sequence
 
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+
+from responder.models import Action, Incident
 from responder.redact import RedactingFilter
+from responder.timing import time_to_contain
 
 SERVICE = "responder"
 NAMESPACE = "IncidentResponder"
@@ -26,3 +31,13 @@ logger = Logger(service=SERVICE)
 # Belt and braces: handlers log chosen keys only, and any secret-shaped value is still redacted.
 logger.addFilter(RedactingFilter())
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
+
+
+def record_time_to_contain(incident: Incident, actions: Sequence[Action]) -> float | None:
+    """The ``TimeToContain`` metric (seconds from the signal's creation to the key contained), from
+    the step that contained it: Triage or Disable for a user's key, RevokeSessions for a session's."""
+    timing = time_to_contain(incident, actions)
+    seconds = timing["seconds"] if timing else None
+    if seconds is not None:
+        metrics.add_metric(name="TimeToContain", unit=MetricUnit.Seconds, value=seconds)
+    return seconds

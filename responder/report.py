@@ -67,6 +67,7 @@ from responder.report_tables import (
     owner_sentence,
     same_ip_leads,
 )
+from responder.timing import contain_sentence
 
 REPORT_VERSION = 1
 
@@ -471,6 +472,9 @@ def _what_was_done(report: Mapping[str, Any]) -> list[str]:
     if not response:
         return ["No automated response is recorded in this report (investigation only)."]
     lines = [f"Workflow {response['workflow_status']}, decision: {response['decision']}."]
+    timing = contain_sentence(response.get("time_to_contain"))
+    if timing:
+        lines.append(timing)
     for action in response.get("actions") or []:
         line = f"{action['action']} on {action['target']}: {action['status']}"
         if action.get("detail"):

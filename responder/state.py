@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from responder.models import Action, EvidenceRef, Incident, Owner
+from responder.timing import time_to_contain
 
 
 class _Loose(BaseModel):
@@ -188,12 +189,17 @@ class QueryHandle(QueryTask):
 
 def response_of(state: WorkflowState, workflow_status: str) -> dict[str, Any]:
     decision, reason = state.decision()
+    actions = state.actions()
+    timing = time_to_contain(state.incident, actions)
     response: dict[str, Any] = {
         "workflow_status": workflow_status,
         "decision": decision,
         "decision_reason": reason,
-        "actions": [a.model_dump(mode="json") for a in state.actions()],
+        "actions": [a.model_dump(mode="json") for a in actions],
         "evidence": [{"uri": e.uri, "sha256": e.sha256, "kind": e.kind} for e in state.evidence()],
+        # Seconds from the signal's creation to the key contained; None when this run contained nothing.
+        "time_to_contain_seconds": timing["seconds"] if timing else None,
+        "time_to_contain": timing,
     }
     if state.validation_error is not None:
         # What made the run notify-only, by name: the next steps depend on it (responder/next_steps.py).

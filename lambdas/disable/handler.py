@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from lambdas.steps import STEP_BY_NAME
 from responder.clients import client, throttling_retried
 from responder.models import Incident, Owner
-from responder.observability import logger, metrics
+from responder.observability import logger, metrics, record_time_to_contain
 from responder.permissions import Permission
 from responder.settings import get_settings
 from responder.state import StepResult
@@ -52,4 +52,5 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         logger.info("containment", extra={"action": action.action, "status": action.status})
         if action.status == "done":
             metrics.add_metric(name="KeysDisabled", unit=MetricUnit.Count, value=1)
+    record_time_to_contain(request.incident, actions)
     return StepResult(actions=actions).model_dump(mode="json")

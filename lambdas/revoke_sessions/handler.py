@@ -14,7 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from responder.clients import client, throttling_retried
 from responder.models import Incident, Owner
-from responder.observability import logger, metrics
+from responder.observability import logger, metrics, record_time_to_contain
 from responder.permissions import Permission
 from responder.settings import get_settings
 from responder.state import StepResult, WorkflowState
@@ -62,6 +62,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         logger.info(
             "revocation", extra={"action": action.action, "target": action.target, "status": action.status}
         )
+    record_time_to_contain(request.incident, actions)  # a session key's containment is its revocation
     return StepResult(actions=actions).model_dump(mode="json")
 
 

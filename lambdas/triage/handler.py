@@ -17,7 +17,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from lambdas.steps import STEP_BY_NAME
 from responder.clients import account_of, client, throttling_retried
 from responder.models import Decision, dump
-from responder.observability import logger, metrics
+from responder.observability import logger, metrics, record_time_to_contain
 from responder.permissions import Permission
 from responder.settings import get_settings
 from responder.steps.triage import (
@@ -110,6 +110,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     )
     metrics.add_dimension(name="decision", value=incident.decision.action)
     metrics.add_metric(name="IncidentsTriaged", unit=MetricUnit.Count, value=1)
+    record_time_to_contain(incident, fast.actions)
     record = dump(incident)
     # The approval policy travels with the incident: the ASL's TimeoutSecondsPath reads it.
     record["approval"] = {

@@ -127,12 +127,19 @@ def triage(
     not a GuardDuty finding).
     """
     now = now or utc_now()
+    received = {"received_at": iso(now)}
     data = _load(raw)
-    lookback = _lookback(None, settings)
     if _is_manual(data):
-        return _manual(data, settings, now=now, default_account_id=default_account_id)
+        return _manual(data, settings, now=now, default_account_id=default_account_id).model_copy(
+            update=received
+        )
     if isinstance(data, Mapping) and data.get("source") == "quarantine-policy":
-        return _quarantine(data, settings, now=now)
+        return _quarantine(data, settings, now=now).model_copy(update=received)
+    return _finding_incident(data, settings, now=now).model_copy(update=received)
+
+
+def _finding_incident(data: Any, settings: Settings, *, now: datetime) -> Incident:
+    lookback = _lookback(None, settings)
     try:
         facts = _locate(data)
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
@@ -151,6 +158,7 @@ def triage(
             first_seen=facts.first_seen,
             last_seen=facts.last_seen,
             count=facts.count,
+            created_at=facts.created_at,
         ),
         access_key_id=facts.access_key_id,
         principal=Principal(
@@ -217,6 +225,7 @@ class Facts:
     last_seen: str | None = None
     count: int | None = None
     event_time: str | None = None
+    created_at: str | None = None
     access_key_id: str | None = None
     principal_type: str | None = None
     user_name: str | None = None
@@ -446,6 +455,7 @@ def _from_guardduty(finding: Mapping[str, Any], envelope: Mapping[str, Any] | No
             envelope.get("time"),
             service.get("eventLastSeen"),
         ),
+        created_at=_time(finding.get("createdAt")),
         access_key_id=key,
         principal_type=_text(key_details.get("userType"), "userType"),
         user_name=_text(key_details.get("userName"), "userName"),
@@ -507,6 +517,7 @@ def _from_asff(finding: Mapping[str, Any]) -> Facts:
         last_seen=_time(finding.get("LastObservedAt")),
         count=_count(fields.get("count")),
         event_time=_first_time(finding.get("UpdatedAt"), finding.get("CreatedAt")),
+        created_at=_time(finding.get("CreatedAt")),
         access_key_id=key,
         principal_type=_text(key_details.get("PrincipalType"), "PrincipalType"),
         user_name=_text(key_details.get("PrincipalName") or key_details.get("UserName"), "UserName"),

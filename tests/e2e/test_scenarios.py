@@ -22,6 +22,7 @@ import pytest
 from responder.policy_doc import decode_policy
 from responder.policy_eval import evaluate
 from responder.steps.revoke_sessions import ROLE_POLICY_NAME, USER_POLICY_PREFIX
+from responder.timing import contain_sentence
 from tests.conftest import REPO
 from tests.hostile.blast_radius import outside_blast_radius, written_changes
 from workstation.demo.run import DemoHooks, DemoResult, run_demo
@@ -317,14 +318,19 @@ def agree(report: dict[str, Any], messages: list[dict[str, str]]) -> None:
     of them but its own delivery; "What you must do now" asks for nothing the run already did."""
     response = report["response"]
     lines = report["summary"]["what_was_done"]
-    assert lines[0] == f"Workflow {response['workflow_status']}, decision: {response['decision']}."
-    assert [line.split(" (", 1)[0] for line in lines[1:]] == [
+    timing = contain_sentence(response.get("time_to_contain"))
+    head = [f"Workflow {response['workflow_status']}, decision: {response['decision']}."]
+    head += [timing] if timing else []
+    assert lines[: len(head)] == head
+    assert [line.split(" (", 1)[0] for line in lines[len(head) :]] == [
         f"{a['action']} on {a['target']}: {a['status']}" for a in response["actions"]
     ]
     execution = report.get("execution_arn") or response.get("execution_id")
     ours = [m for m in messages if execution and execution in m["Message"].replace("%3A", ":")]
     assert ours, f"no SOC message names {execution}"
     told = {m.groups() for line in ours[-1]["Message"].splitlines() if (m := _MESSAGE_ACTION.match(line))}
+    # The same time to contain in both, or in neither.
+    assert (f"  {timing}" in ours[-1]["Message"].splitlines()) == (timing is not None)
     recorded = {
         (a["action"], a["target"], a["status"])
         for a in response["actions"]
@@ -381,6 +387,18 @@ def check_iam_user_key(result: DemoResult, probe: Probe, lines: list[str]) -> No
     assert f"  session minted before containment: explicit_deny (policy simulation of {policy})" in lines
     [message] = result.soc_messages
     assert message["Subject"].endswith(f"{probe.extra['exposed']} - key disabled")
+    # Time to contain, from the finding's createdAt; the responder's own share is seconds.
+    assert result.report_path is not None
+    response = json.loads(result.report_path.read_text())["response"]
+    timing = response["time_to_contain"]
+    assert timing["since"] == "the finding was created" and timing["action"] == "disable_access_key"
+    assert response["time_to_contain_seconds"] == timing["seconds"] >= timing["seconds_after_received"] >= 0
+    assert timing["seconds_after_received"] < 60
+    assert any(line.startswith("  Time to contain: ") for line in message["Message"].splitlines())
+    assert any(
+        line.startswith("- Time to contain: ")
+        for line in (result.out_dir / "report.md").read_text().splitlines()
+    )
 
 
 def check_assumed_role(result: DemoResult, probe: Probe, lines: list[str]) -> None:
@@ -461,6 +479,9 @@ def check_nothing_changed(result: DemoResult, probe: Probe, lines: list[str]) ->
     [message] = result.soc_messages
     assert message["Subject"].endswith("- no change made")
     assert "skipped" in message["Message"]
+    assert "Time to contain" not in message["Message"]  # nothing was contained: no figure, not 0
+    if result.report_path is not None:
+        assert json.loads(result.report_path.read_text())["response"]["time_to_contain_seconds"] is None
 
 
 def check_bucket_fixed(result: DemoResult, probe: Probe, lines: list[str]) -> None:
