@@ -950,3 +950,33 @@ CHECKS.update(
         "concurrent-findings": check_bucket_actions_once,
     }
 )
+
+
+def test_a_key_deleted_while_the_human_decides_is_notify_only_not_a_failure(tmp_path: Path) -> None:
+    """Triage confirmed the owner before asking, so a yes goes straight to Disable: if the key was
+    deleted meanwhile, Disable's AccessKeyNotFound ends as Validate's would, notify only."""
+
+    def delete_key(world: Any) -> None:
+        world.clients["iam"].delete_access_key(
+            UserName=world.victim.user_name, AccessKeyId=world.victim.exposed_key_id
+        )
+
+    result = run_demo(
+        tmp_path,
+        scenario="approval-granted",
+        narrate=lambda _line: None,
+        hooks=DemoHooks(
+            before_answer=delete_key, environment={"POLL_SECONDS": "0"}, retry_interval_scale=0.0
+        ),
+    )
+    assert result.status == "SUCCEEDED"
+    assert "Disable" in result.steps and "NotifyFailure" not in result.steps
+    assert result.report_path is not None
+    response = json.loads(result.report_path.read_text())["response"]
+    assert response["decision"] == "notify_only"
+    assert response["validation_error"] == "AccessKeyNotFound"
+    assert response["time_to_contain_seconds"] is None
+    assert not [
+        a for a in response["actions"] if a["action"] == "disable_access_key" and a["status"] == "done"
+    ]
+    assert result.key_status[next(iter(result.key_status))] is None  # the exposed key: gone, not Inactive

@@ -345,11 +345,16 @@ class DemoHooks:
 
     before_run: Callable[[_World], None] | None = None
     after_run: Callable[[_World, list[ExecutionResult]], None] | None = None
+    # Once the approval request reached the SOC, just before the analyst answers: what can happen
+    # while a human takes their time (the key deleted meanwhile, say).
+    before_answer: Callable[[_World], None] | None = None
     environment: dict[str, str] = field(default_factory=dict)
     retry_interval_scale: float = 1.0
 
 
-def _answer_approval(world: _World, answer: str, narrate: Narrate) -> None:
+def _answer_approval(
+    world: _World, answer: str, narrate: Narrate, before: Callable[[_World], None] | None = None
+) -> None:
     """Play the analyst: read the approval request from the SOC inbox and give its answer.
 
     What ``responder approve|deny --token`` does (workstation/cli.py), called directly: the CLI sits
@@ -361,6 +366,8 @@ def _answer_approval(world: _World, answer: str, narrate: Narrate) -> None:
             for line in message["Message"].splitlines():
                 words = shlex.split(line.strip()) if line.strip().startswith("responder approve") else []
                 if len(words) >= 4 and words[2] == "--token":
+                    if before is not None:
+                        before(world)
                     narrate(f"  the analyst runs: responder {answer} --token <token from the SOC message>")
                     send = approve if answer == "approve" else deny
                     by = caller(client("sts"))
@@ -373,7 +380,7 @@ def _answer_approval(world: _World, answer: str, narrate: Narrate) -> None:
 
 
 def _run_executions(
-    flow: LocalWorkflow, world: _World, setup: Setup, narrate: Narrate
+    flow: LocalWorkflow, world: _World, setup: Setup, narrate: Narrate, hooks: DemoHooks
 ) -> list[ExecutionResult]:
     if setup.concurrent:
         arns = [flow.start(event) for event in setup.inputs]
@@ -382,7 +389,7 @@ def _run_executions(
     for event in setup.inputs:
         arn = flow.start(event)
         if setup.answer:
-            _answer_approval(world, setup.answer, narrate)
+            _answer_approval(world, setup.answer, narrate, hooks.before_answer)
         results.append(flow.wait(arn, timeout=300))
     return results
 
@@ -597,7 +604,7 @@ def run_demo(
             if hooks.before_run:
                 hooks.before_run(world)
             before = _account(world)
-            executions = _run_executions(flow, world, setup, narrate)
+            executions = _run_executions(flow, world, setup, narrate, hooks)
             after = _account(world)
             result.resource_changes = resource_changes(before, after)
             if setup.compare_account:
