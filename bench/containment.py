@@ -38,6 +38,7 @@ from typing import Any
 import boto3
 
 from responder import clients
+from responder.timing import BY_REQUEST
 from workstation.demo.run import DemoHooks, run_demo
 from workstation.local.runner import ExecutionResult
 
@@ -203,7 +204,7 @@ def _timing(timing: dict[str, Any] | None) -> str:
     if not timing or timing.get("seconds") is None:
         return "none"
     received = timing.get("seconds_after_received")
-    by_request = timing["since"] == "the request reached the responder"  # the same start: said once
+    by_request = timing["since"] == BY_REQUEST  # the same start: said once
     own = f"; {received:.0f} s after Triage read it" if received is not None and not by_request else ""
     return f"{timing['seconds']:.0f} s after {timing['since']}{own}"
 

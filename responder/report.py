@@ -18,7 +18,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from responder.analysis.actors import label_actors, owner_rows, owner_summary, suspect_rows
+from responder.analysis.actors import label_actors, owner_ips, owner_rows, owner_summary, suspect_rows
 from responder.analysis.attribution import attribution
 from responder.analysis.buckets import (
     Insiders,
@@ -33,12 +33,11 @@ from responder.analysis.ips import AwsIpRanges, IpIntel, index_remote_ip_details
 from responder.analysis.provenance import key_provenance, provenance_sentence, with_provenance
 from responder.analysis.rows import (
     Row,
+    coverage_notes,
     iso_time,
-    not_read_lines,
     parse_time,
     sort_rows,
     text,
-    window_lines,
     with_malformed,
 )
 from responder.analysis.tactics import SEVERITIES, TACTIC_ORDER, findings
@@ -249,7 +248,7 @@ def build_report(
                 complete_credentials(credentials, ordered)
                 if credentials is not None
                 else derive_credentials(ordered, access_key_id),
-                {a["ip"] for a in actors if a["label"] == "owner"},
+                owner_ips(actors),
             ),
             origin,
         ),
@@ -757,9 +756,8 @@ def _md_summary(report: Mapping[str, Any]) -> list[str]:
     ]
     # What was not read (files, records, documents): the SOC must not take silence for absence.
     notes = [
-        md_text(line, limit=_PROSE_MAX) for line in window_lines(cov, report["subject"]["access_key_id"])
+        md_text(line, limit=_PROSE_MAX) for line in coverage_notes(cov, report["subject"]["access_key_id"])
     ]
-    notes += [md_text(line, limit=_PROSE_MAX) for line in not_read_lines(cov)]
     out += [*notes, ""] if notes else []
     if cov.get("log_file_validation"):
         out += [md_text(integrity_line(cov["log_file_validation"]), limit=_PROSE_MAX), ""]

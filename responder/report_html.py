@@ -21,7 +21,7 @@ from html import escape
 from typing import Any
 
 from responder.analysis.provenance import provenance_sentence
-from responder.analysis.rows import not_read_lines, window_lines
+from responder.analysis.rows import coverage_notes
 from responder.query.digest import describe as integrity_line
 from responder.redact import redact_text, redacted
 from responder.report_tables import (
@@ -129,7 +129,7 @@ def _summary(report: Mapping[str, Any]) -> str:
     steps = "".join(f"<li>{_e(line)}</li>" for line in summary.get("next_steps") or [])
     severity = str(summary.get("severity") or "low")
     # How the window was chosen, the key's events outside it and what was not read: never silence.
-    notes = [*window_lines(cov, str(report["subject"]["access_key_id"])), *not_read_lines(cov)]
+    notes = coverage_notes(cov, str(report["subject"]["access_key_id"]))
     return (
         '<section id="summary" class="summary">'
         f"<p><strong>{_e(summary.get('headline'))}</strong> "
@@ -184,7 +184,7 @@ def timeline_svg(report: Mapping[str, Any]) -> str:
     size = int(tl["bucket_seconds"])
     # The lane labels sit right-aligned left of the lanes: the margin is as wide as the longest
     # (an IPv6 address and its class run past 250 px), and the plot keeps at least 600 px beside it.
-    lane_labels = [_lane_label(item) for item in series] + (["owner (baseline)"] if band else [])
+    lane_labels = [_lane_label(item) for item in series] + ([OWNER_LANE] if band else [])
     left = max(250, math.ceil(16 + MONO_WIDTH * max((len(t) for t in lane_labels), default=0)))
     right, lane_h, axis_h = 20, 30, 40
     width = max(1040, left + 600 + right)
@@ -216,8 +216,7 @@ def timeline_svg(report: Mapping[str, Any]) -> str:
         colour = CLASS_COLOURS.get(str(item.get("classification")), "#737373")
         out.append(
             f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" stroke="#eee"/>'
-            f'<text class="lane" x="{left - 8}" y="{y + 4:.1f}" text-anchor="end" font-size="12" '
-            f'font-family="monospace">{_e(_lane_label(item))}</text>'
+            + _lane_text(left, y, _lane_label(item))
         )
         for index, calls, failed in item["points"]:
             when = start + timedelta(seconds=size * (index + 0.5))
@@ -302,9 +301,8 @@ def _band_svg(
     return (
         f'<rect id="owner-band" x="{lo:.1f}" y="{y - 7:.1f}" width="{hi - lo:.1f}" height="14" fill="#bdbdbd" '
         f'fill-opacity="0.6"><title>{_e("owner: " + words)}</title></rect>'
-        f'<text class="lane" x="{x_min - 8}" y="{y + 4:.1f}" text-anchor="end" font-size="12" '
-        f'font-family="monospace">owner (baseline)</text>'
-        f'<text x="{x_min + 4}" y="{y + 4:.1f}" font-size="11" fill="#444">{_e(shown)}</text>'
+        + _lane_text(x_min, y, OWNER_LANE)
+        + f'<text x="{x_min + 4}" y="{y + 4:.1f}" font-size="11" fill="#444">{_e(shown)}</text>'
     )
 
 
@@ -315,8 +313,19 @@ CHAR_WIDTH = 6.6  # px per character at font-size 11, generous (the widest glyph
 MONO_WIDTH = 7.4  # px per character of a lane label (monospace at font-size 12 is 7.2), generous
 
 
+OWNER_LANE = "owner (baseline)"  # the lane label of the owner's collapsed baseline
+
+
 def _lane_label(item: Mapping[str, Any]) -> str:
     return f"{item['ip']} ({item.get('classification')})"
+
+
+def _lane_text(left: float, y: float, label: str) -> str:
+    """A lane's label, right-aligned just left of the lanes (the margin is sized to the longest)."""
+    return (
+        f'<text class="lane" x="{left - 8}" y="{y + 4:.1f}" text-anchor="end" font-size="12" '
+        f'font-family="monospace">{_e(label)}</text>'
+    )
 
 
 def label_width(text: str) -> float:

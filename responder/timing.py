@@ -14,20 +14,12 @@ dry run) has no time to contain: None, never 0.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any
 
-from responder.models import Action, Incident
+from responder.models import Action, Incident, parse_time
 
-
-def _parse(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+# An analyst's run starts when its request reaches the responder: the two figures are one.
+BY_REQUEST = "the request reached the responder"
 
 
 def containing_action(access_key_id: str | None) -> str:
@@ -40,7 +32,7 @@ def _start(incident: Incident) -> tuple[str | None, str]:
         return incident.finding.created_at, "the finding was created"
     if incident.source == "quarantine-policy":
         return incident.event_time, "AWS attached its quarantine policy"
-    return incident.received_at or incident.event_time, "the request reached the responder"
+    return incident.received_at or incident.event_time, BY_REQUEST
 
 
 def time_to_contain(incident: Incident | None, actions: Sequence[Action]) -> dict[str, Any] | None:
@@ -52,7 +44,7 @@ def time_to_contain(incident: Incident | None, actions: Sequence[Action]) -> dic
     if done is None:
         return None
     start_text, since = _start(incident)
-    start, end, received = _parse(start_text), _parse(done.at), _parse(incident.received_at)
+    start, end, received = parse_time(start_text), parse_time(done.at), parse_time(incident.received_at)
     if start is None or end is None:
         return None
     seconds = (end - start).total_seconds()
@@ -79,7 +71,7 @@ def contain_sentence(timing: dict[str, Any] | None) -> str | None:
     line = f"Time to contain: {_duration(timing['seconds'])} after {timing['since']} ({timing['from']})"
     if (
         timing.get("seconds_after_received") is not None
-        and timing["since"] != "the request reached the responder"
+        and timing["since"] != BY_REQUEST  # the same start as the responder's own share: said once
     ):
         line += f", {_duration(timing['seconds_after_received'])} after the responder received it"
     return line + "."

@@ -18,7 +18,7 @@ from secrets import token_bytes
 from typing import Any
 
 from responder.analysis import pivot
-from responder.analysis.rows import not_read_lines, window_lines
+from responder.analysis.rows import coverage_notes
 from responder.bundle import write_report
 from responder.encode import terminal_line
 from responder.errors import InvalidInput, InvalidQueryParameter, LogsUnreadable
@@ -446,8 +446,7 @@ def summary_lines(report: Mapping[str, Any]) -> list[str]:
         f"window {report['window']['start']} to {report['window']['end']}; logs {cov['status']} "
         f"({cov['events_scanned']} events in the window)",
     ]
-    lines += window_lines(cov, str(report["subject"]["access_key_id"]))
-    lines += not_read_lines(cov)
+    lines += coverage_notes(cov, str(report["subject"]["access_key_id"]))
     if cov.get("log_file_validation"):
         lines.append(describe(cov["log_file_validation"]))
     return [terminal_line(line) for line in lines]

@@ -120,7 +120,7 @@ def label_actors(
 
 def owner_summary(rows: Sequence[Row], actors: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """The owner's activity, on its own: how much, when, from where, doing what (top calls)."""
-    owner = {a["ip"] for a in actors if a["label"] == "owner"}
+    owner = owner_ips(actors)
     mine = owner_rows(rows, actors)
     times = sorted(t for r in mine if (t := text(r, "event_time")))
     names: dict[str, int] = {}
@@ -136,13 +136,18 @@ def owner_summary(rows: Sequence[Row], actors: Sequence[Mapping[str, Any]]) -> d
     }
 
 
+def owner_ips(actors: Sequence[Mapping[str, Any]]) -> set[str]:
+    """The addresses labelled owner: one rule for the owner's rows and the suspects'."""
+    return {a["ip"] for a in actors if a["label"] == "owner"}
+
+
 def owner_rows(rows: Sequence[Row], actors: Sequence[Mapping[str, Any]]) -> list[Row]:
     """The owner's events: those :func:`suspect_rows` leaves out."""
-    owner = {a["ip"] for a in actors if a["label"] == "owner"}
+    owner = owner_ips(actors)
     return [r for r in rows if (text(r, "source_ip") or "(none)") in owner]
 
 
 def suspect_rows(rows: Sequence[Row], actors: Sequence[Mapping[str, Any]]) -> list[Row]:
     """The events that are not the owner's: what findings, attribution and inventory are about."""
-    owner = {a["ip"] for a in actors if a["label"] == "owner"}
+    owner = owner_ips(actors)
     return [r for r in rows if (text(r, "source_ip") or "(none)") not in owner]

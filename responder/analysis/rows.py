@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from responder.models import parse_time  # one reading of a time, beside its one format (iso)
 from responder.query.rows import record_to_row  # one mapping, owned by the query layer
 from responder.safejson import load_json
 
@@ -103,22 +104,6 @@ def event_name(row: Row) -> str:
 def service(row: Row) -> str:
     """'iam' for iam.amazonaws.com."""
     return (text(row, "event_source") or "").split(".", 1)[0]
-
-
-def parse_time(value: Any) -> datetime | None:
-    """ISO 8601 (with Z, offset, or a space) -> aware UTC datetime; None when unparseable."""
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    if not value:
-        return None
-    raw = str(value).strip().replace(" ", "T", 1)
-    if raw.endswith("Z"):
-        raw = raw[:-1] + "+00:00"
-    try:
-        parsed = datetime.fromisoformat(raw)
-    except ValueError:
-        return None
-    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def time_of(row: Row) -> datetime | None:
@@ -233,3 +218,9 @@ def window_lines(coverage: Mapping[str, Any], access_key_id: str) -> list[str]:
             + f": {access_key_id}'s events there, if any, are not counted"
         )
     return lines
+
+
+def coverage_notes(coverage: Mapping[str, Any], access_key_id: str) -> list[str]:
+    """What a reader must know of the logs before the findings: how the window was chosen, the key's
+    events outside it, and what was not read (files, records, documents). Silence is not absence."""
+    return [*window_lines(coverage, access_key_id), *not_read_lines(coverage)]

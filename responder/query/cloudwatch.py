@@ -416,10 +416,19 @@ def _event_time(record: Mapping[str, Any]) -> str | None:
 
 def _of_key(records: Iterable[Mapping[str, Any]], params: QueryParams) -> list[tuple[Mapping[str, Any], str]]:
     """``access_key_id = :access_key_id AND event_time BETWEEN the window's ends``, with each event_time."""
+    return _windowed(records, params, lambda r: _text(_object(r.get("userIdentity")).get("accessKeyId")))
+
+
+def _windowed(
+    records: Iterable[Mapping[str, Any]],
+    params: QueryParams,
+    key_of: Callable[[Mapping[str, Any]], str | None],
+) -> list[tuple[Mapping[str, Any], str]]:
+    """The records whose ``key_of`` is the asked key and whose time is in the window, with each time."""
     lo, hi = iso(params.window_start), iso(params.window_end)
     out = []
     for record in records:
-        if _text(_object(record.get("userIdentity")).get("accessKeyId")) != params.access_key_id:
+        if key_of(record) != params.access_key_id:
             continue
         when = _event_time(record)
         if when is not None and lo <= when <= hi:
@@ -521,20 +530,12 @@ def _minted_rows(records: Iterable[Mapping[str, Any]], params: QueryParams) -> l
 def _provenance_rows(records: Iterable[Mapping[str, Any]], params: QueryParams) -> list[Row]:
     """key_provenance.sql over records: the successful calls whose response carries the key."""
     names = set(_in_list("key_provenance", "event_name"))
-    lo, hi = iso(params.window_start), iso(params.window_end)
     rows = []
-    for record in records:
+    # The key is the one in the response (whoever made the call), not the caller's.
+    for record, when in _windowed(records, params, lambda r: _returned_key(r.get("responseElements"))):
+        if _text(record.get("eventName")) not in names or _text(record.get("errorCode")) is not None:
+            continue  # event_name IN (...) AND error_code IS NULL
         response = record.get("responseElements")
-        returned = _returned_key(response)
-        when = _event_time(record)
-        if (
-            returned != params.access_key_id
-            or _text(record.get("eventName")) not in names
-            or _text(record.get("errorCode")) is not None
-            or when is None
-            or not lo <= when <= hi
-        ):
-            continue
         identity = _object(record.get("userIdentity"))
         rows.append(
             {

@@ -139,6 +139,9 @@ _PROJECTION = f"""
     CAST(r.additionalEventData AS VARCHAR) AS additional_event_data
 """
 
+# The calls that mint a credential, as the $credential_events list the staging queries bind.
+_CREDENTIAL_EVENTS = sorted(CREDENTIAL_EVENTS)
+
 _RESULTS: OrderedDict[str, tuple[QueryStatus, list[Row]]] = OrderedDict()
 _RESULTS_LOCK = threading.Lock()
 _KEEP = 256
@@ -680,7 +683,7 @@ class DuckDBEngine(PollingEngine):
         values = {
             "full": full,
             "keys": sorted(wanted),
-            "credential_events": sorted(CREDENTIAL_EVENTS),
+            "credential_events": _CREDENTIAL_EVENTS,
             "window_start": window["window_start"],
             "window_end": window["window_end"],
         }
@@ -764,7 +767,7 @@ class DuckDBEngine(PollingEngine):
                     "AND NOT coalesce(list_contains($credential_events, r.eventName), false)",
                     {
                         "keys": keys,
-                        "credential_events": sorted(CREDENTIAL_EVENTS),
+                        "credential_events": _CREDENTIAL_EVENTS,
                         "window_start": window["window_start"],
                         "window_end": window["window_end"],
                     },
@@ -884,9 +887,9 @@ class DuckDBEngine(PollingEngine):
         days outside the window), by day, whose events are not known without reading them."""
         p = QueryParams.of(params)
         with self._lock:
-            self._load(p, [p.access_key_id])
+            _, files = self._load(p, [p.access_key_id])
             found = {side: dict(v) for (k, side), v in self._outside.items() if k == p.access_key_id}
-        opened = set(self.files_for(p))
+        opened = set(files)
         unopened = [f for f in select_files(self.paths) if f not in opened]
         days = sorted({d for f in unopened if (d := file_day(f)) is not None})
         out: dict[str, Any] = {

@@ -127,15 +127,14 @@ def triage(
     not a GuardDuty finding).
     """
     now = now or utc_now()
-    received = {"received_at": iso(now)}
     data = _load(raw)
     if _is_manual(data):
-        return _manual(data, settings, now=now, default_account_id=default_account_id).model_copy(
-            update=received
-        )
-    if isinstance(data, Mapping) and data.get("source") == "quarantine-policy":
-        return _quarantine(data, settings, now=now).model_copy(update=received)
-    return _finding_incident(data, settings, now=now).model_copy(update=received)
+        incident = _manual(data, settings, now=now, default_account_id=default_account_id)
+    elif isinstance(data, Mapping) and data.get("source") == "quarantine-policy":
+        incident = _quarantine(data, settings, now=now)
+    else:
+        incident = _finding_incident(data, settings, now=now)
+    return incident.model_copy(update={"received_at": iso(now)})
 
 
 def _finding_incident(data: Any, settings: Settings, *, now: datetime) -> Incident:
