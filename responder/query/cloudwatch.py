@@ -49,7 +49,7 @@ import json
 import math
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache, partial
@@ -502,12 +502,19 @@ def _created_for(response: Any) -> str | None:
     )
 
 
+def _successful(
+    timed: Iterable[tuple[Mapping[str, Any], str]], name: str
+) -> Iterator[tuple[Mapping[str, Any], str]]:
+    """``event_name IN (...) AND error_code IS NULL``, the list as the saved query ``name`` has it."""
+    names = set(_in_list(name, "event_name"))
+    for record, when in timed:
+        if _text(record.get("eventName")) in names and _text(record.get("errorCode")) is None:
+            yield record, when
+
+
 def _minted_rows(records: Iterable[Mapping[str, Any]], params: QueryParams) -> list[Row]:
-    names = set(_in_list("minted_credentials", "event_name"))
     rows = []
-    for record, when in _of_key(records, params):
-        if _text(record.get("eventName")) not in names or _text(record.get("errorCode")) is not None:
-            continue  # event_name IN (...) AND error_code IS NULL
+    for record, when in _successful(_of_key(records, params), "minted_credentials"):
         response = record.get("responseElements")
         identity = _object(record.get("userIdentity"))
         rows.append(
@@ -529,12 +536,10 @@ def _minted_rows(records: Iterable[Mapping[str, Any]], params: QueryParams) -> l
 
 def _provenance_rows(records: Iterable[Mapping[str, Any]], params: QueryParams) -> list[Row]:
     """key_provenance.sql over records: the successful calls whose response carries the key."""
-    names = set(_in_list("key_provenance", "event_name"))
     rows = []
     # The key is the one in the response (whoever made the call), not the caller's.
-    for record, when in _windowed(records, params, lambda r: _returned_key(r.get("responseElements"))):
-        if _text(record.get("eventName")) not in names or _text(record.get("errorCode")) is not None:
-            continue  # event_name IN (...) AND error_code IS NULL
+    returned = _windowed(records, params, lambda r: _returned_key(r.get("responseElements")))
+    for record, when in _successful(returned, "key_provenance"):
         response = record.get("responseElements")
         identity = _object(record.get("userIdentity"))
         rows.append(
