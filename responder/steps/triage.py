@@ -29,19 +29,19 @@ No logging in this module: findings may carry secrets, and the handler logs chos
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import json
 import math
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
 
+from responder import fields
 from responder.errors import (
     THROTTLING_CODES,
     InvalidInput,
@@ -71,7 +71,7 @@ MAX_DEPTH = 64  # GuardDuty findings nest ~8 deep; deeper is hostile or broken
 # \Z, not $: "$" also matches before a trailing newline, and "AKIA...\n" must not pass.
 ACCESS_KEY_RE = re.compile(r"^(AKIA|ASIA)[A-Z0-9]{16}\Z")
 SAMPLE_PREFIX = "GeneratedFinding"  # what CreateSampleFindings puts in every name and key field
-ACCOUNT_RE = re.compile(r"^[0-9]{12}\Z")
+ACCOUNT_RE = fields.ACCOUNT_RE
 # Legacy bucket names (us-east-1, before 2018) allowed capitals and underscores, up to 255 characters.
 # The incident model's own rules (responder/models.py), matched whole (fullmatch).
 BUCKET_RE = re.compile(BUCKET_PATTERN)
@@ -106,7 +106,7 @@ MANUAL_KEYS: dict[str, str] = {
 }
 INCIDENT_ID_RE = re.compile(r"^inc-[0-9a-f]{16}\Z")
 ASFF_SEVERITY_LABELS = {"INFORMATIONAL": 0.0, "LOW": 2.0, "MEDIUM": 5.0, "HIGH": 8.0, "CRITICAL": 9.0}
-MAX_TEXT = 512  # display strings are cut here; they are data, never instructions
+MAX_TEXT = fields.MAX_TEXT
 
 
 # --------------------------------------------------------------------------------------- public API
@@ -143,7 +143,7 @@ def _finding_incident(data: Any, settings: Settings, *, now: datetime) -> Incide
         facts = _locate(data)
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
         # Untrusted structure with a wrong type somewhere: a named error, not a crash.
-        raise InvalidInput(f"malformed finding: {type(exc).__name__}: {_short(str(exc), 120)}") from exc
+        raise InvalidInput(f"malformed finding: {type(exc).__name__}: {fields.short(str(exc), 120)}") from exc
     decision = decide(facts, settings)
     return Incident(
         incident_id=incident_id("guardduty", facts.account_id, facts.finding_id),
@@ -346,7 +346,7 @@ def _load(raw: Any) -> Any:
     try:
         size = len(json.dumps(raw, separators=(",", ":"), default=str).encode())
     except (TypeError, ValueError) as exc:
-        raise InvalidInput(f"input is not JSON-like: {_short(str(exc), 80)}") from exc
+        raise InvalidInput(f"input is not JSON-like: {fields.short(str(exc), 80)}") from exc
     if size > MAX_INPUT_BYTES:
         raise InvalidInput(f"input is larger than {MAX_INPUT_BYTES // 1024} KB")
     return raw
@@ -397,11 +397,13 @@ def _from_eventbridge(event: Mapping[str, Any]) -> Facts:
         raise InvalidInput("EventBridge event has no 'detail' object")
     if source == "aws.guardduty":
         if detail_type != "GuardDuty Finding":
-            raise UnsupportedFinding(f"aws.guardduty event of detail-type {_short(str(detail_type), 60)!r}")
+            raise UnsupportedFinding(
+                f"aws.guardduty event of detail-type {fields.short(str(detail_type), 60)!r}"
+            )
         return _from_guardduty(detail, envelope=event)
     if source == "aws.securityhub":
         return _choose(detail.get("findings"), "detail.findings")
-    raise UnsupportedFinding(f"EventBridge events from {_short(str(source), 60)!r} are not handled")
+    raise UnsupportedFinding(f"EventBridge events from {fields.short(str(source), 60)!r} are not handled")
 
 
 def _choose(findings: Any, where: str) -> Facts:
@@ -424,42 +426,42 @@ def _choose(findings: Any, where: str) -> Facts:
 def _from_guardduty(finding: Mapping[str, Any], envelope: Mapping[str, Any] | None = None) -> Facts:
     """Facts of a camelCase GuardDuty finding (the EventBridge ``detail``)."""
     envelope = envelope or {}
-    finding_id = _required(finding.get("id"), "finding id")
-    finding_type = _required(finding.get("type"), "finding type")
-    account = _account(finding.get("accountId", envelope.get("account")), "finding accountId")
-    resource = _obj(finding.get("resource"))
-    service = _obj(finding.get("service"))
-    key_details = _obj(resource.get("accessKeyDetails"))
+    finding_id = fields.required(finding.get("id"), "finding id")
+    finding_type = fields.required(finding.get("type"), "finding type")
+    account = fields.account(finding.get("accountId", envelope.get("account")), "finding accountId")
+    resource = fields.obj(finding.get("resource"))
+    service = fields.obj(finding.get("service"))
+    key_details = fields.obj(resource.get("accessKeyDetails"))
     additional = _additional_info(service.get("additionalInfo"))
     key = _access_key(key_details.get("accessKeyId"))
-    action = _obj(service.get("action"))
-    api_call = _obj(action.get("awsApiCallAction"))
+    action = fields.obj(service.get("action"))
+    api_call = fields.obj(action.get("awsApiCallAction"))
     apis = [api_call.get("api")] + [
-        c.get("api") for c in _list(additional.get("recentApiCalls")) if isinstance(c, Mapping)
+        c.get("api") for c in fields.items(additional.get("recentApiCalls")) if isinstance(c, Mapping)
     ]
-    buckets = [b.get("name") for b in _list(resource.get("s3BucketDetails")) if isinstance(b, Mapping)]
+    buckets = [b.get("name") for b in fields.items(resource.get("s3BucketDetails")) if isinstance(b, Mapping)]
     return Facts(
         finding_id=finding_id,
         finding_type=_finding_type(finding_type),
         severity=_severity(finding.get("severity")),
         account_id=account,
-        title=_text(finding.get("title"), "title"),
-        region=_text(finding.get("region", envelope.get("region")), "region"),
-        first_seen=_time(service.get("eventFirstSeen")),
-        last_seen=_time(service.get("eventLastSeen")),
-        count=_count(service.get("count")),
-        event_time=_first_time(
+        title=fields.text(finding.get("title"), "title"),
+        region=fields.text(finding.get("region", envelope.get("region")), "region"),
+        first_seen=fields.iso_time(service.get("eventFirstSeen")),
+        last_seen=fields.iso_time(service.get("eventLastSeen")),
+        count=fields.count(service.get("count")),
+        event_time=fields.first_time(
             finding.get("updatedAt"),
             finding.get("createdAt"),
             envelope.get("time"),
             service.get("eventLastSeen"),
         ),
-        created_at=_time(finding.get("createdAt")),
+        created_at=fields.iso_time(finding.get("createdAt")),
         access_key_id=key,
-        principal_type=_text(key_details.get("userType"), "userType"),
-        user_name=_text(key_details.get("userName"), "userName"),
-        principal_id=_text(key_details.get("principalId"), "principalId"),
-        remote_ips=_ips(_walk_values(action, ("ipAddressV4", "ipAddressV6"))),
+        principal_type=fields.text(key_details.get("userType"), "userType"),
+        user_name=fields.text(key_details.get("userName"), "userName"),
+        principal_id=fields.text(key_details.get("principalId"), "principalId"),
+        remote_ips=fields.ips(_walk_values(action, ("ipAddressV4", "ipAddressV6"))),
         buckets=_buckets(buckets),
         api_calls=_names(apis),
         is_sample=_sample(key, additional),
@@ -472,59 +474,61 @@ def _is_asff(finding: Any) -> bool:
 
 def _from_asff(finding: Mapping[str, Any]) -> Facts:
     """Facts of a Security Hub (ASFF) finding; only GuardDuty's are accepted."""
-    product = _text(finding.get("ProductArn"), "ProductArn") or ""
+    product = fields.text(finding.get("ProductArn"), "ProductArn") or ""
     if "/guardduty" not in product:
-        raise UnsupportedFinding(f"Security Hub finding from {_short(product, 80)!r}, not from GuardDuty")
-    raw_id = _required(finding.get("Id"), "finding Id")
+        raise UnsupportedFinding(
+            f"Security Hub finding from {fields.short(product, 80)!r}, not from GuardDuty"
+        )
+    raw_id = fields.required(finding.get("Id"), "finding Id")
     # Keep GuardDuty's own id so the same finding has the same incident id via Security Hub.
     m = GUARDDUTY_ARN_RE.match(raw_id)
     finding_id = m.group("id") if m else raw_id
-    fields = {str(k): v for k, v in _obj(finding.get("ProductFields")).items()}
-    additional = _additional_info(fields.get("additionalInfo"))
-    resources = [r for r in _list(finding.get("Resources")) if isinstance(r, Mapping)]
+    product_fields = {str(k): v for k, v in fields.obj(finding.get("ProductFields")).items()}
+    additional = _additional_info(product_fields.get("additionalInfo"))
+    resources = [r for r in fields.items(finding.get("Resources")) if isinstance(r, Mapping)]
     key_details: Mapping[str, Any] = {}
     key_from_id: str | None = None
     buckets: list[Any] = []
     for res in resources:
         if res.get("Type") == "AwsIamAccessKey":
-            key_details = _obj(_obj(res.get("Details")).get("AwsIamAccessKey"))
+            key_details = fields.obj(fields.obj(res.get("Details")).get("AwsIamAccessKey"))
             rid = str(res.get("Id") or "")
             tail = rid.rsplit(":", 1)[-1] if rid.startswith("AWS::IAM::AccessKey:") else ""
             key_from_id = tail if tail and tail != "null" else None
         elif res.get("Type") == "AwsS3Bucket":
-            details = _obj(_obj(res.get("Details")).get("AwsS3Bucket"))
+            details = fields.obj(fields.obj(res.get("Details")).get("AwsS3Bucket"))
             rid = str(res.get("Id") or "")
             buckets.append(details.get("Name") or (rid.split(":::", 1)[1] if ":::" in rid else rid))
     key = _access_key(key_details.get("AccessKeyId") or key_from_id)
-    asff_action = _obj(finding.get("Action"))
-    api_call = _obj(asff_action.get("AwsApiCallAction"))
-    ips: list[Any] = [v for k, v in fields.items() if k.endswith(("ipAddressV4", "ipAddressV6"))]
+    asff_action = fields.obj(finding.get("Action"))
+    api_call = fields.obj(asff_action.get("AwsApiCallAction"))
+    ips: list[Any] = [v for k, v in product_fields.items() if k.endswith(("ipAddressV4", "ipAddressV6"))]
     ips += list(_walk_values(asff_action, ("IpAddressV4", "IpAddressV6")))
-    ips.append(_obj(finding.get("Network")).get("SourceIpV4"))
-    apis: list[Any] = [v for k, v in fields.items() if k.endswith("awsApiCallAction/api")]
+    ips.append(fields.obj(finding.get("Network")).get("SourceIpV4"))
+    apis: list[Any] = [v for k, v in product_fields.items() if k.endswith("awsApiCallAction/api")]
     apis.append(api_call.get("Api"))
-    apis += [c.get("api") for c in _list(additional.get("recentApiCalls")) if isinstance(c, Mapping)]
+    apis += [c.get("api") for c in fields.items(additional.get("recentApiCalls")) if isinstance(c, Mapping)]
     resource_region = next((r.get("Region") for r in resources if r.get("Region")), None)
     return Facts(
         finding_id=finding_id,
         finding_type=_asff_type(finding.get("Types")),
         severity=_asff_severity(finding.get("Severity")),
-        account_id=_account(finding.get("AwsAccountId"), "AwsAccountId"),
-        title=_text(finding.get("Title"), "Title"),
-        region=_text(finding.get("Region") or resource_region, "Region"),
-        first_seen=_time(finding.get("FirstObservedAt")),
-        last_seen=_time(finding.get("LastObservedAt")),
-        count=_count(fields.get("count")),
-        event_time=_first_time(finding.get("UpdatedAt"), finding.get("CreatedAt")),
-        created_at=_time(finding.get("CreatedAt")),
+        account_id=fields.account(finding.get("AwsAccountId"), "AwsAccountId"),
+        title=fields.text(finding.get("Title"), "Title"),
+        region=fields.text(finding.get("Region") or resource_region, "Region"),
+        first_seen=fields.iso_time(finding.get("FirstObservedAt")),
+        last_seen=fields.iso_time(finding.get("LastObservedAt")),
+        count=fields.count(product_fields.get("count")),
+        event_time=fields.first_time(finding.get("UpdatedAt"), finding.get("CreatedAt")),
+        created_at=fields.iso_time(finding.get("CreatedAt")),
         access_key_id=key,
-        principal_type=_text(key_details.get("PrincipalType"), "PrincipalType"),
-        user_name=_text(key_details.get("PrincipalName") or key_details.get("UserName"), "UserName"),
-        principal_id=_text(key_details.get("PrincipalId"), "PrincipalId"),
-        remote_ips=_ips(ips),
+        principal_type=fields.text(key_details.get("PrincipalType"), "PrincipalType"),
+        user_name=fields.text(key_details.get("PrincipalName") or key_details.get("UserName"), "UserName"),
+        principal_id=fields.text(key_details.get("PrincipalId"), "PrincipalId"),
+        remote_ips=fields.ips(ips),
         buckets=_buckets(buckets),
         api_calls=_names(apis),
-        is_sample=_sample(key, additional) or str(fields.get("sample", "")).lower() == "true",
+        is_sample=_sample(key, additional) or str(product_fields.get("sample", "")).lower() == "true",
     )
 
 
@@ -533,7 +537,7 @@ def _manual(
 ) -> Incident:
     unknown = sorted(str(k) for k in data if k not in MANUAL_KEYS)
     if unknown:
-        names = ", ".join(repr(_short(k, 40)) for k in unknown[:10])
+        names = ", ".join(repr(fields.short(k, 40)) for k in unknown[:10])
         raise InvalidInput(f"manual input has unknown keys: {names} (allowed: {', '.join(MANUAL_KEYS)})")
     values: dict[str, Any] = {}
     for key, value in data.items():
@@ -547,14 +551,14 @@ def _manual(
     account_value = values.get("account_id") or default_account_id or settings.extra.get("account_id")
     if account_value is None:
         raise InvalidInput("manual input needs accountId (no default account is known here)")
-    account = _account(account_value, "accountId")
+    account = fields.account(account_value, "accountId")
     dry_run = values.get("dry_run", False)
     if not isinstance(dry_run, bool):
         raise InvalidInput("dryRun must be true or false")
     reason = values.get("reason")
     if reason is not None and not isinstance(reason, str):
         raise InvalidInput("reason must be a string")
-    note = _short(" ".join(reason.split()), 200) if reason else ""
+    note = fields.short(" ".join(reason.split()), 200) if reason else ""
     eradicate = values.get("eradicate", False)
     if not isinstance(eradicate, bool):
         raise InvalidInput("eradicate must be true or false")
@@ -634,8 +638,11 @@ def quarantine_caller(data: Mapping[str, Any]) -> tuple[bool, str]:
     caller_type, caller_arn = _field(identity, "type"), _field(identity, "arn")
     invoked_by, source_ip = _field(identity, "invokedBy"), _field(data, "sourceIPAddress")
     if caller_arn:
-        kind = f"{_short(caller_type, 40)} " if caller_type else ""
-        return False, f"attached by {kind}{_short(caller_arn, 200)}, a principal of an account, not by AWS"
+        kind = f"{fields.short(caller_type, 40)} " if caller_type else ""
+        return (
+            False,
+            f"attached by {kind}{fields.short(caller_arn, 200)}, a principal of an account, not by AWS",
+        )
     if caller_type is None and invoked_by == AWS_INTERNAL and source_ip == AWS_INTERNAL:
         return True, "AWS"
     # Some AWS-internal calls are logged with an ``AWSAccount`` identity (an AWS-owned account, no
@@ -645,7 +652,7 @@ def quarantine_caller(data: Mapping[str, Any]) -> tuple[bool, str]:
     if caller_type == "AWSService" and invoked_by and AWS_SERVICE_RE.match(invoked_by):
         return True, invoked_by
     seen = ", ".join(
-        f"{k}={_short(v, 60)!r}"
+        f"{k}={fields.short(v, 60)!r}"
         for k, v in (("type", caller_type), ("invokedBy", invoked_by), ("sourceIPAddress", source_ip))
         if v
     )
@@ -662,7 +669,7 @@ def _quarantine(data: Mapping[str, Any], settings: Settings, *, now: datetime) -
     unknown = sorted(str(k) for k in data if k not in QUARANTINE_KEYS)
     if unknown:
         raise InvalidInput(
-            f"quarantine-policy input has unknown keys: {', '.join(_short(k, 40) for k in unknown)}"
+            f"quarantine-policy input has unknown keys: {', '.join(fields.short(k, 40) for k in unknown)}"
         )
     user, policy, event_id = data.get("userName"), data.get("policyArn"), data.get("eventId")
     if not isinstance(user, str) or not USER_NAME_RE.match(user):
@@ -671,7 +678,7 @@ def _quarantine(data: Mapping[str, Any], settings: Settings, *, now: datetime) -
         raise InvalidInput("quarantine-policy input needs policyArn of an AWSCompromisedKeyQuarantine policy")
     if not isinstance(event_id, str) or not event_id or len(event_id) > 128:
         raise InvalidInput("quarantine-policy input needs the CloudTrail eventId")
-    account = _account(data.get("accountId"), "accountId")
+    account = fields.account(data.get("accountId"), "accountId")
     region = data.get("region")
     event_time = data.get("eventTime")
     name = policy.rsplit("/", 1)[-1]
@@ -695,7 +702,7 @@ def _quarantine(data: Mapping[str, Any], settings: Settings, *, now: datetime) -
         account_id=account,
         region=region if isinstance(region, str) and QUARANTINE_REGION_RE.match(region) else None,
         lookback_days=_lookback(None, settings),
-        event_time=_time(event_time) or iso(now),
+        event_time=fields.iso_time(event_time) or iso(now),
         decision=decision,
         quarantine_policy=policy,
     )
@@ -749,13 +756,6 @@ def _lookback(value: Any, settings: Settings) -> int:
     return value
 
 
-def _account(value: Any, what: str) -> str:
-    if not isinstance(value, str) or not ACCOUNT_RE.match(value):
-        shown = _short(str(value), 20) if isinstance(value, str | int) else type(value).__name__
-        raise InvalidInput(f"{what} must be a 12-digit AWS account id, not {shown!r}")
-    return value
-
-
 def _access_key(value: Any) -> str | None:
     if value is None or value == "":
         return None
@@ -766,12 +766,12 @@ def _access_key(value: Any) -> str | None:
 
 def _finding_type(value: str) -> str:
     if not FINDING_TYPE_RE.match(value):
-        raise InvalidInput(f"finding type {_short(value, 60)!r} is not ThreatPurpose:Resource/Family")
+        raise InvalidInput(f"finding type {fields.short(value, 60)!r} is not ThreatPurpose:Resource/Family")
     return value
 
 
 def _asff_type(types: Any) -> str:
-    for entry in _list(types):
+    for entry in fields.items(types):
         if isinstance(entry, str):
             m = ASFF_TYPE_RE.match(entry.rsplit("/", 1)[-1])
             if m:
@@ -792,7 +792,7 @@ def _severity(value: Any) -> float:
 
 
 def _asff_severity(severity: Any) -> float:
-    sev = _obj(severity)
+    sev = fields.obj(severity)
     if sev.get("Product") is not None:
         return _severity(sev["Product"])
     if sev.get("Normalized") is not None:
@@ -809,81 +809,13 @@ def _severity_number(value: Any) -> float:
     return float(value)
 
 
-def _count(value: Any) -> int | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
-    return None
-
-
-def _text(value: Any, what: str) -> str | None:
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise InvalidInput(f"{what} must be a string")
-    return _short(value, MAX_TEXT)
-
-
-def _required(value: Any, what: str) -> str:
-    text = _text(value, what)
-    if text is None:
-        raise InvalidInput(f"{what} is missing")
-    return text
-
-
-def _time(value: Any) -> str | None:
-    """ISO 8601 UTC ``...Z``, or None when absent or unparseable (times here are informational)."""
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        if isinstance(value, int | float):  # epoch seconds or milliseconds
-            seconds = value / 1000 if value > 1e11 else value
-            return iso(datetime.fromtimestamp(seconds, tz=UTC))
-        if isinstance(value, str):
-            # Panther writes "2025-02-25 20:40:06.000000000": Python parses at most 6 fraction digits.
-            text = re.sub(r"(\.\d{6})\d+", r"\1", value.strip()).replace("Z", "+00:00")
-            parsed = datetime.fromisoformat(text)
-            return iso(parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC))
-    except (ValueError, OverflowError, OSError):
-        return None
-    return None
-
-
-def _first_time(*values: Any) -> str | None:
-    for value in values:
-        parsed = _time(value)
-        # EventBridge test events carry time 1970-01-01: no real finding is that old.
-        if parsed and not parsed.startswith("1970-"):
-            return parsed
-    return None
-
-
-def _ips(values: Any) -> list[str]:
-    """Valid IP addresses, deduplicated in order; anything else is dropped (it cannot be queried)."""
-    out: list[str] = []
-    for value in values:
-        if not isinstance(value, str):
-            continue
-        try:
-            address = ipaddress.ip_address(value.strip())
-        except ValueError:
-            continue
-        text = str(address)
-        if not address.is_unspecified and text not in out:
-            out.append(text)
-    return out
-
-
 def _buckets(values: list[Any]) -> list[str]:
     out: list[str] = []
     for value in values:
         if value is None:
             continue
         if not isinstance(value, str) or not BUCKET_RE.fullmatch(value):
-            raise InvalidInput(f"bucket name {_short(str(value), 70)!r} is not a valid S3 bucket name")
+            raise InvalidInput(f"bucket name {fields.short(str(value), 70)!r} is not a valid S3 bucket name")
         if value not in out:
             out.append(value)
     return out
@@ -893,7 +825,7 @@ def _names(values: list[Any]) -> list[str]:
     out: list[str] = []
     for value in values:
         if isinstance(value, str) and value and value not in out:
-            out.append(_short(value, 128))
+            out.append(fields.short(value, 128))
     return out
 
 
@@ -943,20 +875,6 @@ def _camel(value: Any) -> Any:
     if isinstance(value, list):
         return [_camel(v) for v in value]
     return value
-
-
-def _obj(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def _short(text: str, limit: int) -> str:
-    """One line, at most ``limit`` characters: safe to show in an error message or a report."""
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 
 # --------------------------------------------------------------------------- the fast path
