@@ -5,6 +5,7 @@ Field names follow the contracts in ``responder/schemas`` (copies of ../shared/c
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -104,6 +105,14 @@ class Incident(_Model):
     def dry_run(self) -> bool:
         """A dry run computes and reports every action as ``would_do`` and changes nothing."""
         return bool((self.model_extra or {}).get("dry_run"))
+
+    @property
+    def related_key_ids(self) -> tuple[str, ...]:
+        """The signal's other access keys of this account (an attack sequence's, a Health event's
+        second key): contained by Triage, investigated as exposed keys beside the first."""
+        related = (self.model_extra or {}).get("related_keys") or []
+        keys = [str(k.get("access_key_id") or "") for k in related if isinstance(k, dict)]
+        return tuple(k for k in keys if re.fullmatch(ACCESS_KEY_PATTERN, k) and k != self.access_key_id)
 
 
 class Action(_Model):

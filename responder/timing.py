@@ -2,7 +2,7 @@
 
 The figure a SOC tracks, measured on what the run itself recorded: the start is the finding's
 ``createdAt`` (GuardDuty, or Security Hub's ``CreatedAt``), else the event's time (AWS's quarantine
-attach), else when the request reached the responder (an analyst's run); the end is the ``at`` of
+attach, AWS Health's exposed-key event), else when the request reached the responder (an analyst's run); the end is the ``at`` of
 the action that contained the key (``disable_access_key`` done; for a role session's ``ASIA`` key,
 which cannot be set Inactive, ``revoke_sessions`` done). The responder's own share is also given,
 from ``received_at`` (when Triage read the input). Both times have a second's resolution.
@@ -32,6 +32,8 @@ def _start(incident: Incident) -> tuple[str | None, str]:
         return incident.finding.created_at, "the finding was created"
     if incident.source == "quarantine-policy":
         return incident.event_time, "AWS attached its quarantine policy"
+    if (incident.model_extra or {}).get("signal") == "aws-health":
+        return incident.event_time, "AWS Health reported the key exposed"
     return incident.received_at or incident.event_time, BY_REQUEST
 
 

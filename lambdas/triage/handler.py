@@ -16,14 +16,16 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas.steps import STEP_BY_NAME
 from responder.clients import account_of, client, throttling_retried
-from responder.models import Decision, dump
+from responder.models import Action, Decision, dump
 from responder.observability import logger, metrics, record_time_to_contain
 from responder.permissions import Permission
 from responder.settings import get_settings
+from responder.sightings import record_sighting
 from responder.steps.triage import (
     FastContainment,
     accounts_in_scope,
     contain_now,
+    contain_related,
     name_key_user,
     resolve_quarantined_key,
     scope_to_accounts,
@@ -98,6 +100,28 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         )
         if fast.status == "needs_approval":
             incident.decision = Decision(action="await_approval", reason=fast.reason)
+    # The signal's other keys of this account (an attack sequence's, a Health event's second key),
+    # after the first is Inactive: each once, each confirmed by IAM.
+    related = contain_related(
+        client("iam"),
+        client("dynamodb"),
+        settings.incident_table,
+        incident,
+        execution_id=execution_id,
+        owner_tag_keys=settings.owner_tag_keys,
+        protected_tag=settings.protected_tag,
+        protected_principals=settings.protected_principals,
+        stale_after_seconds=CLAIM_STALE_SECONDS,
+    )
+    fast.actions += [Action.model_validate(a) for r in related for a in r["actions"]]
+    # After containment, off its critical path: a later delivery of a handled finding ends here
+    # (the ASL's Route: sighting.status "repeat"), recorded on the incident.
+    sighting = record_sighting(
+        client("dynamodb"), settings.incident_table, incident, execution_id=execution_id
+    )
+    if sighting is not None and sighting.status != "first":
+        target = incident.finding.id if incident.finding else incident.incident_id
+        fast.actions.append(Action.now("record_finding_update", target, "done", sighting.reason))
     logger.info(
         "triaged",
         extra={
@@ -106,6 +130,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             "access_key_id": incident.access_key_id,
             "decision": incident.decision.action,
             "containment": fast.status,
+            "related_keys": [r["access_key_id"] for r in related],
+            "sighting": sighting.status if sighting else None,
         },
     )
     metrics.add_dimension(name="decision", value=incident.decision.action)
@@ -117,8 +143,11 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         "timeout_seconds": settings.approval_timeout_seconds,
         "on_timeout": settings.approval_on_timeout,
     }
+    containment = fast.model_dump(mode="json", exclude={"owner"})
+    containment["related"] = [{k: r[k] for k in ("access_key_id", "user_name", "status")} for r in related]
     return {
         "incident": record,
         "owner": fast.owner.model_dump(mode="json") if fast.owner else None,
-        "containment": fast.model_dump(mode="json", exclude={"owner"}),
+        "containment": containment,
+        "sighting": sighting.as_dict() if sighting else None,
     }

@@ -18,6 +18,7 @@ from responder.query.sql import ACCESS_KEY_RE, QUERY_NAMES
 PIVOT_QUERIES: tuple[str, ...] = ("key_activity", "write_events", "s3_data_events", "minted_credentials")
 MAX_DEPTH = 3  # exposed key = 0; a session minted by it = 1; a key created by that session = 2 ...
 MAX_CREDENTIALS = 12
+SEED_VIA = "named by the same signal"  # a seed's ``via``: the attack sequence (or Health event) named it
 MINTING_EVENTS = {
     "GetSessionToken": "derived",
     "GetFederationToken": "derived",
@@ -85,7 +86,12 @@ def _minted_by(parent: Credential, results: Results, known: set[str]) -> list[Cr
 
 
 def plan_credentials(
-    exposed_key: str, results: Results, *, max_depth: int = MAX_DEPTH, limit: int = MAX_CREDENTIALS
+    exposed_key: str,
+    results: Results,
+    *,
+    max_depth: int = MAX_DEPTH,
+    limit: int = MAX_CREDENTIALS,
+    seeds: Sequence[str] = (),
 ) -> tuple[list[Credential], list[Credential]]:
     """``(followed, not_followed)``: the exposed key and at most ``limit - 1`` credentials minted from
     it (and from those, to ``max_depth``), and the ones the results show beyond that limit.
@@ -93,10 +99,19 @@ def plan_credentials(
     Which are followed first: those already investigated (so a later round never drops what an
     earlier one ran), then long-term keys (``CreateAccessKey``: a backdoor that never expires) before
     temporary sessions, shallower before deeper, older before newer. Nothing found is dropped: what
-    is not followed is returned, for the report to name."""
-    root = Credential(exposed_key, "exposed", None, None, 0)
-    followed, pool, known = [root], [], {exposed_key}
-    pool += _minted_by(root, results, known)
+    is not followed is returned, for the report to name.
+
+    ``seeds``: the other keys the signal names as exposed (an attack sequence's): each is followed
+    as the exposed key is (all its queries, then what it minted), within the same limit."""
+    roots = [Credential(exposed_key, "exposed", None, None, 0)]
+    roots += [
+        Credential(k, "exposed", None, SEED_VIA, 0)
+        for k in dict.fromkeys(seeds)
+        if k != exposed_key and ACCESS_KEY_RE.fullmatch(k)
+    ][: limit - 1]
+    followed, pool, known = list(roots), [], {c.access_key_id for c in roots}
+    for root in roots:
+        pool += _minted_by(root, results, known)
     while pool and len(followed) < limit:
         best = min(
             pool,
@@ -115,15 +130,20 @@ def plan_credentials(
     return followed, sorted(pool, key=lambda c: (c.relation != "created", c.depth, c.minted_at or ""))
 
 
-def credentials(exposed_key: str, results: Results, *, max_depth: int = MAX_DEPTH) -> list[Credential]:
-    """The exposed key and the credentials minted from it that the investigation follows."""
-    return plan_credentials(exposed_key, results, max_depth=max_depth)[0]
+def credentials(
+    exposed_key: str, results: Results, *, max_depth: int = MAX_DEPTH, seeds: Sequence[str] = ()
+) -> list[Credential]:
+    """The exposed key (and the signal's other exposed keys) and the credentials minted from them
+    that the investigation follows."""
+    return plan_credentials(exposed_key, results, max_depth=max_depth, seeds=seeds)[0]
 
 
-def next_batch(exposed_key: str, results: Results, *, max_depth: int = MAX_DEPTH) -> list[PivotQuery]:
-    """The queries not yet run: all six for the exposed key, the pivot set for each derived one."""
+def next_batch(
+    exposed_key: str, results: Results, *, max_depth: int = MAX_DEPTH, seeds: Sequence[str] = ()
+) -> list[PivotQuery]:
+    """The queries not yet run: all seven for each exposed key, the pivot set for each derived one."""
     batch: list[PivotQuery] = []
-    for cred in credentials(exposed_key, results, max_depth=max_depth):
+    for cred in credentials(exposed_key, results, max_depth=max_depth, seeds=seeds):
         names = QUERY_NAMES if cred.relation == "exposed" else PIVOT_QUERIES
         batch += [PivotQuery(cred.access_key_id, n) for n in names if (cred.access_key_id, n) not in results]
     return batch
@@ -150,10 +170,12 @@ def same_ip_credentials(exposed_key: str, results: Results, known: set[str]) -> 
     return list(out.values())
 
 
-def report_credentials(exposed_key: str, results: Results) -> list[dict[str, Any]]:
+def report_credentials(
+    exposed_key: str, results: Results, *, seeds: Sequence[str] = ()
+) -> list[dict[str, Any]]:
     """The report's ``credentials``: exposed, derived/created (with parents), those found but not
     followed (``investigated`` false: the limit was reached), then same_ip."""
-    followed, rest = plan_credentials(exposed_key, results)
+    followed, rest = plan_credentials(exposed_key, results, seeds=seeds)
     out = []
     for cred in followed:
         rows = results.get((cred.access_key_id, "key_activity"), ())

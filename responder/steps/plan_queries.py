@@ -78,7 +78,11 @@ def plan_queries(
     params = window_for(incident, now=started_at)
     window = {"start": iso(params.window_start), "end": iso(params.window_end)}
     metas = saved_results(s3, bucket, incident.incident_id, execution_id)
-    batch = [] if round_ >= MAX_ROUNDS else next_batch(params.access_key_id, _planning_rows(s3, metas))
+    batch = (
+        []
+        if round_ >= MAX_ROUNDS
+        else next_batch(params.access_key_id, _planning_rows(s3, metas), seeds=incident.related_key_ids)
+    )
     return PlanOutput(
         done=not batch,
         round=round_ + 1,

@@ -112,7 +112,7 @@ def write_report(
         window_end=primary["query"]["window"]["end"],
         principal=principal,
         coverage=primary.get("coverage") or None,
-        credentials=report_credentials(key, results),
+        credentials=report_credentials(key, results, seeds=inc.related_key_ids),
         derived_rows={k: rows for (k, name), rows in results.items() if name == PRIMARY_QUERY and k != key},
         remote_ip_details=_remote_ip_details(s3, state),
         response=response,

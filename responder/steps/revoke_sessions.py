@@ -29,7 +29,7 @@ import hashlib
 import json
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -364,12 +364,16 @@ PERMISSIONS_ASSUMED_ROLES: tuple[Permission, ...] = (
 
 
 def assumed_roles(
-    exposed_key: str, results: dict[tuple[str, str], Any], account_id: str
+    exposed_key: str,
+    results: dict[tuple[str, str], Any],
+    account_id: str,
+    *,
+    seeds: Sequence[str] = (),
 ) -> dict[str, dict[str, str]]:
     """Roles of ``account_id`` that the key (or a credential it minted) assumed, from the saved
     ``minted_credentials`` rows: role name -> the first AssumeRole's time and event id."""
 
-    keys = [c.access_key_id for c in credentials(exposed_key, results)]
+    keys = [c.access_key_id for c in credentials(exposed_key, results, seeds=seeds)]
     found: dict[str, dict[str, str]] = {}
     for key in keys:
         for row in results.get((key, "minted_credentials"), ()):
@@ -414,7 +418,7 @@ def revoke_assumed_roles(
         return []
     metas = saved_results(s3, evidence_bucket, inc.incident_id, execution_id)
     results = {k: load_rows(s3, m["rows"]) for k, m in metas.items() if k[1] == "minted_credentials"}
-    roles = assumed_roles(inc.access_key_id, results, inc.account_id)
+    roles = assumed_roles(inc.access_key_id, results, inc.account_id, seeds=inc.related_key_ids)
     owner = state.owner
     if owner is not None and owner.principal_type == "AssumedRole" and owner.user_name:
         roles.pop(owner.user_name, None)  # RevokeSessions revoked the exposed session's own role
@@ -519,6 +523,29 @@ def _contained_elsewhere(containment: dict[str, Any] | None) -> str | None:
     return None
 
 
+def _related_users(
+    iam: Any,
+    ddb: Any,
+    table: str,
+    incident: Incident,
+    containment: dict[str, Any] | None,
+    *,
+    now: datetime,
+    done: set[str],
+) -> list[Action]:
+    """The sessions of the other users whose keys Triage contained for this signal (an attack
+    sequence's keys): disabling their keys did not end what those keys minted either."""
+    actions: list[Action] = []
+    for entry in (containment or {}).get("related") or []:
+        user = entry.get("user_name")
+        if entry.get("status") not in ("done", "already_done") or not isinstance(user, str) or user in done:
+            continue
+        done.add(user)
+        actions.append(revoke_user_sessions(iam, ddb, table, incident.incident_id, user, now=now))
+        actions.append(tag_principal(iam, ddb, table, incident.incident_id, user_name=user))
+    return actions
+
+
 def revoke(
     iam: Any,
     ddb: Any,
@@ -553,6 +580,7 @@ def revoke(
         return [
             revoke_user_sessions(iam, ddb, table, incident.incident_id, name, now=now),
             tag_principal(iam, ddb, table, incident.incident_id, user_name=name),
+            *_related_users(iam, ddb, table, incident, containment, now=now, done={name}),
         ]
     return [
         Action.now(

@@ -63,6 +63,9 @@ from responder.models import (
     utc_now,
 )
 from responder.settings import Settings
+from responder.signals.health import SIGNAL as HEALTH_SIGNAL
+from responder.signals.health import is_health_event, parse_exposure
+from responder.signals.sequence import AttackSequence, SequenceKey, is_sequence, parse_sequence
 from responder.steps.disable import CLAIM_STALE_SECONDS, disable_claimed
 from responder.steps.validate import protection
 
@@ -130,6 +133,8 @@ def triage(
     data = _load(raw)
     if _is_manual(data):
         incident = _manual(data, settings, now=now, default_account_id=default_account_id)
+    elif is_health_event(data):
+        incident = _health(data, settings, now=now)
     elif isinstance(data, Mapping) and data.get("source") == "quarantine-policy":
         incident = _quarantine(data, settings, now=now)
     else:
@@ -172,6 +177,62 @@ def _finding_incident(data: Any, settings: Settings, *, now: datetime) -> Incide
         event_time=facts.event_time or iso(now),
         decision=decision,
         sample=facts.is_sample,
+        **_sequence_extras(facts),
+    )
+
+
+def _sequence_extras(facts: Facts) -> dict[str, Any]:
+    """An attack sequence's whole picture, and the keys of this account it names beyond the first:
+    each is contained once (the Triage handler's contain_related), each is investigated."""
+    seq = facts.sequence
+    if seq is None:
+        return {}
+    ours = [k for k in seq.keys_of(facts.account_id) if k.access_key_id != facts.access_key_id]
+    return {
+        "signal": "attack-sequence",
+        "sequence": seq.as_dict(),
+        "related_keys": [_related(k, facts.account_id) for k in ours],
+    }
+
+
+def _related(key: SequenceKey, account_id: str) -> dict[str, Any]:
+    return {
+        "access_key_id": key.access_key_id,
+        "account_id": key.account_id or account_id,
+        "user_name": key.user_name if (key.user_type or "IAMUser") == "IAMUser" else None,
+        "user_type": key.user_type,
+    }
+
+
+def _health(data: Mapping[str, Any], settings: Settings, *, now: datetime) -> Incident:
+    """AWS Health found a key of the account in public: contain it (responder.signals.health).
+
+    The event names the key, not its user: the Triage handler asks IAM whose it is (name_key_user)
+    before the fast path contains it. A second key in the event is contained the same way.
+    """
+    exposure = parse_exposure(data)
+    key, *others = exposure.access_keys
+    region = data.get("region")
+    reason = (
+        f"AWS Health reports access key {key} exposed in public ({exposure.event_arn.rsplit('/', 1)[-1]})"
+    )
+    return Incident(
+        incident_id=incident_id("health", exposure.account_id, f"{exposure.event_arn}|{key}"),
+        source="detection-rule",
+        finding=None,
+        access_key_id=key,
+        principal=Principal(),
+        account_id=exposure.account_id,
+        region=region if isinstance(region, str) and QUARANTINE_REGION_RE.match(region) else None,
+        lookback_days=_lookback(None, settings),
+        event_time=exposure.start_time or iso(now),
+        decision=Decision(action="contain", reason=f"{fields.short(reason, 300)}: contain now"),
+        signal=HEALTH_SIGNAL,
+        exposure=exposure.as_dict(),
+        related_keys=[
+            {"access_key_id": k, "account_id": exposure.account_id, "user_name": None, "user_type": None}
+            for k in others
+        ],
     )
 
 
@@ -233,6 +294,7 @@ class Facts:
     buckets: list[str] = field(default_factory=list)
     api_calls: list[str] = field(default_factory=list)
     is_sample: bool = False
+    sequence: AttackSequence | None = None  # an attack sequence finding's (Extended Threat Detection)
 
     @property
     def purpose(self) -> str:
@@ -440,6 +502,24 @@ def _from_guardduty(finding: Mapping[str, Any], envelope: Mapping[str, Any] | No
         c.get("api") for c in fields.items(additional.get("recentApiCalls")) if isinstance(c, Mapping)
     ]
     buckets = [b.get("name") for b in fields.items(resource.get("s3BucketDetails")) if isinstance(b, Mapping)]
+    sequence = parse_sequence(service) if is_sequence(str(finding_type)) else None
+    principal_type = fields.text(key_details.get("userType"), "userType")
+    user_name = fields.text(key_details.get("userName"), "userName")
+    principal_id = fields.text(key_details.get("principalId"), "principalId")
+    ips = fields.ips(_walk_values(action, ("ipAddressV4", "ipAddressV6")))
+    if sequence is not None:
+        # Every key, address, bucket and call of the sequence seeds the run; the finding's own key (if
+        # it names one) stays first, else the sequence's first key of this account (a user's first).
+        if key is None:
+            ours = sorted(
+                sequence.keys_of(str(account)), key=lambda k: not k.access_key_id.startswith("AKIA")
+            )
+            if ours:
+                key, principal_type = ours[0].access_key_id, ours[0].user_type
+                user_name, principal_id = ours[0].user_name, ours[0].principal_id
+        buckets += sequence.buckets
+        ips += [ip for ip in sequence.addresses if ip not in ips]
+        apis += sequence.apis
     return Facts(
         finding_id=finding_id,
         finding_type=_finding_type(finding_type),
@@ -458,13 +538,14 @@ def _from_guardduty(finding: Mapping[str, Any], envelope: Mapping[str, Any] | No
         ),
         created_at=fields.iso_time(finding.get("createdAt")),
         access_key_id=key,
-        principal_type=fields.text(key_details.get("userType"), "userType"),
-        user_name=fields.text(key_details.get("userName"), "userName"),
-        principal_id=fields.text(key_details.get("principalId"), "principalId"),
-        remote_ips=fields.ips(_walk_values(action, ("ipAddressV4", "ipAddressV6"))),
+        principal_type=principal_type,
+        user_name=user_name,
+        principal_id=principal_id,
+        remote_ips=ips,
         buckets=_buckets(buckets),
         api_calls=_names(apis),
         is_sample=_sample(key, additional),
+        sequence=sequence,
     )
 
 
@@ -1042,7 +1123,8 @@ def name_key_user(iam: Any, incident: Incident) -> Incident:
     """
     key = incident.access_key_id
     if (
-        incident.source != "manual"
+        # An analyst's input, or AWS Health's exposed-key event: both name the key only.
+        incident.source not in ("manual", "detection-rule")
         or incident.dry_run  # the long way: Validate and Disable say what they would do, and why
         or incident.decision.action != "contain"
         or not key
@@ -1050,15 +1132,7 @@ def name_key_user(iam: Any, incident: Incident) -> Incident:
         or incident.principal.user_name
     ):
         return incident
-    try:
-        user = iam.get_access_key_last_used(AccessKeyId=key).get("UserName")
-    except ClientError as exc:
-        if error_code(exc) in THROTTLING_CODES:
-            raise Throttled(f"IAM throttled the lookup of {key}'s user; nothing changed yet") from exc
-        return incident
-    if not isinstance(user, str) or not USER_NAME_RE.match(user):
-        return incident
-    return incident.model_copy(update={"principal": Principal(type="IAMUser", user_name=user)})
+    return _named_by_iam(iam, incident)
 
 
 def resolve_quarantined_key(iam: Any, incident: Incident) -> Incident:
@@ -1098,3 +1172,79 @@ def resolve_quarantined_key(iam: Any, incident: Incident) -> Incident:
             "exposed one; start the responder for it (`responder start --access-key KEY`)"
         )
     return incident.model_copy(update={"decision": Decision(action="notify_only", reason=reason)})
+
+
+def contain_related(
+    iam: Any,
+    ddb: Any,
+    table: str,
+    incident: Incident,
+    *,
+    execution_id: str,
+    owner_tag_keys: tuple[str, ...],
+    protected_tag: str,
+    protected_principals: tuple[str, ...] = (),
+    stale_after_seconds: int = CLAIM_STALE_SECONDS,
+) -> list[dict[str, Any]]:
+    """The other keys of this account the signal names (an attack sequence's, a Health event's
+    second key), each contained as the first one was: its user confirmed by IAM, exactly once per key.
+
+    Only when the decision is to contain now, and never in a dry run. A key IAM does not show as a
+    user's here (a role session's, another account's, deleted) is left as it is, with why; the
+    report lists it. Returns one record per key: ``access_key_id``, ``user_name`` (IAM's),
+    ``status`` and ``actions``.
+    """
+    related = (incident.model_extra or {}).get("related_keys") or []
+    if incident.decision.action != "contain" or incident.dry_run or not related:
+        return []
+    out: list[dict[str, Any]] = []
+    for entry in related:
+        key = str(entry.get("access_key_id") or "")
+        if not ACCESS_KEY_RE.match(key) or entry.get("account_id") not in (None, incident.account_id):
+            continue
+        one = incident.model_copy(
+            update={
+                "access_key_id": key,
+                "principal": Principal(type="IAMUser", user_name=entry.get("user_name"))
+                if entry.get("user_name")
+                else Principal(),
+            }
+        )
+        if not one.principal.user_name and key.startswith("AKIA"):
+            one = _named_by_iam(iam, one)
+        fast = contain_now(
+            iam,
+            ddb,
+            table,
+            one,
+            execution_id=execution_id,
+            owner_tag_keys=owner_tag_keys,
+            protected_tag=protected_tag,
+            protected_principals=protected_principals,
+            stale_after_seconds=stale_after_seconds,
+        )
+        actions = fast.actions or [
+            Action.now("disable_access_key", key, "skipped", f"{fast.status}: {fast.reason}")
+        ]
+        out.append(
+            {
+                "access_key_id": key,
+                "user_name": fast.owner.user_name if fast.owner else None,
+                "status": fast.status,
+                "actions": [a.model_dump(mode="json") for a in actions],
+            }
+        )
+    return out
+
+
+def _named_by_iam(iam: Any, incident: Incident) -> Incident:
+    """The incident with the user IAM says holds its key (GetAccessKeyLastUsed), else as it was."""
+    try:
+        user = iam.get_access_key_last_used(AccessKeyId=incident.access_key_id).get("UserName")
+    except ClientError as exc:
+        if error_code(exc) in THROTTLING_CODES:
+            raise Throttled(f"IAM throttled the lookup of {incident.access_key_id}'s user") from exc
+        return incident
+    if not isinstance(user, str) or not USER_NAME_RE.match(user):
+        return incident
+    return incident.model_copy(update={"principal": Principal(type="IAMUser", user_name=user)})
