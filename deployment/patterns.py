@@ -1,7 +1,8 @@
 """The rules' event patterns as plain data, so the stack, the local runner and the tests check events
 against one definition (importing this module does not start the CDK's jsii runtime): the GuardDuty
-rule (:func:`event_pattern`), the CloudTrail detections (:func:`detection_patterns`) and the
-compromised-key quarantine trigger (:func:`quarantine_pattern`).
+rule (:func:`event_pattern`), the CloudTrail detections (:func:`detection_patterns`), the
+compromised-key quarantine trigger (:func:`quarantine_pattern`) and AWS Health's exposed-key event
+(:func:`health_pattern`).
 """
 
 from __future__ import annotations
@@ -316,6 +317,20 @@ def quarantine_input(event: dict[str, Any]) -> dict[str, Any]:
         if node is not None:
             out[key] = node
     return out
+
+
+HEALTH_DETAIL_TYPE = "AWS Health Event"
+HEALTH_EXPOSED_CREDENTIALS = "AWS_RISK_CREDENTIALS_EXPOSED"
+
+
+def health_pattern() -> dict[str, Any]:
+    """AWS Health's exposed-credentials event: AWS found an access key of the account in public. The
+    whole event is the responder's input (responder.signals.health reads it and checks it again)."""
+    return {
+        "source": ["aws.health"],
+        "detail-type": [HEALTH_DETAIL_TYPE],
+        "detail": {"service": ["RISK"], "eventTypeCode": [HEALTH_EXPOSED_CREDENTIALS]},
+    }
 
 
 # ------------------------------------------------------------------------------------------------

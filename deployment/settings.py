@@ -158,6 +158,7 @@ class StackSettings:
     detections: bool = True
     detection_allow_list: tuple[str, ...] = ()
     quarantine_trigger: bool = True
+    health_trigger: bool = True
     refresh_ip_sources: bool = True
 
     @classmethod
@@ -286,6 +287,7 @@ class StackSettings:
                 "detectionAllowList", (), _ALLOWED_PRINCIPAL, "an IAM/STS ARN or a role name (no wildcards)"
             ),
             quarantine_trigger=c.flag("quarantineTrigger", defaults.quarantine_trigger),
+            health_trigger=c.flag("healthTrigger", defaults.health_trigger),
             refresh_ip_sources=c.flag("refreshIpSources", defaults.refresh_ip_sources),
         )
 
@@ -481,6 +483,13 @@ KEYS: tuple[ContextKey, ...] = (
         "quarantineTrigger", "quarantine_trigger", "boolean", DETECTION_GROUP,
         "Start the responder when AWS attaches its `AWSCompromisedKeyQuarantine*` policy to a user (AWS "
         "found that user's key in public). Independent of `detections`.",
+        default="`true`",
+    ),
+    ContextKey(
+        "healthTrigger", "health_trigger", "boolean", DETECTION_GROUP,
+        "Start the responder on AWS Health's `AWS_RISK_CREDENTIALS_EXPOSED` event (AWS found an access "
+        "key of the account in public, often before GuardDuty sees it used): the key it names is "
+        "contained and the report says where it was found. AWS Health delivers it in us-east-1.",
         default="`true`",
     ),
     ContextKey(

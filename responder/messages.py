@@ -21,6 +21,7 @@ from responder.bundle import final_uris
 from responder.encode import EMAIL_TEXT_MAX, cap, chat_text, defang, email_list, email_value, plain
 from responder.models import Action, Incident
 from responder.next_steps import credential_kind, credential_steps
+from responder.signals import view as signal_view
 from responder.state import WorkflowState
 from responder.timing import contain_sentence, time_to_contain
 
@@ -118,6 +119,9 @@ def _incident_lines(state: WorkflowState) -> list[str]:
         lines.append(f"Owner: {_v(state.owner.owner or 'unknown')} (user {_v(state.owner.user_name)})")
     if inc.remote_ips:
         lines.append("Remote IPs in the finding: " + email_list(inc.remote_ips, limit=10, each=64))
+    lines += [
+        _v(line, limit=EMAIL_TEXT_MAX) for line in signal_view.message_lines(inc.model_dump(mode="json"))
+    ]
     return lines
 
 
@@ -139,6 +143,14 @@ def human_steps(state: WorkflowState) -> list[str]:
         sessions_revoked="revoke_sessions" in done,
         incident_id=inc.incident_id,
     )
+    disabled = sorted(
+        {
+            a.target
+            for a in state.actions()
+            if a.action == "disable_access_key" and a.status in ("done", "already_done")
+        }
+    )
+    steps += signal_view.next_steps(inc.model_dump(mode="json"), disabled)
     if kind in ("root", "session", "user_key"):
         steps.append("Review the backdoors and data access in the report; remove what the attacker added.")
     return ["", "What a human must do now", *[f"  - {_v(s, limit=EMAIL_TEXT_MAX)}" for s in steps]]
@@ -160,6 +172,17 @@ def approval_lines(state: WorkflowState, execution_id: str, task_token: str | No
     return lines
 
 
+def _kind(inc: Incident | None) -> str:
+    """What started the run, as the subject names it: the finding's type, AWS Health's event, the source."""
+    if inc is None:
+        return "input"
+    if inc.finding:
+        return inc.finding.type
+    if (inc.model_extra or {}).get("signal") == "aws-health":
+        return "AWS Health AWS_RISK_CREDENTIALS_EXPOSED"
+    return inc.source
+
+
 def success_message(state: WorkflowState, execution_id: str, *, task_token: str | None = None) -> Message:
     """What happened, what was done, the investigation, the approval command when pending, links.
 
@@ -167,7 +190,7 @@ def success_message(state: WorkflowState, execution_id: str, *, task_token: str 
     """
     inc = state.incident
     actions = state.actions()
-    kind = inc.finding.type if inc and inc.finding else (inc.source if inc else "input")
+    kind = _kind(inc)
     key = inc.access_key_id if inc else None
     outcome = _outcome(actions)
     # Approval is also asked after Validate finds the real owner protected (decision still contain).

@@ -66,6 +66,7 @@ from responder.report_tables import (
     owner_sentence,
     same_ip_leads,
 )
+from responder.signals import view as signal_view
 from responder.timing import contain_sentence
 
 REPORT_VERSION = 1
@@ -493,6 +494,7 @@ def _next_steps(report: Mapping[str, Any]) -> list[str]:
         *integrity_next_steps(report["coverage"]),
         *_coverage_next_steps(report),
         *_provenance_next_steps(report),
+        *signal_view.next_steps(report.get("incident"), sorted(done.get("disable_access_key", set()))),
     ]
 
 
@@ -790,6 +792,21 @@ def _md_ips(report: Mapping[str, Any]) -> list[str]:
     )
 
 
+def _md_signal(report: Mapping[str, Any]) -> list[str]:
+    """What AWS reported (AWS Health's exposure, GuardDuty's attack sequence), beside the analysis."""
+    incident = report.get("incident")
+    rows = signal_view.facts(incident)
+    if not rows:
+        return []
+    out = ["## What AWS reported", ""]
+    out += _table(("", "What AWS says"), rows)
+    if indicators := signal_view.indicator_rows(incident):
+        out += ["### GuardDuty's indicators", "", *_table(signal_view.INDICATOR_HEADERS, indicators)]
+    if signals := signal_view.signal_rows(incident):
+        out += ["### Signals in the sequence", "", *_table(signal_view.SIGNAL_HEADERS, signals)]
+    return out
+
+
 def _md_actors(report: Mapping[str, Any]) -> list[str]:
     out = ["## Who used the key", ""]
     out += _table(ACTOR_HEADERS, ([Code(r[0]), *r[1:]] for r in actor_rows(report)))
@@ -975,6 +992,7 @@ def render_markdown(report: Mapping[str, Any], *, redaction_key: bytes | None = 
     out: list[str] = []
     for section in (
         _md_summary,
+        _md_signal,
         _md_actors,
         _md_credentials,
         _md_ips,

@@ -39,6 +39,7 @@ from responder.report_tables import (
     inventory_rows,
     owner_sentence,
 )
+from responder.signals import view as signal_view
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
 
@@ -363,6 +364,20 @@ def _bucket_name(seconds: int) -> str:
     return f"{seconds // 60} minute(s)"
 
 
+def _signal(report: Mapping[str, Any]) -> str:
+    """What AWS reported (AWS Health's exposure, GuardDuty's attack sequence); '' when neither."""
+    incident = report.get("incident")
+    rows = signal_view.facts(incident)
+    if not rows:
+        return ""
+    body = _table(("", "What AWS says"), rows)
+    if indicators := signal_view.indicator_rows(incident):
+        body += "<h3>GuardDuty&#x27;s indicators</h3>" + _table(signal_view.INDICATOR_HEADERS, indicators)
+    if signals := signal_view.signal_rows(incident):
+        body += "<h3>Signals in the sequence</h3>" + _table(signal_view.SIGNAL_HEADERS, signals)
+    return _section("signal", "What AWS reported", body)
+
+
 def _actors(report: Mapping[str, Any]) -> str:
     sentence = owner_sentence(report)
     return _table(ACTOR_HEADERS, actor_rows(report)) + (f"<p>{_e(sentence)}</p>" if sentence else "")
@@ -588,6 +603,7 @@ def render_html(report: Mapping[str, Any], *, redaction_key: bytes | None = None
     key = data["subject"]["access_key_id"]
     sections = [
         _summary(data),
+        _signal(data),
         _section("timeline", "API calls over time, by source IP", timeline_svg(data)),
         _section("actors", "Who used the key", _actors(data)),
         _section("credentials", "Credentials", _credentials(data)),

@@ -14,7 +14,7 @@ from responder.query import ENGINE_SPECS
 from stacks.constructs.alarms import Alarms
 from stacks.constructs.containment import DENY_ALL_POLICY_ENV, DenyAllPolicy
 from stacks.constructs.detection import Detection
-from stacks.constructs.detections import Detections, QuarantineTrigger, ResponderWriteAlarm
+from stacks.constructs.detections import Detections, HealthTrigger, QuarantineTrigger, ResponderWriteAlarm
 from stacks.constructs.evidence import EvidenceStore
 from stacks.constructs.functions import References, StepFunctions, guardrails
 from stacks.constructs.layers import newest_python_runtime
@@ -150,6 +150,14 @@ class ResponderStack(Stack):
             self.quarantine_trigger = QuarantineTrigger(
                 self,
                 "QuarantineTrigger",
+                state_machine=workflow.state_machine,
+                dead_letter_queue=detection.dead_letter_queue,
+            )
+        self.health_trigger: HealthTrigger | None = None
+        if settings.health_trigger:
+            self.health_trigger = HealthTrigger(
+                self,
+                "HealthTrigger",
                 state_machine=workflow.state_machine,
                 dead_letter_queue=detection.dead_letter_queue,
             )

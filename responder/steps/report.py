@@ -43,7 +43,9 @@ def _remote_ip_details(s3: Any, state: WorkflowState) -> list[dict[str, Any]]:
             finding = json.loads(read_evidence(s3, ref.uri))
             if isinstance(finding, dict):
                 detail = finding.get("detail", finding)
-                action = (detail.get("service") or {}).get("action") or {}
+                # An AWS Health event's detail.service is a name ("RISK"), not GuardDuty's object.
+                service = detail.get("service") if isinstance(detail, dict) else None
+                action = (service.get("action") if isinstance(service, dict) else None) or {}
                 found = [
                     v.get("remoteIpDetails")
                     for v in action.values()

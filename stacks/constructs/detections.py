@@ -43,6 +43,7 @@ from deployment.patterns import (
     RESPONDER_WRITE_TITLE,
     alert_lines,
     detection_patterns,
+    health_pattern,
     quarantine_pattern,
     responder_write_lines,
     responder_write_pattern,
@@ -133,6 +134,39 @@ class QuarantineTrigger(Construct):
             targets.SfnStateMachine(
                 state_machine,
                 input=events.RuleTargetInput.from_object(responder_input),
+                dead_letter_queue=dead_letter_queue,
+                max_event_age=MAX_EVENT_AGE,
+                retry_attempts=RETRY_ATTEMPTS,
+            )
+        )
+
+
+class HealthTrigger(Construct):
+    """AWS Health's ``AWS_RISK_CREDENTIALS_EXPOSED`` starts the responder for the key it names.
+
+    The event is sent as it is: responder.steps.triage reads the AWS Health form. AWS Health delivers
+    this account-specific, global event in us-east-1: deploy there, or forward ``aws.health`` events
+    from us-east-1 to this region's bus.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        state_machine: sfn.IStateMachine,
+        dead_letter_queue: sqs.IQueue,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.rule = events.Rule(
+            self,
+            "CredentialsExposed",
+            description="AWS Health: AWS found an access key of this account in public: start the incident responder",
+            event_pattern=_rule_pattern(health_pattern()),
+        )
+        self.rule.add_target(
+            targets.SfnStateMachine(
+                state_machine,
                 dead_letter_queue=dead_letter_queue,
                 max_event_age=MAX_EVENT_AGE,
                 retry_attempts=RETRY_ATTEMPTS,

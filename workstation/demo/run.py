@@ -29,6 +29,7 @@ from typing import Any, Literal
 import boto3
 from moto import mock_aws
 
+from deployment.patterns import health_pattern
 from lambdas.steps import STEPS
 from responder.approval import approve, caller, check_token, deny
 from responder.bundle import FINAL_FOLDER, write_report
@@ -518,7 +519,15 @@ def _announce_inputs(setup: Setup, narrate: Narrate) -> bool:
     """Say what starts each execution; False when the detection rule would not start the first."""
     pattern = rule_pattern()
     for event in setup.inputs:
-        if "detail" in event:
+        if event.get("source") == "aws.health":
+            matched = matches_rule(health_pattern(), event)
+            narrate(
+                f"AWS Health {event['detail'].get('eventTypeCode')}: "
+                + ("the Health rule starts the responder" if matched else "the Health rule ignores it")
+            )
+            if not matched:
+                return False
+        elif "detail" in event:
             matched = matches_rule(pattern, event)
             narrate(
                 f"GuardDuty finding {event['detail']['type']} (severity {event['detail']['severity']}): "

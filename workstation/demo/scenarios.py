@@ -203,6 +203,261 @@ def dry_run(world: Any) -> Setup:
     return Setup(inputs=[ask], compare_account=True)
 
 
+# -- issue 17, every signal AWS gives: AWS Health's exposed key, GuardDuty's attack sequences
+
+
+EXPOSED_URL = "https://github.com/example-org/billing-exporter/blob/4f1c2e9/config/settings.py"
+
+
+def health_event(account_id: str, key: str, when: str) -> dict[str, Any]:
+    """AWS Health's AWS_RISK_CREDENTIALS_EXPOSED as EventBridge delivers it (AWS Health's EventBridge
+    schema: RFC 2822 times in detail, the key as the affected entity, the location in the text)."""
+    from email.utils import format_datetime
+
+    from responder.models import parse_time
+
+    stamp = parse_time(when)
+    assert stamp is not None
+    rfc = format_datetime(stamp, usegmt=True)
+    code = "AWS_RISK_CREDENTIALS_EXPOSED"
+    return {
+        "version": "0",
+        "id": "5c9d3e1a-7b2f-4c6d-8e0a-1f2b3c4d5e6f",
+        "detail-type": "AWS Health Event",
+        "source": "aws.health",
+        "account": account_id,
+        "time": when,
+        "region": "us-east-1",
+        "resources": [],
+        "detail": {
+            "eventArn": f"arn:aws:health:global::event/RISK/{code}/{code}_7c4b2e91-0d5a-4f3e-9b8c-6a1d2e3f4a5b",
+            "service": "RISK",
+            "eventTypeCode": code,
+            "eventTypeCategory": "issue",
+            "eventScopeCode": "ACCOUNT_SPECIFIC",
+            "communicationId": "7c4b2e910d5a4f3e9b8c6a1d2e3f4a5b-1",
+            "startTime": rfc,
+            "lastUpdatedTime": rfc,
+            "statusCode": "open",
+            "eventRegion": "global",
+            "eventDescription": [
+                {
+                    "language": "en_US",
+                    "latestDescription": (
+                        f"We have become aware that the AWS Access Key {key}, along with the corresponding "
+                        f"Secret Key, is publicly available online at {EXPOSED_URL}. Your security is "
+                        "important to us and this exposure of your account's IAM credentials poses a "
+                        "security risk to your AWS account, could lead to excessive charges from "
+                        "unauthorized activity, and violates the AWS Customer Agreement. Please delete the "
+                        "exposed credentials from your AWS account and remove them from the public location."
+                    ),
+                }
+            ],
+            "affectedEntities": [{"entityValue": key, "lastUpdatedTime": rfc, "statusCode": "IMPAIRED"}],
+            "affectedAccount": account_id,
+            "page": "1",
+            "totalPages": "1",
+        },
+    }
+
+
+def health_exposed_key(world: Any) -> Setup:
+    # AWS found the key on GitHub before GuardDuty saw it used: the event names the key, not its user.
+    event = health_event(world.account_id, world.victim.exposed_key_id, world.event["time"])
+    return Setup(inputs=[event], facts={"exposed_url": EXPOSED_URL})
+
+
+SEQUENCE_USER = "svc-reporting"  # a second user of the account whose key the same attacker used
+
+
+def _principal_id(user: str) -> str:
+    return f"AIDA{hashlib.sha256(user.encode()).hexdigest()[:17].upper()}"
+
+
+def attack_sequence_finding(world: Any, second_key: str) -> dict[str, Any]:
+    """GuardDuty's AttackSequence:IAM/CompromisedCredentials as EventBridge delivers it: the finding's
+    own fields, and service.detection.sequence in GuardDuty's Sequence shape (actors, resources,
+    endpoints, signals, sequenceIndicators: the API reference's fields, camelCase on the wire)."""
+    victim, account, when = world.victim, world.account_id, world.event["time"]
+    attacker_ip = world.event["detail"]["service"]["action"]["awsApiCallAction"]["remoteIpDetails"][
+        "ipAddressV4"
+    ]
+    uid = hashlib.sha256(f"sequence:{victim.exposed_key_id}".encode()).hexdigest()[:32]
+    users = [(victim.user_name, victim.exposed_key_id), (SEQUENCE_USER, second_key)]
+    actors = [
+        {
+            "id": f"actor-{n}",
+            "user": {
+                "name": name,
+                "uid": _principal_id(name),
+                "type": "IAMUser",
+                "credentialUid": key,
+                "account": {"uid": account},
+            },
+            "session": {"mfaStatus": "Disabled"},
+        }
+        for n, (name, key) in enumerate(users, start=1)
+    ]
+    resources = [
+        {
+            "uid": key,
+            "name": name,
+            "accountId": account,
+            "resourceType": "ACCESS_KEY",
+            "region": "us-east-1",
+            "service": "IAM",
+            "cloudPartition": "aws",
+            "data": {
+                "accessKey": {
+                    "principalId": _principal_id(name),
+                    "userName": name,
+                    "userType": "IAMUser",
+                }
+            },
+        }
+        for n, (name, key) in enumerate(users)
+    ] + [
+        {
+            "uid": f"arn:aws:s3:::{world.victim_bucket}",
+            "name": world.victim_bucket,
+            "accountId": account,
+            "resourceType": "S3_BUCKET",
+            "region": "us-east-1",
+            "service": "S3",
+            "cloudPartition": "aws",
+            "data": {"s3Bucket": {"ownerId": account, "publicReadAccess": "NOT_ALLOWED"}},
+        }
+    ]
+    endpoints = [
+        {
+            "id": "endpoint-1",
+            "ip": attacker_ip,
+            "location": {"city": "Frankfurt am Main", "country": "Germany", "lat": 50.1155, "lon": 8.6842},
+            "autonomousSystem": {"name": "Example Hosting", "number": 208294},
+        }
+    ]
+
+    def signal(n: int, name: str, kind: str, count: int, operations: list[str]) -> dict[str, Any]:
+        return {
+            "uid": f"signal-{n}",
+            "type": kind,
+            "name": name,
+            "description": f"{name} by the sequence's actors",
+            "createdAt": when,
+            "updatedAt": when,
+            "firstSeenAt": when,
+            "lastSeenAt": when,
+            "severity": 5.0 if kind == "CLOUD_TRAIL" else 8.0,
+            "count": count,
+            "resourceUids": [victim.exposed_key_id],
+            "actorIds": ["actor-1"],
+            "endpointIds": ["endpoint-1"],
+            "signalIndicators": [{"key": "TOR_IP", "values": [attacker_ip]}],
+            "activities": [
+                {"type": "API", "api": {"operation": op, "service": op.split(":")[0] + ".amazonaws.com"}}
+                for op in operations
+            ],
+        }
+
+    sequence = {
+        "uid": uid,
+        "description": "A sequence of actions involving compromised AWS credentials: discovery, "
+        "persistence (a new IAM user and key) and a bucket policy opened to another account.",
+        "actors": actors,
+        "resources": resources,
+        "endpoints": endpoints,
+        "signals": [
+            signal(1, "UnauthorizedAccess:IAMUser/TorIPCaller", "FINDING", 3, []),
+            signal(2, "CreateUser", "CLOUD_TRAIL", 1, ["iam:CreateUser", "iam:CreateAccessKey"]),
+            signal(3, "PutBucketPolicy", "CLOUD_TRAIL", 1, ["s3:PutBucketPolicy"]),
+        ],
+        "sequenceIndicators": [
+            {"key": "TOR_IP", "values": [attacker_ip], "title": "Tor exit node"},
+            {"key": "HIGH_RISK_API", "values": ["iam:CreateUser", "s3:PutBucketPolicy"]},
+            {"key": "ATTACK_TACTIC", "values": ["Discovery", "Persistence", "Exfiltration"]},
+            {"key": "UNUSUAL_ASN_FOR_USER", "values": ["208294"]},
+        ],
+    }
+    event = varied(
+        world.event,
+        type="AttackSequence:IAM/CompromisedCredentials",
+        severity=9.2,
+        title="Potential credential compromise in the account, indicated by a sequence of actions.",
+        resource={"resourceType": "AttackSequence"},
+    )
+    event["detail"]["service"] = {
+        **copy.deepcopy(event["detail"]["service"]),
+        "detection": {"sequence": sequence},
+    }
+    event["detail"]["service"].pop("action", None)  # a sequence has no single API call
+    return event
+
+
+def attack_sequence(world: Any) -> Setup:
+    iam = world.clients["iam"]
+    iam.create_user(UserName=SEQUENCE_USER, Tags=[{"Key": "owner", "Value": "finance-data@example.com"}])
+    second = iam.create_access_key(UserName=SEQUENCE_USER)["AccessKey"]["AccessKeyId"]
+    return Setup(
+        inputs=[attack_sequence_finding(world, second)],
+        facts={"sequence_user": SEQUENCE_USER, "sequence_key": second},
+        may_change=[f"user/{SEQUENCE_USER}", f"access-key/{second}"],
+    )
+
+
+def _updated(event: dict[str, Any], *, count_added: int, minutes: int) -> dict[str, Any]:
+    """GuardDuty's re-publication of the same finding: same id, a higher count, a later updatedAt."""
+    from responder.models import parse_time
+
+    out = copy.deepcopy(event)
+    detail = out["detail"]
+    detail["service"]["count"] = int(detail["service"].get("count") or 1) + count_added
+    stamp = parse_time(detail.get("updatedAt") or out["time"])
+    assert stamp is not None
+    detail["updatedAt"] = iso(stamp + timedelta(minutes=minutes))
+    out["time"] = detail["updatedAt"]
+    out["id"] = hashlib.sha256(f"{out['id']}:{minutes}".encode()).hexdigest()[:36]
+    return out
+
+
+UPDATE_BUCKET_PREFIX = "acme-analytics-staging"
+
+
+def finding_update(world: Any) -> Setup:
+    # GuardDuty re-publishes the finding as its count grows: the first update names nothing new (it
+    # is recorded, no second response); the second names a bucket the first did not (investigated).
+    first = world.event
+    recount = _updated(first, count_added=6, minutes=15)
+    bucket = f"{UPDATE_BUCKET_PREFIX}-{world.account_id}"
+    world.clients["s3"].create_bucket(Bucket=bucket)
+    widened = _updated(first, count_added=11, minutes=30)
+    details = widened["detail"]["resource"].setdefault("s3BucketDetails", [])
+    details.append(
+        {**copy.deepcopy(details[0]), "name": bucket, "arn": f"arn:aws:s3:::{bucket}"}
+        if details
+        else {"name": bucket}
+    )
+    return Setup(inputs=[first, recount, widened], facts={"new_bucket": bucket})
+
+
+SIGNAL_SCENARIOS = (
+    DemoScenario(
+        "health-exposed-key",
+        "AWS Health reports the key exposed on GitHub: contained at once, the report says where to remove it",
+        health_exposed_key,
+    ),
+    DemoScenario(
+        "attack-sequence",
+        "a GuardDuty attack sequence names two keys and a bucket: each key contained once, all investigated",
+        attack_sequence,
+    ),
+    DemoScenario(
+        "finding-update",
+        "GuardDuty updates a handled finding twice: recorded, no second response; the update naming a new bucket is investigated",
+        finding_update,
+    ),
+)
+
+
 # -- issue 12, triage and containment: AWS's quarantine only, protected by the real owner, claims taken over
 
 
@@ -411,6 +666,7 @@ SCENARIOS: dict[str, DemoScenario] = {
     )
 }
 SCENARIOS.update({s.name: s for s in TRIAGE_SCENARIOS})
+SCENARIOS.update({s.name: s for s in SIGNAL_SCENARIOS})
 
 # -- issue 12, outputs: every sink encodes what it carries (workstation/demo/hostile.py)
 
