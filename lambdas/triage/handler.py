@@ -1,7 +1,8 @@
 """Triage step: the execution input (any GuardDuty form or a manual input) -> one incident, and,
 on the automatic path, the exposed key Inactive before anything else happens.
 
-Returns ``{"incident", "owner", "containment"}``; the ASL routes on ``containment.status``.
+Returns ``{"incident", "owner", "containment", "sighting"}``; the ASL routes on ``sighting.status``
+(a repeat delivery of a handled finding ends there) and ``containment.status``.
 Errors propagate by name (``InvalidInput``, ``UnsupportedFinding``, ``Throttled``,
 ``ContainmentFailed``) for the state machine's Retry and Catch.
 """
@@ -16,16 +17,16 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas.steps import STEP_BY_NAME
 from responder.clients import account_of, client, throttling_retried
-from responder.models import Action, Decision, dump
+from responder.models import Decision, Incident, dump
 from responder.observability import logger, metrics, record_time_to_contain
 from responder.permissions import Permission
-from responder.settings import get_settings
-from responder.sightings import record_sighting
+from responder.settings import Settings, get_settings
+from responder.sightings import Sighting
 from responder.steps.triage import (
     FastContainment,
     accounts_in_scope,
     contain_now,
-    contain_related,
+    follow_up,
     name_key_user,
     resolve_quarantined_key,
     scope_to_accounts,
@@ -83,6 +84,13 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     )
     incident = name_key_user(client("iam"), resolve_quarantined_key(client("iam"), incident))
     fast = FastContainment(status="not_attempted", reason=f"decision is {incident.decision.action}")
+    # Who is protected, whose the key is, how old a claim may be: the same for every key contained here.
+    rules: dict[str, Any] = {
+        "owner_tag_keys": settings.owner_tag_keys,
+        "protected_tag": settings.protected_tag,
+        "protected_principals": settings.protected_principals,
+        "stale_after_seconds": CLAIM_STALE_SECONDS,
+    }
     # await_approval: reads only, the owner known now, so a yes goes straight to Disable (the ASL's
     # Approved choice).
     if incident.decision.action in {"contain", "await_approval"}:
@@ -92,36 +100,22 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             settings.incident_table,
             incident,
             execution_id=execution_id,
-            owner_tag_keys=settings.owner_tag_keys,
-            protected_tag=settings.protected_tag,
-            protected_principals=settings.protected_principals,
-            stale_after_seconds=CLAIM_STALE_SECONDS,
             ask_first=incident.decision.action == "await_approval",
+            **rules,
         )
         if fast.status == "needs_approval":
             incident.decision = Decision(action="await_approval", reason=fast.reason)
-    # The signal's other keys of this account (an attack sequence's, a Health event's second key),
-    # after the first is Inactive: each once, each confirmed by IAM.
-    related = contain_related(
+    # After the first key is Inactive: the signal's other keys, then this delivery recorded (a repeat
+    # of a handled finding ends at the ASL's UpdateRecorded).
+    related, sighting = follow_up(
         client("iam"),
         client("dynamodb"),
         settings.incident_table,
         incident,
+        fast,
         execution_id=execution_id,
-        owner_tag_keys=settings.owner_tag_keys,
-        protected_tag=settings.protected_tag,
-        protected_principals=settings.protected_principals,
-        stale_after_seconds=CLAIM_STALE_SECONDS,
+        **rules,
     )
-    fast.actions += [Action.model_validate(a) for r in related for a in r["actions"]]
-    # After containment, off its critical path: a later delivery of a handled finding ends here
-    # (the ASL's Route: sighting.status "repeat"), recorded on the incident.
-    sighting = record_sighting(
-        client("dynamodb"), settings.incident_table, incident, execution_id=execution_id
-    )
-    if sighting is not None and sighting.status != "first":
-        target = incident.finding.id if incident.finding else incident.incident_id
-        fast.actions.append(Action.now("record_finding_update", target, "done", sighting.reason))
     logger.info(
         "triaged",
         extra={
@@ -137,6 +131,17 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     metrics.add_dimension(name="decision", value=incident.decision.action)
     metrics.add_metric(name="IncidentsTriaged", unit=MetricUnit.Count, value=1)
     record_time_to_contain(incident, fast.actions)
+    return _output(incident, fast, related, sighting, settings)
+
+
+def _output(
+    incident: Incident,
+    fast: FastContainment,
+    related: list[dict[str, Any]],
+    sighting: Sighting | None,
+    settings: Settings,
+) -> dict[str, Any]:
+    """The state's ``incident``, ``owner``, ``containment`` (with the related keys) and ``sighting``."""
     record = dump(incident)
     # The approval policy travels with the incident: the ASL's TimeoutSecondsPath reads it.
     record["approval"] = {

@@ -63,6 +63,7 @@ from responder.models import (
     utc_now,
 )
 from responder.settings import Settings
+from responder.sightings import Sighting, record_sighting
 from responder.signals.health import SIGNAL as HEALTH_SIGNAL
 from responder.signals.health import is_health_event, parse_exposure
 from responder.signals.sequence import AttackSequence, SequenceKey, is_sequence, parse_sequence
@@ -1248,3 +1249,38 @@ def _named_by_iam(iam: Any, incident: Incident) -> Incident:
     if not isinstance(user, str) or not USER_NAME_RE.match(user):
         return incident
     return incident.model_copy(update={"principal": Principal(type="IAMUser", user_name=user)})
+
+
+def follow_up(
+    iam: Any,
+    ddb: Any,
+    table: str,
+    incident: Incident,
+    fast: FastContainment,
+    *,
+    execution_id: str,
+    owner_tag_keys: tuple[str, ...],
+    protected_tag: str,
+    protected_principals: tuple[str, ...] = (),
+    stale_after_seconds: int = CLAIM_STALE_SECONDS,
+) -> tuple[list[dict[str, Any]], Sighting | None]:
+    """What Triage does once the first key is handled, off containment's critical path: the signal's
+    other keys contained (:func:`contain_related`), then this delivery recorded on the incident
+    (:func:`responder.sightings.record_sighting`). Their actions join ``fast.actions``."""
+    related = contain_related(
+        iam,
+        ddb,
+        table,
+        incident,
+        execution_id=execution_id,
+        owner_tag_keys=owner_tag_keys,
+        protected_tag=protected_tag,
+        protected_principals=protected_principals,
+        stale_after_seconds=stale_after_seconds,
+    )
+    fast.actions += [Action.model_validate(a) for r in related for a in r["actions"]]
+    sighting = record_sighting(ddb, table, incident, execution_id=execution_id)
+    if sighting is not None and sighting.status != "first":
+        target = incident.finding.id if incident.finding else incident.incident_id
+        fast.actions.append(Action.now("record_finding_update", target, "done", sighting.reason))
+    return related, sighting
