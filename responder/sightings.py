@@ -2,7 +2,7 @@
 grows (same id, so the same incident id), and EventBridge may deliver one event twice.
 
 The first delivery runs the response. A later one is recorded (``pk=INCIDENT#<id>``, ``sk=FINDING``:
-deliveries, the last count, every key and bucket seen) and ends the run there, unless it names a key or
+the executions that received it, the last count, every key and bucket seen) and ends the run there, unless it names a key or
 a bucket no earlier delivery did: then the run goes on and investigates them. Containment runs before
 this check on every delivery (exactly once per key), so a first run that failed to contain is retried.
 A failed record is not a reason to stay silent: the run responds as for a first delivery.
@@ -21,7 +21,7 @@ from responder.models import Incident, iso, utc_now
 
 log = logging.getLogger(__name__)
 
-SightingStatus = Literal["first", "repeat", "new_resources", "not_recorded"]
+SightingStatus = Literal["first", "repeat", "new_resources", "retry", "not_recorded"]
 SORT_KEY = "FINDING"
 TRACKED_SOURCES = frozenset({"guardduty", "detection-rule"})  # a finding, AWS Health's event
 
@@ -55,7 +55,6 @@ def record_sighting(ddb: Any, table: str, incident: Incident, *, execution_id: s
     values: dict[str, Any] = {
         ":ex": {"S": execution_id},
         ":now": {"S": iso(utc_now())},
-        ":one": {"N": "1"},
         ":fid": {"S": incident.finding.id if incident.finding else incident.incident_id},
     }
     sets = [
@@ -68,7 +67,9 @@ def record_sighting(ddb: Any, table: str, incident: Incident, *, execution_id: s
     if count is not None:
         sets.append("last_count = :count")
         values[":count"] = {"N": str(count)}
-    adds = ["deliveries :one"]
+    # A set of execution ids: a retried Triage (same execution) is not a second delivery.
+    adds = ["executions :executions"]
+    values[":executions"] = {"SS": [execution_id]}
     for name, items in (("access_keys", keys), ("buckets", buckets)):
         if items:  # DynamoDB refuses an empty set
             adds.append(f"{name} :{name}")
@@ -90,12 +91,22 @@ def record_sighting(ddb: Any, table: str, incident: Incident, *, execution_id: s
     if not old or old.get("first_execution", {}).get("S") == execution_id:
         # The first delivery, or this same execution's Triage retried by the state machine.
         return Sighting(status="first", first_execution=execution_id, count=count)
+    if old.get("last_execution", {}).get("S") == execution_id:
+        # This execution's Triage retried after it recorded a later delivery: what it found new then
+        # is not known now, so the run goes on as for a first delivery (never silently stopped).
+        return Sighting(
+            status="retry",
+            deliveries=len(old.get("executions", {}).get("SS", [])),
+            first_execution=old.get("first_execution", {}).get("S"),
+            count=count,
+            reason="a retry of this execution's Triage: responded to in full",
+        )
     seen_keys = set(old.get("access_keys", {}).get("SS", []))
     seen_buckets = set(old.get("buckets", {}).get("SS", []))
     before = old.get("last_count", {}).get("N")
     sighting = Sighting(
         status="repeat",
-        deliveries=int(old.get("deliveries", {}).get("N", "1")) + 1,
+        deliveries=len(set(old.get("executions", {}).get("SS", [])) | {execution_id}),
         first_execution=old.get("first_execution", {}).get("S"),
         count_before=int(before) if before else None,
         count=count,

@@ -118,3 +118,26 @@ def test_what_to_do_about_the_credential_depends_on_its_kind():
     assert "revoke its role's sessions now" in steps("ASIASESSION000000001", "AssumedRole", None)
     assert "is disabled" in steps(KEY, "IAMUser", None, disabled=True)
     assert steps(KEY, "IAMUser", None).startswith("Deactivate, then rotate")
+
+
+def test_the_signal_s_other_keys_are_investigated_as_exposed_keys_and_what_they_minted_followed():
+    """An attack sequence names two keys: the second gets every query the first does, then its pivots."""
+    second = "AKIASEQUENCEKEY00002"
+    from responder.query.sql import QUERY_NAMES
+
+    first_round = next_batch(KEY, {}, seeds=[second, second, "not-a-key"])
+    assert {(q.access_key_id, q.name) for q in first_round} == {
+        (k, n) for k in (KEY, second) for n in QUERY_NAMES
+    }
+    results = {q.key: [] for q in first_round}
+    results[(second, "minted_credentials")] = [
+        {**_minted(_session(1), "GetSessionToken", "2024-05-01T12:00:00Z"), "access_key_id": second}
+    ]
+    followed, _ = plan_credentials(KEY, results, seeds=[second])
+    assert [(c.access_key_id, c.relation, c.parent) for c in followed] == [
+        (KEY, "exposed", None),
+        (second, "exposed", None),
+        (_session(1), "derived", second),
+    ]
+    creds = report_credentials(KEY, results, seeds=[second])
+    assert [c["access_key_id"] for c in creds if c["relation"] == "exposed"] == [KEY, second]

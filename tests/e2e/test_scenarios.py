@@ -49,6 +49,8 @@ ALREADY = [
     ("notify_soc", "done"),
 ]
 
+REPEAT = [("disable_access_key", "already_done"), ("record_finding_update", "done")]
+
 # scenario -> (decision, [(action, status)...] per execution, (exposed, innocent) key status)
 EXPECTED: dict[str, tuple[str, list[list[tuple[str, str]]], tuple[str, str]]] = {
     "iam-user-key": ("contain", [CONTAINED], ("Inactive", "Active")),
@@ -100,7 +102,8 @@ EXPECTED: dict[str, tuple[str, list[list[tuple[str, str]]], tuple[str, str]]] = 
         [[("request_approval", "skipped"), *CONTAINED[:3], ("notify_soc", "done"), *CONTAINED[3:]]],
         ("Inactive", "Active"),
     ),
-    "duplicate-finding": ("contain", [CONTAINED, ALREADY], ("Inactive", "Active")),
+    # The second delivery of a handled finding: containment re-checked, recorded, no second response.
+    "duplicate-finding": ("contain", [CONTAINED, REPEAT], ("Inactive", "Active")),
     # Which of the two wins the claim is a race: compared without order below.
     "concurrent-findings": ("contain", [CONTAINED, ALREADY], ("Inactive", "Active")),
 }
@@ -327,6 +330,9 @@ def agree(report: dict[str, Any], messages: list[dict[str, str]]) -> None:
     ]
     execution = report.get("execution_arn") or response.get("execution_id")
     ours = [m for m in messages if execution and execution in m["Message"].replace("%3A", ":")]
+    if [a["action"] for a in response["actions"]][-1:] == ["record_finding_update"]:
+        assert not ours, "a repeat delivery of a handled finding sends the SOC nothing"
+        return
     assert ours, f"no SOC message names {execution}"
     told = {m.groups() for line in ours[-1]["Message"].splitlines() if (m := _MESSAGE_ACTION.match(line))}
     # The same time to contain in both, or in neither.
@@ -464,6 +470,12 @@ def check_approval_timeout(result: DemoResult, probe: Probe, lines: list[str]) -
     assert subjects[2].endswith("- key disabled")
     steps = result.steps
     assert steps.index("Escalate") < steps.index("Disable") < steps.index("RevokeSessions")
+
+
+def check_finding_update_of_duplicate(result: DemoResult, probe: Probe, lines: list[str]) -> None:
+    contained_diff(probe)
+    [message] = result.soc_messages  # the repeat is recorded, not announced
+    assert message["Subject"].endswith("- key disabled")
 
 
 def check_exactly_once(result: DemoResult, probe: Probe, lines: list[str]) -> None:
@@ -980,3 +992,96 @@ def test_a_key_deleted_while_the_human_decides_is_notify_only_not_a_failure(tmp_
         a for a in response["actions"] if a["action"] == "disable_access_key" and a["status"] == "done"
     ]
     assert result.key_status[next(iter(result.key_status))] is None  # the exposed key: gone, not Inactive
+
+
+# -- issue 17, every signal AWS gives
+EXPECTED.update(
+    {
+        # The event names no bucket (no Snapshot); the investigation finds the backdoor all the same.
+        "health-exposed-key": ("contain", [[*CONTAINED[:3], ("notify_soc", "done")]], ("Inactive", "Active")),
+        # Two keys of the account in the sequence: each disabled once, each user's sessions revoked.
+        "attack-sequence": (
+            "contain",
+            [
+                [
+                    ("disable_access_key", "done"),
+                    ("disable_access_key", "done"),
+                    ("revoke_sessions", "done"),
+                    ("tag_principal", "done"),
+                    ("revoke_sessions", "done"),
+                    ("tag_principal", "done"),
+                    ("snapshot_bucket_policy", "done"),
+                    ("notify_soc", "done"),
+                ]
+            ],
+            ("Inactive", "Active"),
+        ),
+        # First delivery answered; the recount recorded only; the update naming a new bucket investigated.
+        "finding-update": (
+            "contain",
+            [
+                CONTAINED,
+                REPEAT,
+                [
+                    ("disable_access_key", "already_done"),
+                    ("record_finding_update", "done"),
+                    ("revoke_sessions", "already_done"),
+                    ("snapshot_bucket_policy", "done"),
+                    ("snapshot_bucket_policy", "done"),
+                    ("notify_soc", "done"),
+                ],
+            ],
+            ("Inactive", "Active"),
+        ),
+    }
+)
+
+
+def check_health(result: DemoResult, probe: Probe, lines: list[str]) -> None:
+    [message] = result.soc_messages
+    url = result.facts["exposed_url"].replace("://", "[:]//")  # links are defanged in the message
+    assert f"AWS Health found the key in public at: {url}" in message["Message"]
+    assert f"Remove the key from where AWS found it: {url}" in message["Message"]
+    assert message["Subject"].startswith("[Responder] AWS Health AWS_RISK_CREDENTIALS_EXPOSED")
+    report = json.loads(result.report_path.read_text()) if result.report_path else {}
+    assert report["response"]["time_to_contain"]["since"] == "AWS Health reported the key exposed"
+    assert any(
+        s.startswith("Remove the key from where AWS found it") for s in report["summary"]["next_steps"]
+    )
+    markdown = (result.out_dir / "report.md").read_text()
+    assert "## What AWS reported" in markdown and "billing-exporter" in markdown
+
+
+def check_attack_sequence(result: DemoResult, probe: Probe, lines: list[str]) -> None:
+    user, key = result.facts["sequence_user"], result.facts["sequence_key"]
+    assert probe.after["users"][user]["keys"] == {key: "Inactive"}
+    [policy] = probe.after["users"][user]["inline"]
+    assert policy.startswith(USER_POLICY_PREFIX)  # its older sessions revoked too
+    report = json.loads(result.report_path.read_text()) if result.report_path else {}
+    exposed = [c["access_key_id"] for c in report["credentials"] if c["relation"] == "exposed"]
+    assert exposed == [probe.extra["exposed"], key]  # both investigated as exposed keys
+    indicators = {i["key"] for i in report["incident"]["sequence"]["indicators"]}
+    assert {"TOR_IP", "HIGH_RISK_API", "ATTACK_TACTIC", "UNUSUAL_ASN_FOR_USER"} <= indicators
+    markdown = (result.out_dir / "report.md").read_text()
+    assert "### GuardDuty's indicators" in markdown and "### Signals in the sequence" in markdown
+    [message] = result.soc_messages
+    assert "GuardDuty indicators: TOR_IP" in message["Message"]
+
+
+def check_finding_update(result: DemoResult, probe: Probe, lines: list[str]) -> None:
+    contained_diff(probe)  # one containment for the three deliveries
+    assert len(result.soc_messages) == 2  # the first delivery and the one naming a new bucket
+    third = json.loads((result.out_dir / "report.3.json").read_text())
+    assert result.facts["new_bucket"] in third["incident"]["buckets"]
+    [update] = [a for a in third["response"]["actions"] if a["action"] == "record_finding_update"]
+    assert result.facts["new_bucket"] in update["detail"] and "investigated" in update["detail"]
+
+
+CHECKS.update(
+    {
+        "health-exposed-key": check_health,
+        "attack-sequence": check_attack_sequence,
+        "finding-update": check_finding_update,
+        "duplicate-finding": check_finding_update_of_duplicate,
+    }
+)

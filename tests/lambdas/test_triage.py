@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from datetime import timedelta
 from typing import Any
@@ -40,8 +41,8 @@ def _finding(acct: Account, **key_details: Any) -> dict[str, Any]:
     }
 
 
-def _triage(event: dict[str, Any]) -> dict[str, Any]:
-    return triage_step.handler({"input": event, "execution_id": EXECUTION}, context("responder-triage"))
+def _triage(event: dict[str, Any], execution: str = EXECUTION) -> dict[str, Any]:
+    return triage_step.handler({"input": event, "execution_id": execution}, context("responder-triage"))
 
 
 def test_the_fast_path_checks_the_list_against_the_live_user(
@@ -222,3 +223,126 @@ def test_before_asking_a_human_the_owner_is_confirmed_and_nothing_changes(accoun
     assert out["owner"]["user_name"] == account.user  # the ASL's Approved choice goes to Disable
     assert "UpdateAccessKey" not in calls
     assert account.key_status(account.exposed_key) == "Active"
+
+
+# ------------------------------------------------- AWS Health, attack sequences, finding deliveries
+
+
+def _second_user(acct: Account, name: str = "svc-reporting") -> str:
+    acct.iam.create_user(UserName=name)
+    return str(acct.iam.create_access_key(UserName=name)["AccessKey"]["AccessKeyId"])
+
+
+def _status(acct: Account, user: str, key: str) -> str:
+    keys = acct.iam.list_access_keys(UserName=user)["AccessKeyMetadata"]
+    return str(next(k["Status"] for k in keys if k["AccessKeyId"] == key))
+
+
+def test_aws_health_exposed_key_is_contained_and_says_where_it_was_found(account: Account) -> None:
+    out = _triage(saved_input("health_exposed_credentials", account))
+    incident = out["incident"]
+    assert (incident["source"], incident["signal"]) == ("detection-rule", "aws-health")
+    assert incident["principal"]["user_name"] == account.user  # IAM's word: the event names no user
+    assert out["containment"]["status"] == "done"
+    assert account.key_status(account.exposed_key) == "Inactive"
+    assert incident["exposure"]["exposed_urls"] == [
+        "https://github.com/example-org/billing-exporter/blob/4f1c2e9/config/settings.py"
+    ]
+    # The event's own start time (RFC 2822 in AWS Health's events) is where the time to contain starts.
+    assert incident["event_time"] == "2026-12-01T09:58:12Z"
+    Incident.model_validate(incident)
+
+
+def test_aws_health_broken_twin_is_a_named_error_and_changes_nothing(account: Account) -> None:
+    before = account_state(account)
+    with pytest.raises(InvalidInput, match="affected entity is not an AKIA/ASIA access key"):
+        _triage(saved_input("health_exposed_credentials", account, broken=True))
+    assert account_state(account) == before
+
+
+def test_an_attack_sequence_contains_each_key_of_the_account_once(account: Account) -> None:
+    second = _second_user(account)
+    event = saved_input("gd_attack_sequence_event", account, SECOND_KEY=second, SECOND_USER="svc-reporting")
+    out = _triage(event)
+    incident = out["incident"]
+    assert incident["access_key_id"] == account.exposed_key  # the sequence's first key of this account
+    assert incident["buckets"] == [account.bucket]
+    assert [k["access_key_id"] for k in incident["related_keys"]] == [second]
+    assert account.key_status(account.exposed_key) == "Inactive"
+    assert _status(account, "svc-reporting", second) == "Inactive"
+    assert out["containment"]["related"] == [
+        {"access_key_id": second, "user_name": "svc-reporting", "status": "done"}
+    ]
+    done = [(a["action"], a["target"], a["status"]) for a in out["containment"]["actions"]]
+    assert done == [
+        ("disable_access_key", account.exposed_key, "done"),
+        ("disable_access_key", second, "done"),
+    ]
+    indicators = {i["key"]: i["values"] for i in incident["sequence"]["indicators"]}
+    assert indicators["HIGH_RISK_API"] == ["iam:CreateUser", "s3:PutBucketPolicy"]
+    assert "PutBucketPolicy" in incident["api_calls"]
+    # Delivered again: each key was contained once, and the repeat ends the run (no second response).
+    again = _triage(event | {"id": "another-delivery"}, f"{EXECUTION}-2")
+    assert [a["status"] for a in again["containment"]["actions"][:2]] == ["already_done", "already_done"]
+    assert again["sighting"]["status"] == "repeat"
+
+
+def test_an_attack_sequence_broken_twin_is_a_named_error_and_changes_nothing(account: Account) -> None:
+    second = _second_user(account)
+    before = account_state(account)
+    event = saved_input(
+        "gd_attack_sequence_event", account, broken=True, SECOND_KEY=second, SECOND_USER="svc-reporting"
+    )
+    with pytest.raises(InvalidInput, match="is not an S3 bucket name"):
+        _triage(event)
+    assert account_state(account) == before
+    assert _status(account, "svc-reporting", second) == "Active"
+
+
+def test_a_sequence_key_of_another_account_is_listed_not_contained(account: Account) -> None:
+    second = _second_user(account)
+    event = saved_input("gd_attack_sequence_event", account, SECOND_KEY=second, SECOND_USER="svc-reporting")
+    sequence = event["detail"]["service"]["detection"]["sequence"]
+    sequence["actors"][1]["user"]["account"]["uid"] = "999988887777"
+    sequence["resources"][1]["accountId"] = "999988887777"
+    out = _triage(event)
+    assert out["incident"]["related_keys"] == []
+    assert _status(account, "svc-reporting", second) == "Active"
+    foreign = [k for k in out["incident"]["sequence"]["keys"] if k["account_id"] == "999988887777"]
+    assert [k["access_key_id"] for k in foreign] == [second]
+
+
+def test_a_finding_update_is_recorded_once_handled_and_new_buckets_go_on(account: Account) -> None:
+    first = _finding(account, userName=account.user)
+    out = _triage(first)
+    assert out["sighting"]["status"] == "first"
+    update = copy.deepcopy(first)
+    update["detail"]["service"]["count"] = 9
+    # A retry of the same execution's Triage is still the first delivery.
+    assert _triage(first)["sighting"]["status"] == "first"
+    again = _triage(update, f"{EXECUTION}-2")
+    assert again["sighting"]["status"] == "repeat" and again["sighting"]["deliveries"] == 2
+    assert again["sighting"]["first_execution"] == EXECUTION
+    assert again["containment"]["actions"][-1]["action"] == "record_finding_update"
+    widened = copy.deepcopy(update)
+    widened["detail"]["resource"]["s3BucketDetails"] = [{"name": "acme-analytics-staging"}]
+    third = _triage(widened, f"{EXECUTION}-3")
+    assert third["sighting"]["status"] == "new_resources"
+    # Its Triage retried: what was new is not known again, so the run goes on in full.
+    assert _triage(widened, f"{EXECUTION}-3")["sighting"]["status"] == "retry"
+    assert third["sighting"]["new_buckets"] == ["acme-analytics-staging"]
+    item = account.ddb.get_item(
+        TableName=account.table,
+        Key={"pk": {"S": f"INCIDENT#{out['incident']['incident_id']}"}, "sk": {"S": "FINDING"}},
+    )["Item"]
+    assert len(item["executions"]["SS"]) == 3 and item["last_count"]["N"] == "9"
+    assert set(item["buckets"]["SS"]) == {"acme-analytics-staging"}
+
+
+def test_a_delivery_that_cannot_be_recorded_is_answered_in_full(account: Account) -> None:
+    from responder.sightings import record_sighting
+
+    incident = Incident.model_validate(_triage(_finding(account, userName=account.user))["incident"])
+    sighting = record_sighting(account.ddb, "no-such-table", incident, execution_id=f"{EXECUTION}-9")
+    assert sighting is not None and sighting.status == "not_recorded"
+    assert "ResourceNotFoundException" in sighting.reason
