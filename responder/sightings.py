@@ -21,7 +21,7 @@ from responder.models import Incident, iso, utc_now
 
 log = logging.getLogger(__name__)
 
-SightingStatus = Literal["first", "repeat", "new_resources", "retry", "not_recorded"]
+SightingStatus = Literal["first", "repeat", "new_resources", "contained_now", "retry", "not_recorded"]
 SORT_KEY = "FINDING"
 TRACKED_SOURCES = frozenset({"guardduty", "detection-rule"})  # a finding, AWS Health's event
 
@@ -46,8 +46,15 @@ def _keys(incident: Incident) -> list[str]:
     return sorted({k for k in [incident.access_key_id or "", *related] if k})
 
 
-def record_sighting(ddb: Any, table: str, incident: Incident, *, execution_id: str) -> Sighting | None:
-    """Record this delivery; None for inputs that are not deliveries (an analyst's run, a dry run)."""
+def record_sighting(
+    ddb: Any, table: str, incident: Incident, *, execution_id: str, contained_now: bool = False
+) -> Sighting | None:
+    """Record this delivery; None for inputs that are not deliveries (an analyst's run, a dry run).
+
+    ``contained_now``: this run's Triage disabled a key (an earlier delivery's run did not get to, or
+    two deliveries raced and this one won the claim): the run goes on whatever the record says, so
+    the sessions the key minted are revoked and the key investigated by the run that contained it.
+    """
     if incident.source not in TRACKED_SOURCES or incident.dry_run:
         return None
     keys, buckets = _keys(incident), sorted(set(incident.buckets))
@@ -114,6 +121,9 @@ def record_sighting(ddb: Any, table: str, incident: Incident, *, execution_id: s
         new_buckets=[b for b in buckets if b not in seen_buckets],
     )
     new = sighting.new_keys + sighting.new_buckets
+    if contained_now:
+        reason = "this delivery's run contained the key (no earlier run had): the response goes on"
+        return Sighting(**{**sighting.as_dict(), "status": "contained_now", "reason": reason})
     if new:
         reason = f"an update names what no earlier delivery did ({', '.join(new)}): investigated"
         return Sighting(**{**sighting.as_dict(), "status": "new_resources", "reason": reason})

@@ -1279,7 +1279,8 @@ def follow_up(
         stale_after_seconds=stale_after_seconds,
     )
     fast.actions += [Action.model_validate(a) for r in related for a in r["actions"]]
-    sighting = record_sighting(ddb, table, incident, execution_id=execution_id)
+    contained_now = any(a.action == "disable_access_key" and a.status == "done" for a in fast.actions)
+    sighting = record_sighting(ddb, table, incident, execution_id=execution_id, contained_now=contained_now)
     if sighting is not None and sighting.status != "first":
         target = incident.finding.id if incident.finding else incident.incident_id
         fast.actions.append(Action.now("record_finding_update", target, "done", sighting.reason))

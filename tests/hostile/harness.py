@@ -271,7 +271,17 @@ def _reported_error(result: ExecutionResult) -> str | None:
     return None
 
 
+def _forget_deliveries(world: World) -> None:
+    """Each case is a finding of its own, though many share the base finding's id: an earlier case's
+    delivery record would make this one a repeat, answered by recording only (responder/sightings.py)."""
+    ddb, table = world.clients["dynamodb"], world.resources.incident_table
+    for item in ddb.scan(TableName=table)["Items"]:
+        if item["sk"]["S"] == "FINDING":
+            ddb.delete_item(TableName=table, Key={"pk": item["pk"], "sk": item["sk"]})
+
+
 def run_in_workflow(world: World, case: Case) -> FlowRun:
+    _forget_deliveries(world)
     before = snapshot(world)
     result = world.flow.run(case.execution_input(world.victim.exposed_key_id), timeout=60)
     after = snapshot(world)

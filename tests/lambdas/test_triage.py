@@ -346,3 +346,21 @@ def test_a_delivery_that_cannot_be_recorded_is_answered_in_full(account: Account
     sighting = record_sighting(account.ddb, "no-such-table", incident, execution_id=f"{EXECUTION}-9")
     assert sighting is not None and sighting.status == "not_recorded"
     assert "ResourceNotFoundException" in sighting.reason
+
+
+def test_a_later_delivery_that_contains_the_key_goes_on_to_revoke_and_investigate(account: Account) -> None:
+    """The first delivery's run was recorded but never disabled the key (it died, or lost a race):
+    the delivery whose Triage contains it is not a mere repeat."""
+    from responder.settings import Settings
+    from responder.sightings import record_sighting
+    from responder.steps.triage import triage
+
+    event = _finding(account, userName=account.user)
+    incident = triage(event, Settings())
+    assert (
+        record_sighting(account.ddb, account.table, incident, execution_id=f"{EXECUTION}-died").status
+        == "first"
+    )
+    out = _triage(event, f"{EXECUTION}-2")
+    assert out["containment"]["status"] == "done" and account.key_status(account.exposed_key) == "Inactive"
+    assert out["sighting"]["status"] == "contained_now"

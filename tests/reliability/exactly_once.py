@@ -54,6 +54,7 @@ class Load:
     evidence_conflicts: int
     subjects: Counter[str]  # the outcome part of each SOC subject
     problems: list[str]
+    repeats: int = 0  # executions that ended at UpdateRecorded (a delivery recorded, no response)
 
 
 def run_load(tmp: Path, mode: str) -> Load:
@@ -82,4 +83,5 @@ def run_load(tmp: Path, mode: str) -> Load:
         evidence_conflicts=conflicts,
         subjects=Counter(m["Subject"].rsplit(" - ", 1)[-1] for m in run.messages),
         problems=[*evidence_problems(run), *record_problems(run)],
+        repeats=sum(1 for e in run.executions if e.states_entered()[-1:] == ["UpdateRecorded"]),
     )

@@ -17,12 +17,14 @@ from deployment.patterns import (
     DETECTIONS,
     QUARANTINE_INPUT,
     detection_patterns,
+    health_pattern,
     quarantine_pattern,
 )
 from responder.settings import Settings
 from responder.steps.triage import triage
 from tests.conftest import shared_fixture_path
 from tests.stack.conftest import Synth, synthesize
+from workstation.demo.scenarios import health_event
 from workstation.local.events import matches_rule
 
 pytestmark = pytest.mark.synth
@@ -47,9 +49,12 @@ def switched_off(tmp_path_factory: pytest.TempPathFactory) -> Synth:
 
 @pytest.fixture(scope="module")
 def allow_listed(tmp_path_factory: pytest.TempPathFactory) -> Synth:
-    """An allow-list, and the quarantine trigger off."""
+    """An allow-list, and the quarantine and Health triggers off."""
     return synthesize(
-        tmp_path_factory.mktemp("cdk.out.allowlist"), detectionAllowList=ALLOW_LIST, quarantineTrigger=False
+        tmp_path_factory.mktemp("cdk.out.allowlist"),
+        detectionAllowList=ALLOW_LIST,
+        quarantineTrigger=False,
+        healthTrigger=False,
     )
 
 
@@ -561,13 +566,37 @@ def test_detections_off_removes_every_detection_rule_but_not_the_quarantine_trig
     sources = sorted(
         s for k, r in rules.items() if k != self_check for s in r["Properties"]["EventPattern"]["source"]
     )
-    assert sources == ["aws.guardduty", "aws.iam"]
+    assert sources == ["aws.guardduty", "aws.health", "aws.iam"]  # the two AWS signals stay
     assert self_check in rules
     assert _quarantine_rule(switched_off)["EventPattern"] == quarantine_pattern()
 
 
-def test_quarantine_trigger_off_removes_only_that_rule(allow_listed):
-    assert allow_listed.stack.quarantine_trigger is None
+def test_aws_health_s_exposed_key_event_starts_the_state_machine(synth):
+    """One rule on AWS Health's AWS_RISK_CREDENTIALS_EXPOSED, its whole event to the state machine
+    (Triage reads the Health form), retried and dead-lettered like the other triggers."""
+    [rule] = [
+        r["Properties"]
+        for r in synth.of_type("AWS::Events::Rule").values()
+        if r["Properties"]["EventPattern"] == health_pattern()
+    ]
+    [target] = rule["Targets"]
+    assert "Input" not in target and "InputTransformer" not in target
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] == 8
+    assert "DeadLetterConfig" in target
+    assert matches_rule(
+        health_pattern(), health_event("123456789012", "AKIAIOSFODNN7EXAMPLE", "2026-12-01T09:58:12Z")
+    )
+    other = health_event("123456789012", "AKIAIOSFODNN7EXAMPLE", "2026-12-01T09:58:12Z")
+    other["detail"]["eventTypeCode"] = "AWS_EC2_INSTANCE_REBOOT_MAINTENANCE_SCHEDULED"
+    assert not matches_rule(health_pattern(), other)
+
+
+def test_triggers_off_remove_only_those_rules(allow_listed):
+    assert allow_listed.stack.quarantine_trigger is None and allow_listed.stack.health_trigger is None
+    assert not any(
+        r["Properties"]["EventPattern"] == health_pattern()
+        for r in allow_listed.of_type("AWS::Events::Rule").values()
+    )
     assert set(_detection_rules(allow_listed)) == set(DETECTIONS)
     assert not any(
         r["Properties"]["EventPattern"] == quarantine_pattern()
