@@ -62,6 +62,7 @@ from responder.models import (
     iso,
     utc_now,
 )
+from responder.securityhub import asff_identifiers, guardduty_identifiers
 from responder.settings import Settings
 from responder.steps.disable import CLAIM_STALE_SECONDS, disable_claimed
 from responder.steps.validate import protection
@@ -158,6 +159,8 @@ def _finding_incident(data: Any, settings: Settings, *, now: datetime) -> Incide
             last_seen=facts.last_seen,
             count=facts.count,
             created_at=facts.created_at,
+            arn=facts.arn,
+            product_arn=facts.product_arn,
         ),
         access_key_id=facts.access_key_id,
         principal=Principal(
@@ -233,6 +236,8 @@ class Facts:
     buckets: list[str] = field(default_factory=list)
     api_calls: list[str] = field(default_factory=list)
     is_sample: bool = False
+    arn: str | None = None  # Security Hub's Id and ProductArn of the finding (write-back)
+    product_arn: str | None = None
 
     @property
     def purpose(self) -> str:
@@ -438,6 +443,7 @@ def _from_guardduty(finding: Mapping[str, Any], envelope: Mapping[str, Any] | No
         c.get("api") for c in _list(additional.get("recentApiCalls")) if isinstance(c, Mapping)
     ]
     buckets = [b.get("name") for b in _list(resource.get("s3BucketDetails")) if isinstance(b, Mapping)]
+    arn, product_arn = guardduty_identifiers(finding)
     return Facts(
         finding_id=finding_id,
         finding_type=_finding_type(finding_type),
@@ -463,6 +469,8 @@ def _from_guardduty(finding: Mapping[str, Any], envelope: Mapping[str, Any] | No
         buckets=_buckets(buckets),
         api_calls=_names(apis),
         is_sample=_sample(key, additional),
+        arn=arn,
+        product_arn=product_arn,
     )
 
 
@@ -505,6 +513,7 @@ def _from_asff(finding: Mapping[str, Any]) -> Facts:
     apis.append(api_call.get("Api"))
     apis += [c.get("api") for c in _list(additional.get("recentApiCalls")) if isinstance(c, Mapping)]
     resource_region = next((r.get("Region") for r in resources if r.get("Region")), None)
+    arn, product_arn = asff_identifiers(finding)
     return Facts(
         finding_id=finding_id,
         finding_type=_asff_type(finding.get("Types")),
@@ -525,6 +534,8 @@ def _from_asff(finding: Mapping[str, Any]) -> Facts:
         buckets=_buckets(buckets),
         api_calls=_names(apis),
         is_sample=_sample(key, additional) or str(fields.get("sample", "")).lower() == "true",
+        arn=arn,
+        product_arn=product_arn,
     )
 
 
