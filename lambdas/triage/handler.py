@@ -19,6 +19,7 @@ from responder.clients import account_of, client, throttling_retried
 from responder.models import Decision, dump
 from responder.observability import logger, metrics, record_time_to_contain
 from responder.permissions import Permission
+from responder.securityhub import PERMISSIONS_WRITE_BACK, mark_notified
 from responder.settings import get_settings
 from responder.steps.triage import (
     FastContainment,
@@ -48,6 +49,7 @@ PERMISSIONS: tuple[Permission, ...] = (
         reason="the exposed key's user is only known from the finding (or IAM) at run time",
     ),
     Permission(("dynamodb:PutItem", "dynamodb:UpdateItem"), ("@incident_table",)),
+    *PERMISSIONS_WRITE_BACK,  # after the containment: the finding NOTIFIED in Security Hub
 )
 
 # A claim is stale once older than the longest step that claims keys can run (Triage or Disable).
@@ -117,8 +119,11 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         "timeout_seconds": settings.approval_timeout_seconds,
         "on_timeout": settings.approval_on_timeout,
     }
+    # Off the fast path: Security Hub hears of the run once the key is Inactive (or the decision taken).
+    notified = mark_notified(client, settings.securityhub_write_back, incident, fast.status, execution_id)
     return {
         "incident": record,
         "owner": fast.owner.model_dump(mode="json") if fast.owner else None,
         "containment": fast.model_dump(mode="json", exclude={"owner"}),
+        "securityhub": notified,
     }
