@@ -32,6 +32,7 @@ ACTION = "update_securityhub_finding"
 UPDATED_BY = "aws-incident-responder"
 NOTE_MAX = 512  # BatchUpdateFindings' Note.Text limit
 DETAIL_MAX = 600
+REASON_MAX = 200  # of a note: what is left or what failed; the report and execution links follow
 WorkflowStatus = Literal["NEW", "NOTIFIED", "RESOLVED"]
 # What Security Hub answers in an account (or region) where it is not enabled.
 NOT_SUBSCRIBED = frozenset({"InvalidAccessException", "ResourceNotFoundException"})
@@ -137,14 +138,14 @@ def final_status(state: WorkflowState, *, report: str, execution_id: str) -> tup
     link = f"Report: {report or 'not written'}; execution {execution_id}."
     if not items:
         return "RESOLVED", f"Contained and remediated by the incident responder. {link}"
-    todo = "; ".join(items)
+    todo = _cut("; ".join(items), REASON_MAX)  # the links after it always fit in the note
     return "NOTIFIED", f"Not resolved: a person must still act ({todo}). {link}"
 
 
 def failure_note(state: WorkflowState, *, report: str, execution_id: str) -> str:
     """NotifyFailure's note: the run failed, by name, and nobody handles the finding now."""
     err = state.error
-    why = f"{err.Error}: {err.message}" if err else "unknown error"
+    why = _cut(f"{err.Error}: {err.message}" if err else "unknown error", REASON_MAX)
     return (
         f"The incident responder failed ({why}); the finding is back to NEW for a person to take over. "
         f"Report: {report or 'not written'}; execution {execution_id}."

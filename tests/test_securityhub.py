@@ -233,3 +233,15 @@ def test_a_failure_note_names_the_error_and_the_run() -> None:
     )
     note = failure_note(state, report=REPORT, execution_id=EXECUTION)
     assert "QueryFailed" in note and "back to NEW" in note and EXECUTION in note
+
+
+def test_a_long_reason_never_pushes_the_links_out_of_the_note() -> None:
+    state = WorkflowState.model_validate(
+        {"incident": incident().model_dump(mode="json"), "error": {"Error": "X", "Cause": "y" * 5000}}
+    )
+    note = failure_note(state, report=REPORT, execution_id=EXECUTION)
+    client, stub = stubbed()
+    stub.add_response("batch_update_findings", {"ProcessedFindings": [], "UnprocessedFindings": []})
+    with stub:
+        action = update_finding(client, incident(), "NEW", note)
+    assert len(note) <= NOTE_MAX and REPORT in note and EXECUTION in note and action.status == "done"
