@@ -155,6 +155,9 @@ class StackSettings:
     threat_list_uri: str = ""
     chat_webhook_secret_arn: str = ""
     chat_webhook_kms_key_arn: str = ""
+    ticket_webhook_secret_arn: str = ""
+    ticket_webhook_kms_key_arn: str = ""
+    security_hub_write_back: bool = True
     detections: bool = True
     detection_allow_list: tuple[str, ...] = ()
     quarantine_trigger: bool = True
@@ -210,6 +213,7 @@ class StackSettings:
                 f"not an alias), not {trail_key!r}"
             )
         threat_list, webhook_secret, webhook_key = _integrations(c)
+        ticket_secret, ticket_key = _secret_with_key(c, "ticketWebhookSecretArn", "ticketWebhookKmsKeyArn")
         return cls(
             **engine_fields,
             finding_type_prefixes=c.strings(
@@ -282,6 +286,9 @@ class StackSettings:
             threat_list_uri=threat_list,
             chat_webhook_secret_arn=webhook_secret,
             chat_webhook_kms_key_arn=webhook_key,
+            ticket_webhook_secret_arn=ticket_secret,
+            ticket_webhook_kms_key_arn=ticket_key,
+            security_hub_write_back=c.flag("securityHubWriteBack", defaults.security_hub_write_back),
             detections=c.flag("detections", defaults.detections),
             detection_allow_list=c.strings(
                 "detectionAllowList", (), _ALLOWED_PRINCIPAL, "an IAM/STS ARN or a role name (no wildcards)"
@@ -332,6 +339,8 @@ class StackSettings:
             "THREAT_LIST_BUCKET": self.threat_list_bucket,
             "THREAT_LIST_KEY": self.threat_list_key,
             "WEBHOOK_SECRET_ID": self.chat_webhook_secret_arn,
+            "TICKET_SECRET_ID": self.ticket_webhook_secret_arn,
+            "SECURITYHUB_WRITE_BACK": "true" if self.security_hub_write_back else "",
             "IP_INTEL_REFRESH": "true" if self.refresh_ip_sources else "",
         }
 
@@ -605,6 +614,30 @@ KEYS: tuple[ContextKey, ...] = (
         "`chatWebhookSecretArn`); the notify steps get `kms:Decrypt` on it. Leave empty for the AWS "
         "managed key.",
     ),
+    ContextKey(
+        "ticketWebhookSecretArn", "ticket_webhook_secret_arn", "string", NOTIFICATION_GROUP,
+        "Complete ARN of a Secrets Manager secret holding a ticket webhook (Jira, ServiceNow or any "
+        "tracker that takes JSON): the URL itself, or JSON with `url` and an optional `authorization` "
+        "(the Authorization header's value). Notify and NotifyFailure post the incident id, severity, "
+        "account, access key, outcome and report link there (docs/runbook.md, Tickets); the notify "
+        "steps may `secretsmanager:GetSecretValue` that one secret.",
+        ("TICKET_SECRET_ID",),
+    ),
+    ContextKey(
+        "ticketWebhookKmsKeyArn", "ticket_webhook_kms_key_arn", "string", NOTIFICATION_GROUP,
+        "ARN of the customer managed KMS key the ticket webhook secret is encrypted with (needs "
+        "`ticketWebhookSecretArn`); the notify steps get `kms:Decrypt` on it. Leave empty for the AWS "
+        "managed key.",
+    ),
+    ContextKey(
+        "securityHubWriteBack", "security_hub_write_back", "boolean", NOTIFICATION_GROUP,
+        "Keep the GuardDuty finding's Security Hub workflow status in step with the run: `NOTIFIED` "
+        "when it starts (Triage, after the containment), `RESOLVED` once containment and remediation "
+        "are done, `NEW` when the run fails, each with a note linking the report (`BatchUpdateFindings` "
+        "on this account's hub). Where Security Hub is not enabled the action is `skipped`.",
+        ("SECURITYHUB_WRITE_BACK",),
+        default="`true`",
+    ),
 )  # fmt: skip
 KEY_BY_NAME: dict[str, ContextKey] = {k.name: k for k in KEYS}
 
@@ -700,6 +733,27 @@ def _integrations(c: _Reader) -> tuple[str, str, str]:
             f"{PREFIX}chatWebhookSecretArn too, or leave it out"
         )
     return threat_list, webhook_secret, webhook_key
+
+
+def _secret_with_key(c: _Reader, secret_name: str, key_name: str) -> tuple[str, str]:
+    """An optional secret's complete ARN and the ARN of the KMS key it is encrypted with."""
+    secret = c.text(secret_name, "")
+    if secret and not _SECRET_ARN.match(secret):
+        raise SettingsError(
+            f"{PREFIX}{secret_name} must be the complete ARN of a Secrets Manager secret "
+            f"(arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME-AbCdEf), not {secret!r}"
+        )
+    key = c.text(key_name, "")
+    if key and not _KMS_KEY_ARN.match(key):
+        raise SettingsError(
+            f"{PREFIX}{key_name} must be a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID; "
+            f"not an alias), not {key!r}"
+        )
+    if key and not secret:
+        raise SettingsError(
+            f"{PREFIX}{key_name} is the key of that secret: set {PREFIX}{secret_name} too, or leave it out"
+        )
+    return secret, key
 
 
 class _Reader:

@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from responder.approval import approval_commands
 from responder.bundle import final_uris
 from responder.encode import EMAIL_TEXT_MAX, cap, chat_text, defang, email_list, email_value, plain
+from responder.errors import error_code
 from responder.models import Action, Incident
 from responder.next_steps import credential_kind, credential_steps
 from responder.signals import view as signal_view
@@ -303,7 +304,7 @@ HttpPost = Callable[[str, bytes, dict[str, str]], int]
 """(url, body, headers) -> HTTP status; raises on a transport error."""
 
 
-def _http_post(url: str, body: bytes, headers: dict[str, str]) -> int:
+def http_post(url: str, body: bytes, headers: dict[str, str]) -> int:
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310 (https only)
     with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
         status: int = response.status
@@ -329,13 +330,60 @@ def webhook_payload(url: str, message: Message) -> dict[str, str]:
     return {"text": text}
 
 
-def _webhook_url(secret: str) -> str:
-    """The secret holds the URL itself, or JSON with a ``url`` (or ``webhook_url``) field."""
+class WebhookRefused(RuntimeError):
+    """The webhook answered, but not with a 2xx status (the message names only the status)."""
+
+
+class WebhookMisconfigured(ValueError):
+    """The webhook secret holds no https URL (the message never quotes it)."""
+
+
+def webhook_target(secret: str) -> tuple[str, str]:
+    """``(url, authorization)`` from a webhook secret: the URL itself, or JSON with a ``url`` (or
+    ``webhook_url``) field and an optional ``authorization`` (the Authorization header's value)."""
     secret = secret.strip()
     if secret.startswith("{"):
         doc = json.loads(secret)
-        return str(doc.get("url") or doc.get("webhook_url") or "")
-    return secret
+        url = str(doc.get("url") or doc.get("webhook_url") or "")
+        return url, str(doc.get("authorization") or "")
+    return secret, ""
+
+
+def post_json(
+    secrets_client: Any,
+    secret_id: str,
+    payload: Callable[[str], Any],
+    *,
+    http: HttpPost = http_post,
+    what: str = "chat webhook",
+) -> str | None:
+    """POST ``payload(url)`` as JSON to the https URL held by the secret ``secret_id`` (with its
+    Authorization header, if it holds one); None when accepted, else the name of what went wrong.
+
+    Never raises, and never logs or returns the URL or the header: both are credentials. Only the
+    exception's class is said, with the message of our own (a library's may quote the URL).
+    """
+    try:
+        secret = secrets_client.get_secret_value(SecretId=secret_id)["SecretString"]
+        url, authorization = webhook_target(secret)
+        if urlparse(url).scheme != "https" or not urlparse(url).hostname:
+            raise WebhookMisconfigured(f"the {what} secret holds no https URL")
+        headers = {"Content-Type": "application/json"}
+        if authorization:
+            headers["Authorization"] = authorization
+        body = json.dumps(payload(url)).encode()
+        status = http(url, body, headers)
+        if not 200 <= status < 300:
+            raise WebhookRefused(f"{what} answered HTTP {status}")
+    except Exception as exc:  # the SOC already has the SNS message; an outage must not fail the run
+        why = type(exc).__name__
+        if isinstance(exc, WebhookRefused | WebhookMisconfigured):
+            why = f"{why}: {exc}"
+        elif error_code(exc):
+            why = f"{why}: {error_code(exc)}"
+        log.warning("%s not posted: %s", what, why, extra={"secret_id": secret_id})
+        return why
+    return None
 
 
 def post_webhook(
@@ -343,31 +391,14 @@ def post_webhook(
     secret_id: str,
     message: Message,
     *,
-    http: HttpPost = _http_post,
+    http: HttpPost = http_post,
 ) -> bool:
     """Post the message to the chat webhook named by ``secret_id``; True when it was accepted.
 
     Never raises: a missing secret, a bad URL or an HTTP error is logged (without the URL, which
     is a credential) and returns False.
     """
-    try:
-        secret = secrets_client.get_secret_value(SecretId=secret_id)["SecretString"]
-        url = _webhook_url(secret)
-        if urlparse(url).scheme != "https" or not urlparse(url).hostname:
-            raise ValueError("the webhook secret holds no https URL")
-        body = json.dumps(webhook_payload(url, message)).encode()
-        status = http(url, body, {"Content-Type": "application/json"})
-        if not 200 <= status < 300:
-            raise RuntimeError(f"webhook answered HTTP {status}")
-    except Exception as exc:  # the SOC already has the SNS message; a chat outage must not fail the run
-        log.warning(
-            "chat webhook not posted: %s: %s",
-            type(exc).__name__,
-            str(exc)[:200],
-            extra={"secret_id": secret_id},
-        )
-        return False
-    return True
+    return post_json(secrets_client, secret_id, lambda url: webhook_payload(url, message), http=http) is None
 
 
 def approval_message(state: WorkflowState, execution_id: str, commands: str) -> Message:

@@ -57,6 +57,10 @@ class FindingRef(_Model):
     created_at: str | None = (
         None  # when GuardDuty (or Security Hub) created the finding: time to contain starts
     )
+    # Security Hub's identifiers of the finding (BatchUpdateFindings' FindingIdentifiers): the GuardDuty
+    # finding ARN and GuardDuty's product ARN, checked by responder.securityhub; None when not known.
+    arn: str | None = None
+    product_arn: str | None = None
 
 
 class Principal(_Model):

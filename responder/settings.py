@@ -68,6 +68,9 @@ class Settings:
     threat_list_bucket: str = ""  # our own threat list, s3://threat_list_bucket/threat_list_key
     threat_list_key: str = ""
     webhook_secret_id: str = ""  # Secrets Manager secret holding the Slack/Chime webhook URL
+    ticket_secret_id: str = ""  # Secrets Manager secret holding the ticket webhook URL (and auth header)
+    # The GuardDuty finding's Security Hub workflow status follows the run (responder/securityhub.py).
+    securityhub_write_back: bool = False
     # Secrets Manager secret holding the HMAC key of redaction digests (created by the stack).
     redaction_key_secret_arn: str = ""
     console_region: str = "us-east-1"
@@ -140,6 +143,8 @@ class Settings:
             threat_list_bucket=env.get("THREAT_LIST_BUCKET", ""),
             threat_list_key=env.get("THREAT_LIST_KEY", ""),
             webhook_secret_id=env.get("WEBHOOK_SECRET_ID", ""),
+            ticket_secret_id=env.get("TICKET_SECRET_ID", ""),
+            securityhub_write_back=env.get("SECURITYHUB_WRITE_BACK", "").lower() in ("1", "true", "yes"),
             redaction_key_secret_arn=env.get("REDACTION_KEY_SECRET_ARN", ""),
             console_region=env.get("AWS_REGION", env.get("AWS_DEFAULT_REGION", "us-east-1")),
             organization_id=env.get("ORGANIZATION_ID", ""),

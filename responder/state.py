@@ -75,6 +75,8 @@ class WorkflowState(_Loose):
     owner: Owner | None = None
     validation_error: ErrorInfo | None = None
     containment: StepResult | None = None
+    # Triage's Security Hub write-back (NOTIFIED), kept apart from $.containment, which Disable replaces.
+    securityhub: StepResult | None = None
     revocation: StepResult | None = None
     role_revocation: StepResult | None = None  # RevokeAssumedRoles: roles the key assumed
     approval: dict[str, Any] | None = None  # what `responder approve` sent back
@@ -103,6 +105,7 @@ class WorkflowState(_Loose):
     def steps(self) -> list[StepResult]:
         steps = (
             self.containment,
+            self.securityhub,
             self.revocation,
             self.escalation,
             self.snapshot,

@@ -31,6 +31,8 @@ ENGINE_REFERENCES: dict[str, frozenset[str]] = {name: spec.references for name, 
 OPTIONAL_REFERENCES: dict[str, str] = {
     "threat_list_object": "threatListUri",
     "webhook_secret": "chatWebhookSecretArn",
+    "ticket_secret": "ticketWebhookSecretArn",
+    "security_hub": "securityHubWriteBack",
 }
 # Stack resources whose ARN a step gets as an environment variable when its permissions name them.
 REFERENCE_ENVIRONMENT: dict[str, str] = {
@@ -261,22 +263,34 @@ class ResponderStack(Stack):
         settings: StackSettings,
     ) -> tuple[dict[str, str], dict[str, tuple[Permission, ...]]]:
         """The configured :data:`OPTIONAL_REFERENCES` and what using them implies: ``(references,
-        implied permissions)``. A webhook secret encrypted with a customer managed key takes
-        ``kms:Decrypt`` on that key to read (``responder:chatWebhookKmsKeyArn``)."""
+        implied permissions)``. A webhook (chat or ticket) secret encrypted with a customer managed key
+        takes ``kms:Decrypt`` on that key to read (``responder:chatWebhookKmsKeyArn``,
+        ``ticketWebhookKmsKeyArn``); the Security Hub write-back names this account's hub."""
         arns: dict[str, str] = {}
         implied: dict[str, tuple[Permission, ...]] = {}
         if settings.threat_list_uri:
             arns["threat_list_object"] = (
                 f"arn:{Aws.PARTITION}:s3:::{settings.threat_list_bucket}/{settings.threat_list_key}"
             )
-        if settings.chat_webhook_secret_arn:
-            arns["webhook_secret"] = settings.chat_webhook_secret_arn
-            if settings.chat_webhook_kms_key_arn:
-                implied["webhook_secret"] = (
+        secrets = (
+            ("webhook_secret", settings.chat_webhook_secret_arn, settings.chat_webhook_kms_key_arn),
+            ("ticket_secret", settings.ticket_webhook_secret_arn, settings.ticket_webhook_kms_key_arn),
+        )
+        for name, secret_arn, key_arn in secrets:
+            if not secret_arn:
+                continue
+            arns[name] = secret_arn
+            if key_arn:
+                implied[name] = (
                     Permission(
                         ("kms:Decrypt",),
-                        (settings.chat_webhook_kms_key_arn,),
-                        "the webhook secret is encrypted with this customer managed key",
+                        (key_arn,),
+                        f"the {name.replace('_', ' ')} is encrypted with this customer managed key",
                     ),
                 )
+        if settings.security_hub_write_back:
+            # BatchUpdateFindings is authorized on the hub of this account and region.
+            arns["security_hub"] = (
+                f"arn:{Aws.PARTITION}:securityhub:{Aws.REGION}:{Aws.ACCOUNT_ID}:hub/default"
+            )
         return arns, implied

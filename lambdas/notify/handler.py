@@ -39,6 +39,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         message,
         execution_id=request.execution_id,
         workflow_status="SUCCEEDED",
+        securityhub=client("securityhub"),
     )
     logger.info("SOC notified", extra={"subject": message.subject, "actions": len(result.actions)})
     return {**result.model_dump(mode="json"), **message.model_dump()}

@@ -38,6 +38,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         execution_input=request.execution_input,
         execution_id=request.execution_id,
         account=account_of(context),
+        securityhub=client("securityhub"),
     )
     logger.warning("SOC told of a failure", extra={"error": state.error and state.error.Error})
     return {**result.model_dump(mode="json"), **message.model_dump()}

@@ -20,6 +20,7 @@ from responder.clients import account_of, client, throttling_retried
 from responder.models import Decision, Incident, dump
 from responder.observability import logger, metrics, record_time_to_contain
 from responder.permissions import Permission
+from responder.securityhub import PERMISSIONS_WRITE_BACK, mark_notified
 from responder.settings import Settings, get_settings
 from responder.sightings import Sighting
 from responder.steps.triage import (
@@ -51,6 +52,7 @@ PERMISSIONS: tuple[Permission, ...] = (
         reason="the exposed key's user is only known from the finding (or IAM) at run time",
     ),
     Permission(("dynamodb:PutItem", "dynamodb:UpdateItem"), ("@incident_table",)),
+    *PERMISSIONS_WRITE_BACK,  # after the containment: the finding NOTIFIED in Security Hub
 )
 
 # A claim is stale once older than the longest step that claims keys can run (Triage or Disable).
@@ -131,7 +133,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     metrics.add_dimension(name="decision", value=incident.decision.action)
     metrics.add_metric(name="IncidentsTriaged", unit=MetricUnit.Count, value=1)
     record_time_to_contain(incident, fast.actions)
-    return _output(incident, fast, related, sighting, settings)
+    return _output(incident, fast, related, sighting, settings, execution_id)
 
 
 def _output(
@@ -140,8 +142,17 @@ def _output(
     related: list[dict[str, Any]],
     sighting: Sighting | None,
     settings: Settings,
+    execution_id: str,
 ) -> dict[str, Any]:
-    """The state's ``incident``, ``owner``, ``containment`` (with the related keys) and ``sighting``."""
+    """The state's ``incident``, ``owner``, ``containment`` (with the related keys), ``sighting``, and
+    ``securityhub``: off the fast path, Security Hub hears of the run once the key is Inactive (or the
+    decision taken); a repeat delivery leaves the finding's workflow where the first run put it."""
+    repeat = sighting is not None and sighting.status == "repeat"
+    notified = (
+        None
+        if repeat
+        else mark_notified(client, settings.securityhub_write_back, incident, fast.status, execution_id)
+    )
     record = dump(incident)
     # The approval policy travels with the incident: the ASL's TimeoutSecondsPath reads it.
     record["approval"] = {
@@ -155,4 +166,5 @@ def _output(
         "owner": fast.owner.model_dump(mode="json") if fast.owner else None,
         "containment": containment,
         "sighting": sighting.as_dict() if sighting else None,
+        "securityhub": notified,
     }

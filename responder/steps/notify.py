@@ -13,19 +13,31 @@ from botocore.exceptions import BotoCoreError, ClientError
 from responder.bundle import FINAL_FOLDER, run_objects, write_report_bundle
 from responder.errors import ResponderError
 from responder.evidence import incident_prefix, put_json_evidence, read_evidence
-from responder.messages import post_webhook, publish
+from responder.messages import HttpPost, http_post, post_webhook, publish
 from responder.models import Action, EvidenceRef
 from responder.permissions import Permission
 from responder.redact import deployment_key, keyed
 from responder.report import build_report, summarize, validate_report
+from responder.securityhub import (
+    PERMISSIONS_WRITE_BACK,
+    WorkflowStatus,
+    failure_note,
+    final_status,
+    report_uri,
+    update_finding,
+)
 from responder.state import StepResult, WorkflowState, response_of
+from responder.tickets import PERMISSIONS_TICKET, open_ticket, ticket_payload
 
-# What deliver calls: the SOC topic (and its key), the chat webhook's secret, response.json and the
-# final report bundle (the draft read back, the run's objects listed and hashed, the final files written).
+# What deliver calls: the SOC topic (and its key), the chat and ticket webhooks' secrets, the finding's
+# Security Hub workflow status, response.json and the final report bundle (the draft read back, the
+# run's objects listed and hashed, the final files written).
 PERMISSIONS_DELIVER: tuple[Permission, ...] = (
     Permission(("sns:Publish",), ("@soc_topic",)),
     Permission(("kms:GenerateDataKey", "kms:Decrypt"), ("@soc_key",)),
     Permission(("secretsmanager:GetSecretValue",), ("@webhook_secret",)),
+    *PERMISSIONS_TICKET,
+    *PERMISSIONS_WRITE_BACK,
     # response.json and the final bundle (GetObject backs the write-once check and HeadObject).
     Permission(("s3:PutObject", "s3:GetObject"), ("@evidence_bucket/*",)),
     Permission(("s3:ListBucket",), ("@evidence_bucket",)),
@@ -44,20 +56,42 @@ def deliver(
     *,
     execution_id: str,
     workflow_status: str,
+    securityhub: Any = None,
+    http: HttpPost = http_post,
 ) -> StepResult:
-    """Send the SOC message (and the chat webhook, best effort), then record the final response.
+    """Send the SOC message (and, best effort, the chat webhook, the ticket and the Security Hub
+    workflow status), then record the final response.
 
     ``response.json`` in evidence holds every action of the run, the SOC message's included, so the
     record is complete even for steps that ran after the report (Remediate) or instead of it.
+    ``securityhub`` is the client for the write-back (``settings.securityhub_write_back``);
+    ``http`` posts the webhooks (tests point it at a local server).
     """
 
     message_id = publish(sns, settings.soc_topic_arn, message)
     actions = [Action.now("notify_soc", settings.soc_topic_arn, "done", f"SNS message {message_id}")]
     if settings.webhook_secret_id:
-        posted = post_webhook(secrets, settings.webhook_secret_id, message)
+        posted = post_webhook(secrets, settings.webhook_secret_id, message, http=http)
         # A chat outage never fails the workflow: the email went out, the status says what happened.
         actions.append(Action.now("notify_chat", "webhook", "done" if posted else "failed", None))
     inc = state.incident
+    report = (
+        report_uri(settings.evidence_bucket, inc.incident_id, execution_id)
+        if inc is not None and settings.evidence_bucket
+        else ""
+    )
+    if settings.ticket_secret_id:
+        payload = ticket_payload(
+            state, execution_id=execution_id, workflow_status=workflow_status, report=report
+        )
+        actions.append(open_ticket(secrets, settings.ticket_secret_id, payload, http=http))
+    if settings.securityhub_write_back:
+        status: WorkflowStatus
+        if workflow_status == "FAILED":
+            status, note = "NEW", failure_note(state, report=report, execution_id=execution_id)
+        else:
+            status, note = final_status(state, report=report, execution_id=execution_id)
+        actions.append(update_finding(securityhub, inc, status, note))
     if inc is not None and settings.evidence_bucket:
         response = response_of(state, workflow_status)
         response["actions"] += [a.model_dump(mode="json") for a in actions]

@@ -30,12 +30,22 @@ def notify_failure(
     execution_input: Any,
     execution_id: str,
     account: str | None,
+    securityhub: Any = None,
 ) -> tuple[WorkflowState, Message, StepResult]:
-    """Tell the SOC what failed and what is known, as Notify does for a success."""
+    """Tell the SOC what failed and what is known, as Notify does for a success (the finding goes
+    back to NEW in Security Hub, with the failure in its note)."""
     state = known_state(raw_state, execution_input, settings, account)
     message = failure_message(state, execution_id)
     result = deliver(
-        sns, s3, secrets, settings, state, message, execution_id=execution_id, workflow_status="FAILED"
+        sns,
+        s3,
+        secrets,
+        settings,
+        state,
+        message,
+        execution_id=execution_id,
+        workflow_status="FAILED",
+        securityhub=securityhub,
     )
     return state, message, result
 

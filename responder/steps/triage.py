@@ -62,6 +62,7 @@ from responder.models import (
     iso,
     utc_now,
 )
+from responder.securityhub import asff_identifiers, guardduty_identifiers
 from responder.settings import Settings
 from responder.sightings import Sighting, record_sighting
 from responder.signals.health import SIGNAL as HEALTH_SIGNAL
@@ -164,6 +165,8 @@ def _finding_incident(data: Any, settings: Settings, *, now: datetime) -> Incide
             last_seen=facts.last_seen,
             count=facts.count,
             created_at=facts.created_at,
+            arn=facts.arn,
+            product_arn=facts.product_arn,
         ),
         access_key_id=facts.access_key_id,
         principal=Principal(
@@ -296,6 +299,8 @@ class Facts:
     api_calls: list[str] = field(default_factory=list)
     is_sample: bool = False
     sequence: AttackSequence | None = None  # an attack sequence finding's (Extended Threat Detection)
+    arn: str | None = None  # Security Hub's Id and ProductArn of the finding (write-back)
+    product_arn: str | None = None
 
     @property
     def purpose(self) -> str:
@@ -521,6 +526,7 @@ def _from_guardduty(finding: Mapping[str, Any], envelope: Mapping[str, Any] | No
         buckets += sequence.buckets
         ips += [ip for ip in sequence.addresses if ip not in ips]
         apis += sequence.apis
+    arn, product_arn = guardduty_identifiers(finding)
     return Facts(
         finding_id=finding_id,
         finding_type=_finding_type(finding_type),
@@ -547,6 +553,8 @@ def _from_guardduty(finding: Mapping[str, Any], envelope: Mapping[str, Any] | No
         api_calls=_names(apis),
         is_sample=_sample(key, additional),
         sequence=sequence,
+        arn=arn,
+        product_arn=product_arn,
     )
 
 
@@ -591,6 +599,7 @@ def _from_asff(finding: Mapping[str, Any]) -> Facts:
     apis.append(api_call.get("Api"))
     apis += [c.get("api") for c in fields.items(additional.get("recentApiCalls")) if isinstance(c, Mapping)]
     resource_region = next((r.get("Region") for r in resources if r.get("Region")), None)
+    arn, product_arn = asff_identifiers(finding)
     return Facts(
         finding_id=finding_id,
         finding_type=_asff_type(finding.get("Types")),
@@ -611,6 +620,8 @@ def _from_asff(finding: Mapping[str, Any]) -> Facts:
         buckets=_buckets(buckets),
         api_calls=_names(apis),
         is_sample=_sample(key, additional) or str(product_fields.get("sample", "")).lower() == "true",
+        arn=arn,
+        product_arn=product_arn,
     )
 
 

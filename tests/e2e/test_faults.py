@@ -185,9 +185,11 @@ def test_soc_is_told_the_key_was_disabled_and_sessions_were_not_revoked(denied: 
     assert "sessions of user/dana.reyes issued before " in body and " are NOT revoked " in body
     # What was done before it.
     done = body.split("What was done before the failure\n", 1)[1].split("\n\n", 1)[0]
-    assert done.splitlines() == [
+    assert done.splitlines()[0] == (
         f"  - disable_access_key {key}: done (dana.reyes's key {key}: Active -> Inactive (read back Inactive); other keys untouched)"
-    ]
+    )
+    # ... and the Security Hub finding marked NOTIFIED by Triage, nothing else.
+    assert [line.split(" ", 4)[3] for line in done.splitlines()[1:]] == ["update_securityhub_finding"]
     assert "What was NOT done" in body
     assert result_key_status(result) == ("Inactive", "Active")
     assert denied["user_policies"] == []
@@ -208,7 +210,19 @@ def test_incident_table_and_report_record_the_failure(denied: dict[str, Any]) ->
     assert response["workflow_status"] == "FAILED"
     assert [(a["action"], a["status"]) for a in response["actions"]] == [
         ("disable_access_key", "done"),
+        ("update_securityhub_finding", "done"),
         ("notify_soc", "done"),
+        ("update_securityhub_finding", "done"),
     ]
     assert response["error"]["name"] == "ContainmentFailed"
     assert "are NOT revoked" in response["error"]["message"]
+
+
+def test_a_failed_run_leaves_the_security_hub_finding_new_with_the_reason(denied: dict[str, Any]) -> None:
+    """NOTIFIED when the run started, back to NEW when it failed: a person must pick it up."""
+    result: DemoResult = denied["result"]
+    [(arn, (status, note))] = result.securityhub_findings.items()
+    assert [h["status"] for h in result.securityhub_history if h["id"] == arn] == ["NOTIFIED", "NEW"]
+    assert status == "NEW"
+    assert note.startswith("The incident responder failed (ContainmentFailed: PutUserPolicy AccessDenied")
+    assert denied["executions"][0].execution_arn in note and "/final/report.json" in note

@@ -56,4 +56,8 @@ def test_the_final_manifest_lists_every_object_the_run_wrote(scenario: str, tmp_
     if scenario != "foreign-key":
         assert any(k.endswith(".meta.json") for k in listed) and any(k.endswith(".jsonl") for k in listed)
     report = json.loads((tmp_path / "report.json").read_text())
-    assert report["response"]["actions"][-1]["action"] == "notify_soc"
+    # The run's last actions are its deliveries: the SOC message, then the Security Hub write-back.
+    assert [a["action"] for a in report["response"]["actions"][-2:]] == [
+        "notify_soc",
+        "update_securityhub_finding",
+    ]

@@ -21,6 +21,7 @@ import pytest
 
 from responder.policy_doc import decode_policy
 from responder.policy_eval import evaluate
+from responder.securityhub import ACTION as SECURITYHUB_ACTION
 from responder.steps.revoke_sessions import ROLE_POLICY_NAME, USER_POLICY_PREFIX
 from responder.timing import contain_sentence
 from tests.conftest import REPO
@@ -289,7 +290,11 @@ def test_scenario(name: str, tmp_path: Path) -> None:
         agree(report, result.soc_messages)
     full = [[(a["action"], a["status"]) for a in r["response"]["actions"]] for r in reports]
     assert [[(a["action"], a["status"]) for a in e["actions"]] for e in result.executions] == full
-    got = [without_remediation(g, r) for g, r in zip(full, probe.remediation, strict=True)]
+    for report in reports:
+        securityhub_agrees(report, result)
+    # The SOC's other tools (Security Hub, tickets) are checked above; EXPECTED is about the account.
+    core = [[(a, s) for a, s in f if a not in SOC_TOOLS] for f in full]
+    got = [without_remediation(g, r) for g, r in zip(core, probe.remediation, strict=True)]
     if name == "concurrent-findings":
         assert sorted(got) == sorted(actions)
     else:
@@ -312,6 +317,43 @@ def test_scenario(name: str, tmp_path: Path) -> None:
 
 
 _MESSAGE_ACTION = re.compile(r"^  - (\S+) (.+?): (\S+)(?: \(|$)")
+
+
+SOC_TOOLS = frozenset({SECURITYHUB_ACTION, "open_ticket"})
+
+
+def securityhub_agrees(report: dict[str, Any], result: DemoResult) -> None:
+    """The finding's Security Hub workflow followed the run: NOTIFIED from Triage, then RESOLVED only
+    when nothing is left for a person (else still NOTIFIED, the note saying what is), as GetFindings
+    reads it back; an input without a finding says why it was skipped, once."""
+    response = report["response"]
+    mine = [a for a in response["actions"] if a["action"] == SECURITYHUB_ACTION]
+    arn = (report["incident"].get("finding") or {}).get("arn")
+    if arn is None:
+        assert [(a["status"], a["detail"]) for a in mine] == [
+            ("skipped", "no finding: this input has no Security Hub finding")
+        ]
+        return
+    assert [a["status"] for a in mine] == ["done", "done"], mine
+    assert mine[0]["detail"].startswith("workflow status NOTIFIED: ")
+    final = "RESOLVED" if mine[1]["detail"].startswith("workflow status RESOLVED: ") else "NOTIFIED"
+    left = [
+        a
+        for a in response["actions"]
+        if a["status"] in ("failed", "awaiting_approval", "would_do") and a["action"] not in SOC_TOOLS
+    ]
+    if final == "RESOLVED":
+        assert not left and response["decision"] in ("contain", "await_approval"), left
+    else:
+        assert "a person must still act" in mine[1]["detail"]
+    # This run's updates (a re-delivered finding is updated by each of its runs), and the finding as
+    # GetFindings reads it back when this run was the last to write.
+    updates = [h for h in result.securityhub_history if h["id"] == arn]
+    ours = [h for h in updates if response["execution_id"] in h["note"]]
+    assert [h["status"] for h in ours] == ["NOTIFIED", final]
+    assert "/final/report.json" in ours[-1]["note"]
+    if updates[-1] is ours[-1]:
+        assert result.securityhub_findings[arn] == (final, ours[-1]["note"])
 
 
 def agree(report: dict[str, Any], messages: list[dict[str, str]]) -> None:
@@ -340,7 +382,8 @@ def agree(report: dict[str, Any], messages: list[dict[str, str]]) -> None:
     recorded = {
         (a["action"], a["target"], a["status"])
         for a in response["actions"]
-        if a["action"] not in ("notify_soc", "notify_chat")
+        # Deliveries after the message was written: the SOC's message, chat, ticket, Security Hub.
+        if a["action"] not in ("notify_soc", "notify_chat", *SOC_TOOLS)
     }
     assert recorded <= told, f"the SOC message leaves out {sorted(recorded - told)}"
     steps = report["summary"]["next_steps"]
@@ -379,6 +422,12 @@ def contained_diff(probe: Probe) -> None:
 
 def check_iam_user_key(result: DemoResult, probe: Probe, lines: list[str]) -> None:
     contained_diff(probe)
+    # The SOC's Security Hub: the GuardDuty finding went NEW -> NOTIFIED (Triage) -> RESOLVED (Notify),
+    # its note linking the final report and the execution.
+    [(arn, (status, note))] = result.securityhub_findings.items()
+    assert [h["status"] for h in result.securityhub_history if h["id"] == arn] == ["NOTIFIED", "RESOLVED"]
+    assert status == "RESOLVED" and note.startswith("Contained and remediated by the incident responder.")
+    assert any(line.endswith("workflow NEW -> NOTIFIED -> RESOLVED (now RESOLVED)") for line in lines)
     inline = probe.after["users"][USER]["inline"]
     [policy] = inline
     minted = result.facts["session_minted_at"]

@@ -60,6 +60,7 @@ PAIRS: dict[Pair, str] = {
             ("organizations", "DescribeOrganization"),
             ("s3", "PutObject"),
             ("secretsmanager", "GetSecretValue"),
+            ("securityhub", "BatchUpdateFindings"),
             ("sns", "Publish"),
         ]
     },

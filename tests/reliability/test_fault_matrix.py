@@ -19,6 +19,8 @@ FAST: list[tuple[Pair, str]] = [
     (("dynamodb", "UpdateItem"), "access_denied"),
     (("iam", "UpdateAccessKey"), "access_denied"),
     (("s3", "GetObject"), "throttle_once"),
+    # The Security Hub write-back (Triage and Notify): refused, the run still succeeds and says so.
+    (("securityhub", "BatchUpdateFindings"), "access_denied"),
     (("sns", "Publish"), "throttle_once"),
     (("sts", "GetAccessKeyInfo"), "internal_error"),
 ]

@@ -60,6 +60,7 @@ from workstation.demo.cloudtrail import generate_logs
 from workstation.demo.finding import guardduty_event
 from workstation.demo.scenario import default_scenario
 from workstation.demo.scenarios import DEFAULT_SCENARIO, SCENARIOS
+from workstation.demo.securityhub import BatchUpdateFindings, emulated
 from workstation.demo.setup import Setup
 from workstation.local.events import matches_rule
 from workstation.local.lambdas import Invocation
@@ -94,6 +95,10 @@ class DemoResult:
     resource_changes: list[dict[str, Any]] = field(default_factory=list)
     # What the runs may change (the blast radius the story allows): see Setup.may_change.
     may_change: set[str] = field(default_factory=set)
+    # Security Hub: each GuardDuty finding's workflow updates, in order ({id, status, note}), and its
+    # status and note at the end, as GetFindings reads them back.
+    securityhub_history: list[dict[str, str]] = field(default_factory=list)
+    securityhub_findings: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
 def _narrator(narrate: Narrate) -> Callable[[Invocation], None]:
@@ -455,6 +460,21 @@ def _outcome_lines(world: _World, setup: Setup, result: DemoResult) -> list[str]
     return lines
 
 
+def _record_securityhub(result: DemoResult, hub: BatchUpdateFindings) -> None:
+    result.securityhub_history = list(hub.history)
+    result.securityhub_findings = hub.findings()
+
+
+def _securityhub_lines(result: DemoResult) -> list[str]:
+    """Each GuardDuty finding's Security Hub workflow, from NEW through the run's updates."""
+    lines = []
+    for finding_id, (status, _note) in result.securityhub_findings.items():
+        updates = [h["status"] for h in result.securityhub_history if h["id"] == finding_id]
+        steps = " -> ".join(["NEW", *updates])
+        lines.append(f"Security Hub: finding {finding_id.rsplit('/', 1)[-1]} workflow {steps} (now {status})")
+    return lines
+
+
 def _account(world: _World) -> dict[str, Any]:
     ours = (world.resources.evidence_bucket,)
     return account_state(world.clients["iam"], world.clients["s3"], exclude_buckets=ours)
@@ -592,6 +612,7 @@ def run_demo(
             )
         environment = {
             **world.resources.environment(),
+            "SECURITYHUB_WRITE_BACK": "true",  # the deployed default (responder:securityHubWriteBack)
             "QUERY_ENGINE": "duckdb",
             "LOCAL_LOG_PATHS": str(log_paths),
             "DIGEST_PUBLIC_KEYS": str(out_dir / PUBLIC_KEYS_FILE),
@@ -609,6 +630,8 @@ def run_demo(
                 on_invoke=_narrator(narrate),
                 retry_interval_scale=hooks.retry_interval_scale,
             ) as flow,
+            # Security Hub enabled and holding the GuardDuty findings, as a deployed account would.
+            emulated(ACCOUNT_ID, REGION, setup.inputs, ended=functools.partial(_record_securityhub, result)),
         ):
             if hooks.before_run:
                 hooks.before_run(world)
@@ -630,7 +653,7 @@ def run_demo(
             result.executions.append({"status": execution.status, "actions": actions})
             summary = ", ".join(f"{a['action']} {a['status']}" for a in actions)
             narrate(f"Workflow {execution.status}: {summary}")
-        for line in _outcome_lines(world, setup, result):
+        for line in [*_outcome_lines(world, setup, result), *_securityhub_lines(result)]:
             narrate(line)
         world.read_inbox()
         result.soc_messages = world.inbox
