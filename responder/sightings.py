@@ -81,10 +81,26 @@ def record_sighting(
         if items:  # DynamoDB refuses an empty set
             adds.append(f"{name} :{name}")
             values[f":{name}"] = {"SS": items}
+    key = {"pk": {"S": f"INCIDENT#{incident.incident_id}"}, "sk": {"S": SORT_KEY}}
+    try:
+        # The first delivery creates the record, exactly once (a conditional put, as the key's claim).
+        ddb.put_item(
+            TableName=table,
+            Item={**key, **_first_item(values)},
+            ConditionExpression="attribute_not_exists(pk)",
+        )
+        return Sighting(status="first", first_execution=execution_id, count=count)
+    except ClientError as exc:
+        if error_code(exc) in THROTTLING_CODES:
+            raise Throttled("DynamoDB throttled the finding's delivery record") from exc
+        if error_code(exc) != "ConditionalCheckFailedException":
+            return _unrecorded(error_code(exc))
+    except BotoCoreError as exc:
+        return _unrecorded(type(exc).__name__)
     try:
         old = ddb.update_item(
             TableName=table,
-            Key={"pk": {"S": f"INCIDENT#{incident.incident_id}"}, "sk": {"S": SORT_KEY}},
+            Key=key,
             UpdateExpression=f"SET {', '.join(sets)} ADD {', '.join(adds)}",
             ExpressionAttributeValues=values,
             ReturnValues="ALL_OLD",
@@ -135,6 +151,22 @@ def record_sighting(
         f"{counted}: recorded on the incident, no second response"
     )
     return Sighting(**{**sighting.as_dict(), "reason": reason})
+
+
+def _first_item(values: dict[str, Any]) -> dict[str, Any]:
+    """The record of a first delivery, from the update's values (the same attributes, set once)."""
+    item = {
+        "finding_id": values[":fid"],
+        "first_execution": values[":ex"],
+        "first_at": values[":now"],
+        "last_execution": values[":ex"],
+        "last_at": values[":now"],
+        "executions": values[":executions"],
+    }
+    for name, attr in (("last_count", ":count"), ("access_keys", ":access_keys"), ("buckets", ":buckets")):
+        if attr in values:
+            item[name] = values[attr]
+    return item
 
 
 def _unrecorded(why: str) -> Sighting:

@@ -224,3 +224,35 @@ def test_the_sequence_s_indicators_and_signals_are_tables() -> None:
     # A key of the sequence this run did not contain is a next step; a contained one is not.
     assert any(SECOND in s for s in view.next_steps(incident, [KEY]))
     assert not any(SECOND in s for s in view.next_steps(incident, [KEY, SECOND]))
+
+
+def test_an_s3_data_sequence_seeds_its_buckets_and_its_key() -> None:
+    """AttackSequence:S3/CompromisedData: the sequence's buckets (and the objects' buckets) are the
+    run's, its actor's key the one contained."""
+    event = sequence_event()
+    detail = event["detail"]
+    detail["type"] = "AttackSequence:S3/CompromisedData"
+    sequence = detail["service"]["detection"]["sequence"]
+    sequence["actors"] = sequence["actors"][:1]
+    sequence["resources"] = [
+        sequence["resources"][0],
+        {
+            **sequence["resources"][2],
+            "uid": "arn:aws:s3:::acme-payroll-archive",
+            "name": "acme-payroll-archive",
+        },
+        {
+            "uid": "arn:aws:s3:::acme-customer-exports/exports/2026-11.csv",
+            "resourceType": "S3_OBJECT",
+            "accountId": ACCOUNT,
+            "data": {"s3Object": {"key": "exports/2026-11.csv", "eTag": "9b2cf535f27731c974343645a3985328"}},
+        },
+        sequence["resources"][2],
+    ]
+    sequence["sequenceIndicators"].append({"key": "SENSITIVE_DATA", "values": ["exports/2026-11.csv"]})
+    incident = triage(event, Settings())
+    assert incident.access_key_id == KEY and incident.related_key_ids == ()
+    assert incident.buckets == ["acme-payroll-archive", "acme-customer-exports"]
+    assert incident.decision.action == "contain"
+    keys = {i["key"] for i in (incident.model_extra or {})["sequence"]["indicators"]}
+    assert "SENSITIVE_DATA" in keys

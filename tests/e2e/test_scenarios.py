@@ -329,6 +329,10 @@ def securityhub_agrees(report: dict[str, Any], result: DemoResult) -> None:
     response = report["response"]
     mine = [a for a in response["actions"] if a["action"] == SECURITYHUB_ACTION]
     arn = (report["incident"].get("finding") or {}).get("arn")
+    if [a["action"] for a in response["actions"]][-1:] == ["record_finding_update"]:
+        # A repeat delivery: recorded only; the finding's workflow stays where the first run put it.
+        assert mine == []
+        return
     if arn is None:
         assert [(a["status"], a["detail"]) for a in mine] == [
             ("skipped", "no finding: this input has no Security Hub finding")
