@@ -24,6 +24,7 @@ from responder.securityhub import PERMISSIONS_WRITE_BACK, mark_notified
 from responder.settings import Settings, get_settings
 from responder.sightings import Sighting
 from responder.steps.triage import (
+    ContainRules,
     FastContainment,
     accounts_in_scope,
     contain_now,
@@ -87,12 +88,12 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     incident = name_key_user(client("iam"), resolve_quarantined_key(client("iam"), incident))
     fast = FastContainment(status="not_attempted", reason=f"decision is {incident.decision.action}")
     # Who is protected, whose the key is, how old a claim may be: the same for every key contained here.
-    rules: dict[str, Any] = {
-        "owner_tag_keys": settings.owner_tag_keys,
-        "protected_tag": settings.protected_tag,
-        "protected_principals": settings.protected_principals,
-        "stale_after_seconds": CLAIM_STALE_SECONDS,
-    }
+    rules = ContainRules(
+        owner_tag_keys=settings.owner_tag_keys,
+        protected_tag=settings.protected_tag,
+        protected_principals=settings.protected_principals,
+        stale_after_seconds=CLAIM_STALE_SECONDS,
+    )
     # await_approval: reads only, the owner known now, so a yes goes straight to Disable (the ASL's
     # Approved choice).
     if incident.decision.action in {"contain", "await_approval"}:
@@ -116,7 +117,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         incident,
         fast,
         execution_id=execution_id,
-        **rules,
+        rules=rules,
     )
     logger.info(
         "triaged",

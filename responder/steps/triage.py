@@ -36,7 +36,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
@@ -1186,17 +1186,18 @@ def resolve_quarantined_key(iam: Any, incident: Incident) -> Incident:
     return incident.model_copy(update={"decision": Decision(action="notify_only", reason=reason)})
 
 
+class ContainRules(TypedDict, total=False):
+    """What :func:`contain_now` judges every key by: whose it is (owner tags), who is protected, how
+    old a claim may be. The same for each key a run contains."""
+
+    owner_tag_keys: tuple[str, ...]
+    protected_tag: str
+    protected_principals: tuple[str, ...]
+    stale_after_seconds: int
+
+
 def contain_related(
-    iam: Any,
-    ddb: Any,
-    table: str,
-    incident: Incident,
-    *,
-    execution_id: str,
-    owner_tag_keys: tuple[str, ...],
-    protected_tag: str,
-    protected_principals: tuple[str, ...] = (),
-    stale_after_seconds: int = CLAIM_STALE_SECONDS,
+    iam: Any, ddb: Any, table: str, incident: Incident, *, execution_id: str, rules: ContainRules
 ) -> list[dict[str, Any]]:
     """The other keys of this account the signal names (an attack sequence's, a Health event's
     second key), each contained as the first one was: its user confirmed by IAM, exactly once per key.
@@ -1224,17 +1225,7 @@ def contain_related(
         )
         if not one.principal.user_name and key.startswith("AKIA"):
             one = _named_by_iam(iam, one)
-        fast = contain_now(
-            iam,
-            ddb,
-            table,
-            one,
-            execution_id=execution_id,
-            owner_tag_keys=owner_tag_keys,
-            protected_tag=protected_tag,
-            protected_principals=protected_principals,
-            stale_after_seconds=stale_after_seconds,
-        )
+        fast = contain_now(iam, ddb, table, one, execution_id=execution_id, **rules)
         actions = fast.actions or [
             Action.now("disable_access_key", key, "skipped", f"{fast.status}: {fast.reason}")
         ]
@@ -1270,25 +1261,12 @@ def follow_up(
     fast: FastContainment,
     *,
     execution_id: str,
-    owner_tag_keys: tuple[str, ...],
-    protected_tag: str,
-    protected_principals: tuple[str, ...] = (),
-    stale_after_seconds: int = CLAIM_STALE_SECONDS,
+    rules: ContainRules,
 ) -> tuple[list[dict[str, Any]], Sighting | None]:
     """What Triage does once the first key is handled, off containment's critical path: the signal's
     other keys contained (:func:`contain_related`), then this delivery recorded on the incident
     (:func:`responder.sightings.record_sighting`). Their actions join ``fast.actions``."""
-    related = contain_related(
-        iam,
-        ddb,
-        table,
-        incident,
-        execution_id=execution_id,
-        owner_tag_keys=owner_tag_keys,
-        protected_tag=protected_tag,
-        protected_principals=protected_principals,
-        stale_after_seconds=stale_after_seconds,
-    )
+    related = contain_related(iam, ddb, table, incident, execution_id=execution_id, rules=rules)
     fast.actions += [Action.model_validate(a) for r in related for a in r["actions"]]
     contained_now = any(a.action == "disable_access_key" and a.status == "done" for a in fast.actions)
     sighting = record_sighting(ddb, table, incident, execution_id=execution_id, contained_now=contained_now)

@@ -104,6 +104,22 @@ class Detections(Construct):
             self.rules[name] = rule
 
 
+def workflow_target(
+    state_machine: sfn.IStateMachine,
+    dead_letter_queue: sqs.IQueue,
+    responder_input: events.RuleTargetInput | None = None,
+) -> targets.SfnStateMachine:
+    """A rule's start of the state machine (the event itself, or ``responder_input``): retried, then
+    dead-lettered into the queue whose depth alarms the SOC."""
+    return targets.SfnStateMachine(
+        state_machine,
+        input=responder_input,
+        dead_letter_queue=dead_letter_queue,
+        max_event_age=MAX_EVENT_AGE,
+        retry_attempts=RETRY_ATTEMPTS,
+    )
+
+
 class QuarantineTrigger(Construct):
     """AWS's quarantine policy attached to a user starts the responder for that user."""
 
@@ -131,12 +147,8 @@ class QuarantineTrigger(Construct):
             {key: events.EventField.from_path(path) for key, path in QUARANTINE_INPUT.items()}
         )
         self.rule.add_target(
-            targets.SfnStateMachine(
-                state_machine,
-                input=events.RuleTargetInput.from_object(responder_input),
-                dead_letter_queue=dead_letter_queue,
-                max_event_age=MAX_EVENT_AGE,
-                retry_attempts=RETRY_ATTEMPTS,
+            workflow_target(
+                state_machine, dead_letter_queue, events.RuleTargetInput.from_object(responder_input)
             )
         )
 
@@ -164,14 +176,7 @@ class HealthTrigger(Construct):
             description="AWS Health: AWS found an access key of this account in public: start the incident responder",
             event_pattern=_rule_pattern(health_pattern()),
         )
-        self.rule.add_target(
-            targets.SfnStateMachine(
-                state_machine,
-                dead_letter_queue=dead_letter_queue,
-                max_event_age=MAX_EVENT_AGE,
-                retry_attempts=RETRY_ATTEMPTS,
-            )
-        )
+        self.rule.add_target(workflow_target(state_machine, dead_letter_queue))
 
 
 class ResponderWriteAlarm(Construct):
