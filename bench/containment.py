@@ -1,11 +1,14 @@
 """``python -m bench.containment``: how much work stands between a decision and an Inactive key.
 
-Three paths, each a demo scenario (our ASL on moto's Step Functions engine, every handler in-process):
+Five paths, each a demo scenario (our ASL on moto's Step Functions engine, every handler in-process):
 
 - automatic (``iam-user-key``, a GuardDuty finding): at most one Lambda invocation and four AWS API
   calls from the start of the execution, before any query runs;
 - manual (``manual-key``, the console's input naming the key only): one Lambda; five calls, one more
   than the finding's path because the input names no user (IAM's GetAccessKeyLastUsed does);
+- AWS Health (``health-exposed-key``, AWS_RISK_CREDENTIALS_EXPOSED): as the manual path, the event
+  names the key only;
+- an attack sequence (``attack-sequence``): the finding's path, for the sequence's first key;
 - approved (``approval-granted``): from the human's yes (SendTaskSuccess), one Lambda and at most
   four calls (Triage confirmed the owner before asking).
 
@@ -73,6 +76,22 @@ PATHS = (
         MAX_CALLS + 1,
         "GetAccessKeyLastUsed (the input names the key only: IAM names its user), then the automatic "
         "path's four",
+    ),
+    ContainmentPath(
+        "aws-health",
+        "health-exposed-key",
+        False,
+        MAX_CALLS + 1,
+        "GetAccessKeyLastUsed (AWS Health's event names the key only: IAM names its user), then the "
+        "automatic path's four",
+    ),
+    ContainmentPath(
+        "attack-sequence",
+        "attack-sequence",
+        False,
+        MAX_CALLS,
+        "the automatic path's four for the sequence's first key (its actor names the user); the "
+        "sequence's other keys follow in the same Lambda, after the first is Inactive",
     ),
     ContainmentPath(
         "approved",

@@ -57,3 +57,25 @@ def test_after_a_yes_one_lambda_and_three_calls_disable_the_key(tmp_path: Path) 
     assert len(found.calls) <= MAX_CALLS
     assert found.key_status == {found.exposed_key: "Inactive", found.innocent_key: "Active"}
     assert found.meets
+
+
+@pytest.mark.parametrize(
+    ("path", "first"), [("aws-health", ["iam:GetAccessKeyLastUsed"]), ("attack-sequence", [])]
+)
+def test_aws_s_other_signals_are_contained_by_the_first_lambda(
+    tmp_path: Path, path: str, first: list[str]
+) -> None:
+    """AWS Health's event names the key only (IAM names its user first); an attack sequence's first
+    key is contained as a finding's, before the sequence's other keys."""
+    found = measure(tmp_path, path)
+    assert found.workflow_status == "SUCCEEDED"
+    assert found.invocations == ["responder-triage"]
+    assert found.calls == [
+        *first,
+        "iam:ListUserTags",
+        "iam:ListAccessKeys",
+        "dynamodb:PutItem",
+        "iam:UpdateAccessKey",
+    ]
+    assert found.disabled_key == found.exposed_key and not found.query_started
+    assert found.meets
