@@ -6,6 +6,7 @@ Service functions take clients as arguments; only handlers and the CLI call :fun
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable
 from functools import lru_cache
 from typing import Any, TypeVar
@@ -15,6 +16,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from responder import __version__
+from responder.accounts import SESSION_SECONDS, Power, assume_member
 from responder.errors import (
     THROTTLING_CODES,
     Throttled,
@@ -37,6 +39,42 @@ def client(service: str, region: str | None = None) -> Any:
 def reset() -> None:
     """Forget cached clients (the local runner and tests call this when they swap the backend)."""
     client.cache_clear()
+    _MEMBER_SESSIONS.clear()
+
+
+# (account, power, incident) -> (expires at, credentials): a warm Lambda reuses a member session.
+_MEMBER_SESSIONS: dict[tuple[str, str, str], tuple[float, dict[str, str]]] = {}
+_MEMBER_MARGIN = 120.0  # seconds of a session left unused: a step never starts a call on a dying one
+
+
+def member_client(
+    service: str,
+    account_id: str,
+    power: Power,
+    incident_id: str,
+    *,
+    region: str | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> Any:
+    """A client acting in member ``account_id`` as its ``responder-member-<power>`` role, the session
+    named after the incident (:func:`responder.accounts.assume_member`); sessions are reused until
+    :data:`_MEMBER_MARGIN` before they expire."""
+    key = (account_id, power, incident_id)
+    now = clock()
+    cached = _MEMBER_SESSIONS.get(key)
+    if cached is None or cached[0] <= now:
+        creds = assume_member(client("sts"), account_id, power, incident_id)
+        cached = (now + SESSION_SECONDS - _MEMBER_MARGIN, creds)
+        _MEMBER_SESSIONS[key] = cached
+    return boto3.client(service, region_name=region, config=_CONFIG, **cached[1])
+
+
+def acting_client(account_id: str, own_account: str, power: Power, incident_id: str) -> Callable[[str], Any]:
+    """The client factory a step uses for the incident's account: this account's own clients, or the
+    member's through its role (a hub deployment)."""
+    if account_id == own_account:
+        return client
+    return functools.partial(member_client, account_id=account_id, power=power, incident_id=incident_id)
 
 
 _Handler = TypeVar("_Handler", bound=Callable[..., Any])

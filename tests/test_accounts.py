@@ -119,3 +119,27 @@ def test_a_step_acts_in_the_member_as_its_role_named_after_the_incident(org: dic
         member_role_arn(member, "admin")  # type: ignore[arg-type]
     with pytest.raises(InvalidInput):
         assume_member(boto3.client("sts"), member, "contain", "inc/../../x")
+
+
+def test_a_member_client_acts_in_the_member_and_its_session_is_reused(org: dict[str, Any]) -> None:
+    from responder import clients
+
+    clients.reset()
+    member = org["member"]
+    now = [0.0]
+    iam = clients.member_client("iam", member, "contain", INCIDENT, clock=lambda: now[0])
+    iam.create_user(UserName="only-in-the-member")
+    assert "only-in-the-member" not in [u["UserName"] for u in boto3.client("iam").list_users()["Users"]]
+    assert [u["UserName"] for u in iam.list_users()["Users"]] == ["only-in-the-member"]
+    first = clients._MEMBER_SESSIONS[(member, "contain", INCIDENT)]
+    clients.member_client("iam", member, "contain", INCIDENT, clock=lambda: now[0])
+    assert clients._MEMBER_SESSIONS[(member, "contain", INCIDENT)] is first  # reused
+    now[0] = 900.0  # past the session's life less the margin: a new one
+    clients.member_client("iam", member, "contain", INCIDENT, clock=lambda: now[0])
+    assert clients._MEMBER_SESSIONS[(member, "contain", INCIDENT)] is not first
+    # The hub's own account gets its own clients; a member's, the member's role.
+    own = boto3.client("sts").get_caller_identity()["Account"]
+    assert clients.acting_client(own, own, "contain", INCIDENT) is clients.client
+    sts = clients.acting_client(member, own, "investigate", INCIDENT)("sts")
+    assert sts.get_caller_identity()["Arn"].endswith(f"assumed-role/responder-member-investigate/{INCIDENT}")
+    clients.reset()
