@@ -170,6 +170,45 @@ def _environment(values: Mapping[str, str]) -> Iterator[None]:
         clients.reset()
 
 
+# DynamoDB's conditional writes are atomic; moto's check-then-write is not, across the threads that
+# run concurrent executions' tasks. The exactly-once claims (a key's, a finding's first delivery) rely
+# on that atomicity, so while a local workflow runs, moto's writes are serialized as DynamoDB's are.
+_DYNAMODB_WRITES = ("put_item", "update_item", "delete_item", "transact_write_items")
+_DYNAMODB_LOCK = threading.RLock()
+_DYNAMODB_DEPTH: list[dict[str, Any]] = []
+
+
+@contextlib.contextmanager
+def atomic_dynamodb_writes() -> Iterator[None]:
+    """moto's DynamoDB writes made atomic (one at a time) while active; nests."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    with _DYNAMODB_LOCK:
+        if not _DYNAMODB_DEPTH:
+            originals = {name: getattr(DynamoDBBackend, name) for name in _DYNAMODB_WRITES}
+
+            def serialized(original: Any) -> Any:
+                def write(self: Any, *args: Any, **kwargs: Any) -> Any:
+                    with _DYNAMODB_LOCK:
+                        return original(self, *args, **kwargs)
+
+                return write
+
+            for name, original in originals.items():
+                setattr(DynamoDBBackend, name, serialized(original))
+            _DYNAMODB_DEPTH.append(originals)
+        else:
+            _DYNAMODB_DEPTH.append(_DYNAMODB_DEPTH[0])
+    try:
+        yield
+    finally:
+        with _DYNAMODB_LOCK:
+            originals = _DYNAMODB_DEPTH.pop()
+            if not _DYNAMODB_DEPTH:
+                for name, original in originals.items():
+                    setattr(DynamoDBBackend, name, original)
+
+
 def _check_moto() -> None:
     from moto.core.config import default_user_config
     from moto.core.models import botocore_stubber
@@ -232,6 +271,7 @@ class LocalWorkflow:
         with contextlib.ExitStack() as stack:
             stack.enter_context(_environment(self.environment))
             stack.enter_context(retry_interval_scale(self.retry_interval_scale))
+            stack.enter_context(atomic_dynamodb_writes())
             stack.enter_context(self.dispatch)
             self._sfn = boto3.client("stepfunctions", region_name=self.region)
             self.deploy()
