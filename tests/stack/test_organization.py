@@ -476,3 +476,22 @@ def test_the_organization_app_passes_cdk_nag(organization_synth):
     report = json.loads((organization_synth.outdir / "validation-report.json").read_text())
     failures = [r for r in report["pluginReports"] if r.get("conclusion") != "success"]
     assert not failures, json.dumps(failures, indent=1)[:4000]
+
+
+def test_every_action_the_organization_stacks_grant_exists(organization_synth):
+    """The actions the stacks add themselves (trusts, assume, operators, forwarders) are real ones."""
+    from tests.stack.test_declared_actions import KNOWN
+
+    names = [HUB_STACK, MEMBER_STACK, *(forwarder_stack(r) for r in FORWARDED)]
+    actions: set[str] = set()
+    for name in names:
+        template = organization_synth.stack_template(name)
+        for resource in template["Resources"].values():
+            props = resource.get("Properties", {})
+            documents = [props.get("PolicyDocument"), props.get("AssumeRolePolicyDocument")]
+            for document in filter(None, documents):
+                for statement in document["Statement"]:
+                    actions.update(a for a in _list(statement["Action"]) if "*" not in a)  # TLS-only Denies
+    assert {"sts:SetSourceIdentity", "sts:TagSession", "events:PutEvents"} <= actions
+    unknown = sorted(a for a in actions if a.lower() not in KNOWN)
+    assert not unknown, unknown
