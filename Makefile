@@ -46,17 +46,26 @@ lint: $(VENV)/.stamp
 typecheck: $(VENV)/.stamp
 	$(BIN)/mypy
 
+# The organization deployment's stacks (hub, member, forwarders), with example ids, linted beside the
+# single-account stack.
+ORGANIZATION_EXAMPLE := -c responder:deployment=organization -c responder:organizationId=o-a1b2c3d4e5 \
+	-c responder:memberOrganizationalUnits=ou-ab12-cdef3456 -c responder:hubRegion=us-east-1 \
+	-c responder:regions=us-east-1,eu-west-1
+
 synth: setup
-	rm -rf cdk.out
+	rm -rf cdk.out cdk.out.organization
 	npx --no-install cdk synth --quiet --app "$(BIN)/python app.py" > /dev/null
+	npx --no-install cdk synth --quiet --app "$(BIN)/python app.py" -o cdk.out.organization \
+		$(ORGANIZATION_EXAMPLE) > /dev/null
 
 cfn-lint: synth
-	$(BIN)/cfn-lint cdk.out/*.template.json
+	$(BIN)/cfn-lint cdk.out/*.template.json cdk.out.organization/*.template.json
 
 # Every skipped check carries its reason next to the resource (stacks/constructs/*: checkov metadata).
 # BC_SKIP_MAPPING and --skip-download keep checkov offline.
 checkov: synth $(CHECKOV_VENV)/.stamp
 	BC_SKIP_MAPPING=TRUE $(CHECKOV_VENV)/bin/checkov -d cdk.out --framework cloudformation --quiet --compact --skip-download
+	BC_SKIP_MAPPING=TRUE $(CHECKOV_VENV)/bin/checkov -d cdk.out.organization --framework cloudformation --quiet --compact --skip-download
 
 unit: $(VENV)/.stamp
 	$(BIN)/python -m pytest -n 2
@@ -72,4 +81,4 @@ bench: $(VENV)/.stamp
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) node_modules cdk.out out .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) node_modules cdk.out cdk.out.organization out .mypy_cache .ruff_cache .pytest_cache

@@ -69,6 +69,10 @@ _IDENTITY_POOL = re.compile(
 # An OIDC subject prefix the account's own apps use (``repo:acme-corp/``): a prefix, never a pattern.
 _OIDC_SUBJECT = re.compile(r"^[^\s,*?]{3,256}$")
 _ORGANIZATION = re.compile(r"^o-[a-z0-9]{10,32}$")
+# A StackSet's deployment target: an organizational unit, or the organization's root (every account).
+_ORGANIZATIONAL_UNIT = re.compile(r"^(ou-[a-z0-9]{4,32}-[a-z0-9]{8,32}|r-[a-z0-9]{4,32})$")
+# Who may assume the hub's human roles: exact IAM role or user ARNs, never a wildcard.
+_OPERATOR = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]{1,512}$")
 _KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]{1,128}$")
 _DAY = re.compile(r"^\d{4}/\d{2}/\d{2}$")
 _GLUE_NAME = re.compile(r"^[a-z0-9_]{1,255}$")
@@ -163,6 +167,23 @@ class StackSettings:
     quarantine_trigger: bool = True
     health_trigger: bool = True
     refresh_ip_sources: bool = True
+    deployment: Literal["account", "organization"] = "account"
+    member_organizational_units: tuple[str, ...] = ()
+    hub_region: str = ""
+    regions: tuple[str, ...] = ()  # besides the hub's: each gets a forwarder stack
+    hub_account_id: str = ""  # the member stack's HubAccountId default, for a member deployed alone
+    stack_set_call_as: Literal["DELEGATED_ADMIN", "SELF", "NONE"] = "DELEGATED_ADMIN"
+    operator_principals: tuple[str, ...] = ()  # empty: the hub account (its IAM policies decide)
+
+    @property
+    def organization(self) -> bool:
+        """Whether this is the organization deployment: a hub, member roles, forwarders."""
+        return self.deployment == "organization"
+
+    @property
+    def forwarded_regions(self) -> tuple[str, ...]:
+        """The regions that forward their findings to the hub's: every region but the hub's own."""
+        return tuple(r for r in self.regions if r != self.hub_region)
 
     @classmethod
     def from_context(cls, get: Callable[[str], Any]) -> StackSettings:
@@ -216,6 +237,7 @@ class StackSettings:
         ticket_secret, ticket_key = _secret_with_key(c, "ticketWebhookSecretArn", "ticketWebhookKmsKeyArn")
         return cls(
             **engine_fields,
+            **_organization(c, defaults, organization),
             finding_type_prefixes=c.strings(
                 "findingTypePrefixes",
                 defaults.finding_type_prefixes,
@@ -371,6 +393,7 @@ CONTAINMENT_GROUP = "Containment and approval"
 INVESTIGATION_GROUP = "Investigation"
 EVIDENCE_GROUP = "Evidence and logs"
 NOTIFICATION_GROUP = "Notifications"
+ORGANIZATION_GROUP = "Organization (with `responder:deployment` = `organization`; docs/organization.md)"
 
 KEYS: tuple[ContextKey, ...] = (
     ContextKey(
@@ -432,7 +455,10 @@ KEYS: tuple[ContextKey, ...] = (
         "organizationId", "organization_id", "string", ATHENA_GROUP,
         "Organization id (`o-...`) of an organization trail, whose logs sit under "
         "`AWSLogs/<org-id>/<account>/`. Remediation also counts a grant pinned to this organization "
-        "(`aws:PrincipalOrgID`) as internal when the account cannot read its organization itself.",
+        "(`aws:PrincipalOrgID`) as internal when the account cannot read its organization itself. "
+        "Required with `responder:deployment` = `organization`: the member roles trust the hub's step "
+        "roles under `aws:PrincipalOrgID` = this id, and the hub assumes only roles of this "
+        "organization (`aws:ResourceOrgID`).",
         ("ORGANIZATION_ID",),
     ),
     ContextKey(
@@ -638,8 +664,116 @@ KEYS: tuple[ContextKey, ...] = (
         ("SECURITYHUB_WRITE_BACK",),
         default="`true`",
     ),
+    ContextKey(
+        "deployment", "deployment", "string", ORGANIZATION_GROUP,
+        "`account`: the responder protects the one account it is deployed in (one stack, "
+        "`IncidentResponder`). `organization`: a hub stack (`IncidentResponder`, in the GuardDuty "
+        "delegated-administrator account) responds for the organization's member accounts through "
+        "the member stack's roles (`IncidentResponderMember`, rolled out by a StackSet), with a "
+        "forwarder stack per other region (`IncidentResponderForwarder-<region>`).",
+    ),
+    ContextKey(
+        "memberOrganizationalUnits", "member_organizational_units", "list of strings", ORGANIZATION_GROUP,
+        "Organizational unit ids (`ou-...`), or the root id (`r-...`) for every account, whose accounts "
+        "get the member roles; the StackSet deploys to their accounts, new ones included. Required "
+        "with `organization`.",
+    ),
+    ContextKey(
+        "hubRegion", "hub_region", "string", ORGANIZATION_GROUP,
+        "The region the hub stack is deployed in, where its rules start the workflow; the forwarders "
+        "send their region's findings to this region's default event bus. Required with "
+        "`organization`.",
+    ),
+    ContextKey(
+        "regions", "regions", "list of strings", ORGANIZATION_GROUP,
+        "Every region GuardDuty is enabled in (the hub's may be listed): each region but the hub's "
+        "gets a forwarder stack. Empty: the hub's region only.",
+    ),
+    ContextKey(
+        "hubAccountId", "hub_account_id", "string", ORGANIZATION_GROUP,
+        "The hub's account id, as the default of the member stack's `HubAccountId` parameter (for "
+        "`cdk deploy IncidentResponderMember` in one account); the StackSet passes the hub's own.",
+    ),
+    ContextKey(
+        "stackSetCallAs", "stack_set_call_as", "string", ORGANIZATION_GROUP,
+        "How the hub creates the member StackSet: `DELEGATED_ADMIN` (the hub account is a delegated "
+        "administrator for CloudFormation StackSets), `SELF` (the hub is the management account) or "
+        "`NONE` (no StackSet: deploy the member stack yourself).",
+        default="`DELEGATED_ADMIN`",
+    ),
+    ContextKey(
+        "operatorPrincipals", "operator_principals", "list of strings", ORGANIZATION_GROUP,
+        "Exact IAM role or user ARNs (e.g. the IAM Identity Center roles of the SOC) that may assume "
+        "the hub's SecurityAnalyst, SecurityBreakGlass and SecurityDeploy roles. Empty: the hub "
+        "account, whose IAM policies then decide who may.",
+    ),
 )  # fmt: skip
 KEY_BY_NAME: dict[str, ContextKey] = {k.name: k for k in KEYS}
+
+# The keys only the organization deployment reads: given with `account`, they would be silently unused.
+ORGANIZATION_ONLY: tuple[str, ...] = (
+    "memberOrganizationalUnits",
+    "hubRegion",
+    "regions",
+    "hubAccountId",
+    "stackSetCallAs",
+    "operatorPrincipals",
+)
+
+
+def _organization(c: _Reader, defaults: StackSettings, organization_id: str) -> dict[str, Any]:
+    """The deployment mode's keys: with ``organization``, the organization, its member OUs and the
+    hub's region are required; with ``account`` (the default), none of the organization's keys."""
+    deployment = c.choice("deployment", ("account", "organization"), defaults.deployment)
+    if deployment == "account":
+        given = [k for k in ORGANIZATION_ONLY if c.given(k)]
+        if given:
+            raise SettingsError(
+                f"{', '.join(PREFIX + k for k in given)}: only read when {PREFIX}deployment is "
+                f"'organization' (it is 'account')"
+            )
+        return {"deployment": deployment}
+    needs = f"required when {PREFIX}deployment is 'organization'"
+    if not organization_id:
+        raise SettingsError(
+            f"{PREFIX}organizationId is {needs}: the organization id (o-...) whose member accounts "
+            "the hub responds for"
+        )
+    if not c.given("memberOrganizationalUnits"):
+        raise SettingsError(
+            f"{PREFIX}memberOrganizationalUnits is {needs}: the organizational units (ou-...) or the "
+            "root (r-...) whose accounts get the member roles"
+        )
+    hub_region = c.text("hubRegion", "")
+    if not hub_region:
+        raise SettingsError(
+            f"{PREFIX}hubRegion is {needs}: the region the hub is deployed in (where GuardDuty's "
+            "delegated administrator aggregates, e.g. us-east-1)"
+        )
+    if not _REGION.match(hub_region):
+        raise SettingsError(f"{PREFIX}hubRegion must be an AWS region name, not {hub_region!r}")
+    hub_account = c.text("hubAccountId", "")
+    if hub_account and not _ACCOUNT.match(hub_account):
+        raise SettingsError(f"{PREFIX}hubAccountId must be a 12-digit account id, not {hub_account!r}")
+    return {
+        "deployment": deployment,
+        "member_organizational_units": c.strings(
+            "memberOrganizationalUnits",
+            (),
+            _ORGANIZATIONAL_UNIT,
+            "an organizational unit id (ou-xxxx-xxxxxxxx) or a root id (r-xxxx)",
+            min_items=1,
+        ),
+        "hub_region": hub_region,
+        "regions": c.strings("regions", (), _REGION, "an AWS region name"),
+        "hub_account_id": hub_account,
+        "stack_set_call_as": c.choice(
+            "stackSetCallAs", ("DELEGATED_ADMIN", "SELF", "NONE"), defaults.stack_set_call_as
+        ),
+        "operator_principals": c.strings(
+            "operatorPrincipals", (), _OPERATOR, "an IAM role or user ARN (no wildcards)"
+        ),
+    }
 
 
 def _query_engine(c: _Reader, defaults: StackSettings) -> dict[str, Any]:
@@ -761,6 +895,11 @@ class _Reader:
 
     def __init__(self, context: Mapping[str, Any]) -> None:
         self._context = context
+
+    def given(self, key: str) -> bool:
+        """Whether ``key`` has a value other than empty text or an empty list (cdk.json's blanks)."""
+        value = self._context.get(key)
+        return value is not None and value not in ("", [], ())
 
     def _fail(self, key: str, expected: str, value: Any) -> SettingsError:
         return SettingsError(f"{PREFIX}{key} must be {expected}, not {value!r}")

@@ -9,6 +9,11 @@ in-process handlers. A test checks this table, the folders and the ASL agree.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
+
+#: What a member account's role lets the hub do there (organization deployment, docs/organization.md).
+Power = Literal["investigate", "contain", "remediate"]
+POWERS: tuple[Power, ...] = ("investigate", "contain", "remediate")
 
 
 @dataclass(frozen=True)
@@ -48,3 +53,31 @@ STEPS: tuple[Step, ...] = (
 )
 
 STEP_BY_NAME = {s.name: s for s in STEPS}
+
+#: Which member role each step assumes in the finding's account, in the organization deployment: the
+#: one place that decides it. A member role grants exactly what its steps declare on member-account
+#: resources (their IAM users, roles, keys and policies, their buckets); the hub's tables, buckets,
+#: topic and secrets stay with the step's own role. A test checks every step declaring member-account
+#: resources is here, and only those.
+MEMBER_POWER: dict[str, Power] = {
+    # Read and investigate: whose key, the buckets' policies, what the report looks up.
+    "validate": "investigate",
+    "snapshot": "investigate",
+    "report": "investigate",
+    # Contain: the key, its sessions, the principal's tags.
+    "triage": "contain",
+    "disable": "contain",
+    "revoke_sessions": "contain",
+    # Remediate and eradicate: bucket policies, contain_principal, deletes.
+    "remediate": "remediate",
+    "eradicate": "remediate",
+}
+
+
+def member_role_name(power: Power) -> str:
+    """The fixed name of the member role of ``power`` (the same in every member account)."""
+    return f"responder-member-{power}"
+
+
+#: The member stack's deny-all policy, which containment attaches in a member account.
+MEMBER_DENY_ALL_POLICY_NAME = "responder-deny-all"

@@ -9,6 +9,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from deployment.settings import StackSettings
+from lambdas.steps import MEMBER_POWER, STEPS, member_role_name
 from responder.permissions import Permission
 from responder.query import ENGINE_SPECS
 from stacks.constructs.alarms import Alarms
@@ -19,10 +20,14 @@ from stacks.constructs.evidence import EvidenceStore
 from stacks.constructs.functions import References, StepFunctions, guardrails
 from stacks.constructs.layers import newest_python_runtime
 from stacks.constructs.log_encryption import LogEncryption
+from stacks.constructs.member_roles import TRUST_ACTIONS
 from stacks.constructs.notifications import Notifications
+from stacks.constructs.operators import OPERATOR_ROLES, Operators, operator_role_arn
 from stacks.constructs.query_engine import AthenaQueryEngine, SecurityLakeQueryEngine, log_group_arn
 from stacks.constructs.redaction import REDACTION_KEY_SECRET_ENV, RedactionKey
+from stacks.constructs.stack_set import MemberStackSet
 from stacks.constructs.workflow import Workflow
+from stacks.names import hub_role_name
 
 # Resources only one query engine uses: each engine declares its own (responder/query/<engine>.py).
 ENGINE_REFERENCES: dict[str, frozenset[str]] = {name: spec.references for name, spec in ENGINE_SPECS.items()}
@@ -49,14 +54,39 @@ POWERTOOLS_SERVICE_NAME = "responder"  # as responder.observability names it
 POWERTOOLS_METRICS_NAMESPACE = "IncidentResponder"
 
 
+def assume_member_role(step_name: str, organization_id: str) -> tuple[Permission, ...]:
+    """What a hub step role gets in the organization deployment: assuming its power's member role
+    (:data:`lambdas.steps.MEMBER_POWER`) in any account of the organization, with a source identity
+    and session tags; nothing for a step that acts in the hub only."""
+    power = MEMBER_POWER.get(step_name)
+    if power is None:
+        return ()
+    return (
+        Permission(
+            TRUST_ACTIONS,
+            (f"arn:{{partition}}:iam::*:role/{member_role_name(power)}",),
+            "the finding's member account is known only at run time; one role name, in this "
+            "organization's accounts only (aws:ResourceOrgID)",
+            conditions={"StringEquals": {"aws:ResourceOrgID": [organization_id]}},
+        ),
+    )
+
+
 class ResponderStack(Stack):
     """GuardDuty finding -> Step Functions workflow of Lambda steps -> evidence, report, SOC notice."""
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, settings: StackSettings, **kwargs: Any
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: StackSettings,
+        member_template_body: str = "",
+        **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.settings = settings
+        hub = settings.organization
         notifications = Notifications(self, "Notifications", emails=settings.soc_emails)
         evidence = EvidenceStore(self, "Evidence", settings=settings)
         log_encryption = LogEncryption(self, "LogEncryption", retention_days=settings.log_retention_days)
@@ -120,8 +150,14 @@ class ResponderStack(Stack):
                         else []
                     ),
                 ),
+                other_roles=tuple(operator_role_arn(name) for name in OPERATOR_ROLES) if hub else (),
             ),
             always_environment=ALWAYS_ENVIRONMENT,
+            # The hub's step roles: fixed names, which the member roles' trust names exactly.
+            role_names={s.name: hub_role_name(s.name, self.stack_name) for s in STEPS} if hub else None,
+            assume={s.name: assume_member_role(s.name, settings.organization_id) for s in STEPS}
+            if hub
+            else None,
         )
         if isinstance(self.query_engine, SecurityLakeQueryEngine):
             self.query_engine.grant_lake_formation(
@@ -182,6 +218,31 @@ class ResponderStack(Stack):
         self.functions = functions
         self.workflow = workflow
         self.detection = detection
+        self.operators: Operators | None = None
+        self.member_stack_set: MemberStackSet | None = None
+        if hub:
+            self.operators = Operators(
+                self,
+                "Operators",
+                settings=settings,
+                references=references,
+                workflow=workflow.state_machine,
+                stack_arn=self.stack_id,
+                log_retention=log_encryption.retention,
+                log_key=log_encryption.key,
+            )
+            CfnOutput(
+                self,
+                "DryRunStateMachineArn",
+                value=self.operators.dry_run.state_machine.state_machine_arn,
+            )
+            if settings.stack_set_call_as != "NONE":
+                self.member_stack_set = MemberStackSet(
+                    self, "Members", settings=settings, template_body=member_template_body
+                )
+                # A trust naming a role that does not exist yet is refused: the step roles come first.
+                for function in functions.by_name.values():
+                    self.member_stack_set.node.add_dependency(function.role)
 
         # The CLI finds the responder through these outputs.
         CfnOutput(self, "StateMachineArn", value=workflow.state_machine.state_machine_arn)

@@ -21,11 +21,13 @@ DENY_ALL_POLICY_ENV = "DENY_ALL_POLICY_ARN"
 class DenyAllPolicy(Construct):
     """A customer-managed policy denying every action on every resource, attached to nothing here."""
 
-    def __init__(self, scope: Construct, construct_id: str) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, name: str | None = None) -> None:
         super().__init__(scope, construct_id)
+        # A fixed name in a member account, where the hub's steps must find it without a lookup.
         self.policy = iam.ManagedPolicy(
             self,
             "Policy",
+            managed_policy_name=name,
             description="Incident responder containment: denies every action. The responder attaches it to "
             "a contained user or role; responder recover detaches it.",
             statements=[

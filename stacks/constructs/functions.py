@@ -160,14 +160,16 @@ def guardrails(
     deny_all_policy_arn: str,
     record_buckets: tuple[str, ...],
     log_buckets: tuple[str, ...],
+    other_roles: tuple[str, ...] = (),
 ) -> tuple[Guardrail, ...]:
-    """The explicit Denies every step role gets (by service): the responder's own roles and deny-all
-    policy; the configuration and objects of ``record_buckets`` (evidence: written, never rewritten) and
+    """The explicit Denies every step role gets (by service): the responder's own roles (``<stack>-*``
+    and ``other_roles``, role ARNs: the organization hub's human roles) and deny-all policy; the
+    configuration and objects of ``record_buckets`` (evidence: written, never rewritten) and
     ``log_buckets`` (access logs, the trail: read only). Bucket values are bucket ARNs."""
     own_roles = f"arn:{Aws.PARTITION}:iam::{Aws.ACCOUNT_ID}:role/{stack_name}-*"
     buckets = (*record_buckets, *log_buckets)
     rails = [
-        Guardrail("DenyWritesToTheResponderRoles", "iam", OWN_ROLE_WRITES, (own_roles,)),
+        Guardrail("DenyWritesToTheResponderRoles", "iam", OWN_ROLE_WRITES, (own_roles, *other_roles)),
         Guardrail("DenyChangesToTheDenyAllPolicy", "iam", DENY_POLICY_WRITES, (deny_all_policy_arn,)),
         Guardrail("DenyChangesToResponderBuckets", "s3", BUCKET_CONFIG_WRITES, buckets),
     ]
@@ -283,6 +285,41 @@ def resolve_conditions(
     return resolved
 
 
+def grant(
+    role: iam.IRole, permissions: tuple[Permission, ...], references: References, *, where: str
+) -> tuple[set[str], dict[str, list[str]]]:
+    """Add one statement per permission to ``role``, resolved against ``references`` (those naming only
+    absent resources dropped): ``(actions granted, {IAM5 finding: reasons})``. A wildcard resource
+    without a reason (its own, or :data:`WILDCARD_REASONS`') is a :class:`StepCodeError` naming ``where``."""
+    reasons: dict[str, list[str]] = {}
+    granted: set[str] = set()
+    for permission in permissions:
+        resources = [r for r in permission.resources if resolve_resource(r, references) is not None]
+        conditions = resolve_conditions(permission.conditions, references)
+        if not resources or conditions is None:
+            continue
+        statement = iam.PolicyStatement(
+            actions=list(permission.actions),
+            resources=[resolve_resource(r, references) or "" for r in resources],
+            conditions=conditions or None,
+        )
+        role.add_to_principal_policy(statement)
+        granted.update(permission.actions)
+        for template, resource in zip(resources, statement.resources, strict=True):
+            finding = wildcard_finding(role, resource)
+            if finding:
+                why = permission.reason or WILDCARD_REASONS.get(template)
+                if not why:
+                    raise StepCodeError(
+                        f"{where}: {', '.join(permission.actions)} on {template} "
+                        "is a wildcard resource: give the Permission a reason"
+                    )
+                reasons.setdefault(finding, []).append(
+                    f"{', '.join(permission.actions)} on {template}: {why}"
+                )
+    return granted, reasons
+
+
 # Checks checkov (make test) makes on every step function that do not fit a Step Functions task.
 CHECKOV_SKIPS = {
     "CKV_AWS_116": "Invoked synchronously by Step Functions only: a failed invocation goes to the ASL's "
@@ -314,47 +351,31 @@ class StepFunction(Construct):
         log_key: kms.IKey,
         guardrails: tuple[Guardrail, ...] = (),
         always_environment: tuple[str, ...] = (),
+        role_name: str | None = None,
+        assume: tuple[Permission, ...] = (),
     ) -> None:
         super().__init__(scope, construct_id)
         self.step = step
         self.log_group = logs.LogGroup(
             self, "Logs", retention=log_retention, encryption_key=log_key, removal_policy=RemovalPolicy.RETAIN
         )
+        # A fixed name only where another account's trust must name the role (organization hub).
         self.role = iam.Role(
             self,
             "Role",
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description=f"Incident responder step {step.name}: {step.description}",
+            role_name=role_name,
         )
+        self.assume = assume
         self.log_group.grant_write(self.role)
-        reasons: dict[str, list[str]] = {}
         declared = handler_permissions(step)
-        granted: set[str] = set()
-        for permission in (*declared, *references.implied_by(declared)):
-            resources = [r for r in permission.resources if resolve_resource(r, references) is not None]
-            conditions = resolve_conditions(permission.conditions, references)
-            if not resources or conditions is None:
-                continue
-            statement = iam.PolicyStatement(
-                actions=list(permission.actions),
-                resources=[resolve_resource(r, references) or "" for r in resources],
-                conditions=conditions or None,
-            )
-            self.role.add_to_policy(statement)
-            granted.update(permission.actions)
-            for template, resource in zip(resources, statement.resources, strict=True):
-                finding = wildcard_finding(self, resource)
-                if finding:
-                    why = permission.reason or WILDCARD_REASONS.get(template)
-                    if not why:
-                        raise StepCodeError(
-                            f"lambdas/{step.name}/handler.py: {', '.join(permission.actions)} on {template} "
-                            "is a wildcard resource: give the Permission a reason"
-                        )
-                    reasons.setdefault(finding, []).append(
-                        f"{', '.join(permission.actions)} on {template}: {why}"
-                    )
-
+        granted, reasons = grant(
+            self.role,
+            (*declared, *references.implied_by(declared), *assume),
+            references,
+            where=f"lambdas/{step.name}/handler.py",
+        )
         self.granted = frozenset(granted)
         self.guardrails = tuple(g for g in guardrails if g.applies_to(granted))
         for guardrail in self.guardrails:
@@ -404,6 +425,8 @@ class StepFunctions(Construct):
         runtime: lambda_.Runtime,
         guardrails: tuple[Guardrail, ...] = (),
         always_environment: Mapping[str, tuple[str, ...]] | None = None,
+        role_names: Mapping[str, str] | None = None,
+        assume: Mapping[str, tuple[Permission, ...]] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.layers = SharedLayers(self, "Layers", runtime=runtime)
@@ -422,6 +445,8 @@ class StepFunctions(Construct):
                 log_key=log_key,
                 guardrails=guardrails,
                 always_environment=(always_environment or {}).get(step.name, ()),
+                role_name=(role_names or {}).get(step.name),
+                assume=(assume or {}).get(step.name, ()),
             )
             for step in STEPS
         }

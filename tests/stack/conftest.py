@@ -29,6 +29,10 @@ class Synth:
     def of_type(self, kind: str) -> dict[str, dict[str, Any]]:
         return {k: r for k, r in self.resources.items() if r["Type"] == kind}
 
+    def stack_template(self, name: str) -> dict[str, Any]:
+        """Another stack of the app (organization deployment: the member and forwarder stacks)."""
+        return json.loads((self.outdir / f"{name}.template.json").read_text())
+
 
 def synthesize(outdir: Path, **overrides: Any) -> Synth:
     """The stack synthesized into ``outdir`` with cdk.json's context and ``responder:*`` overrides."""
@@ -106,3 +110,19 @@ def securitylake_synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
 def cloudwatch_synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     """CloudWatch Logs Insights over the trail's log group."""
     return synthesize(tmp_path_factory.mktemp("cdk.out.cloudwatch"), **CLOUDWATCH)
+
+
+# The organization deployment: a hub in us-east-1 for two OUs, two more regions forwarded to it.
+ORGANIZATION = {
+    "deployment": "organization",
+    "organizationId": "o-a1b2c3d4e5",
+    "memberOrganizationalUnits": ["ou-ab12-cdef3456", "ou-ab12-99887766"],
+    "hubRegion": "us-east-1",
+    "regions": ["us-east-1", "eu-west-1", "ap-southeast-2"],
+}
+
+
+@pytest.fixture(scope="session")
+def organization_synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    """The organization deployment; ``stack`` is the hub, the other stacks are in ``outdir``."""
+    return synthesize(tmp_path_factory.mktemp("cdk.out.organization"), **ORGANIZATION)

@@ -26,7 +26,7 @@ from stacks.constructs.layers import (
     pinned_version,
     powertools_version,
 )
-from stacks.responder_stack import ENGINE_REFERENCES, OPTIONAL_REFERENCES
+from stacks.responder_stack import ENGINE_REFERENCES, OPTIONAL_REFERENCES, assume_member_role
 from tests.stack.conftest import OPTIONS, ORGANIZATION_TRAIL
 
 pytestmark = pytest.mark.synth
@@ -123,7 +123,15 @@ def _function(synth, step_name: str) -> tuple[dict[str, Any], str]:
 
 @pytest.mark.parametrize(
     "fixture",
-    ["synth", "athena_synth", "org_synth", "options_synth", "securitylake_synth", "cloudwatch_synth"],
+    [
+        "synth",
+        "athena_synth",
+        "org_synth",
+        "options_synth",
+        "securitylake_synth",
+        "cloudwatch_synth",
+        "organization_synth",
+    ],
 )
 @pytest.mark.parametrize("step", STEPS, ids=lambda s: s.name)
 def test_role_grants_exactly_the_declared_permissions_plus_logs_and_xray(request, fixture, step):
@@ -143,6 +151,9 @@ def test_role_grants_exactly_the_declared_permissions_plus_logs_and_xray(request
     # Reading an SSE-KMS trail or a KMS-encrypted webhook secret takes its key: the grants a
     # deployment adds to a declaration.
     implied = _implied(declared, settings, synth)
+    # The organization hub's step may assume its power's member role (lambdas.steps.MEMBER_POWER).
+    if settings.organization:
+        implied += list(assume_member_role(step.name, settings.organization_id))
     assert granted == {a for p in (*declared, *implied) for a in p.actions} | BASICS
     # ... each on exactly the resources declared, under exactly the conditions declared (references
     # resolved to this stack's resources).
