@@ -9,11 +9,10 @@ in-process handlers. A test checks this table, the folders and the ASL agree.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
-#: What a member account's role lets the hub do there (organization deployment, docs/organization.md).
-Power = Literal["investigate", "contain", "remediate"]
-POWERS: tuple[Power, ...] = ("investigate", "contain", "remediate")
+# What a member account's role lets the hub do there (organization deployment, docs/organization.md):
+# one definition, beside the runtime that assumes those roles.
+from responder.accounts import MEMBER_ROLE_PREFIX, Power
 
 
 @dataclass(frozen=True)
@@ -76,7 +75,7 @@ MEMBER_POWER: dict[str, Power] = {
 
 def member_role_name(power: Power) -> str:
     """The fixed name of the member role of ``power`` (the same in every member account)."""
-    return f"responder-member-{power}"
+    return f"{MEMBER_ROLE_PREFIX}{power}"
 
 
 #: The member stack's deny-all policy, which containment attaches in a member account.

@@ -24,11 +24,10 @@ from constructs import Construct
 from lambdas.steps import (
     MEMBER_DENY_ALL_POLICY_NAME,
     MEMBER_POWER,
-    POWERS,
     STEP_BY_NAME,
-    Power,
     member_role_name,
 )
+from responder.accounts import POWERS, Power
 from responder.permissions import Permission
 from stacks.constructs.containment import DenyAllPolicy
 from stacks.constructs.functions import (

@@ -15,7 +15,8 @@ from aws_cdk import App
 from app import build, cli_context, stacks
 from deployment.patterns import event_pattern, health_pattern
 from deployment.settings import SettingsError
-from lambdas.steps import MEMBER_POWER, POWERS, STEP_BY_NAME, STEPS, member_role_name
+from lambdas.steps import MEMBER_POWER, STEP_BY_NAME, STEPS, member_role_name
+from responder.accounts import POWERS
 from responder.permissions import Permission
 from stacks.constructs.functions import handler_permissions, resolve_conditions, resolve_resource
 from stacks.constructs.member_roles import (
