@@ -18,6 +18,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from responder.errors import InvalidInput, ResponderError, error_code
+from responder.operators import refusal
 from responder.permissions import Permission
 
 DENIED_ERROR = "ApprovalDenied"
@@ -85,6 +86,10 @@ def _send(call: Any, **kwargs: Any) -> None:
         code = error_code(exc)
         if code in _TOKEN_ERRORS:
             raise InvalidInput(f"{exc.operation_name}: {_TOKEN_ERRORS[code]} ({code})") from exc
+        command = "approve" if exc.operation_name == "SendTaskSuccess" else "deny"
+        refused = refusal(command, exc)
+        if refused:
+            raise ApprovalNotSent(f"the workflow is still waiting: {refused}") from exc
         raise ApprovalNotSent(f"{exc.operation_name} failed ({code}); the workflow is still waiting") from exc
 
 

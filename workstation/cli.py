@@ -265,10 +265,11 @@ def _args_recover(parser: argparse.ArgumentParser) -> None:
 def _cmd_recover(args: argparse.Namespace) -> int:
     import os
 
-    from botocore.exceptions import BotoCoreError
+    from botocore.exceptions import BotoCoreError, ClientError
 
     from responder.clients import client
     from responder.errors import ResponderError
+    from responder.operators import refusal
     from workstation.recover import Selection, recover_changes, recover_lines
 
     table = args.table or os.environ.get("INCIDENT_TABLE", "")
@@ -301,6 +302,12 @@ def _cmd_recover(args: argparse.Namespace) -> int:
                 _say("nothing undone", file=sys.stderr)
                 return 1
         done = recover_changes(iam, ddb, table, args.incident, s3=s3, selection=selection)
+    except ClientError as exc:
+        refused = refusal("recover", exc)
+        if refused is None:
+            raise
+        _say(f"responder: {refused}", file=sys.stderr)
+        return 1
     except (ResponderError, BotoCoreError) as exc:
         if isinstance(exc, InvalidInput):
             raise

@@ -20,6 +20,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from responder.errors import InvalidInput, ResponderError, error_code, error_message
+from responder.operators import refusal
 from responder.permissions import Permission
 from responder.steps.triage import ACCESS_KEY_RE
 from workstation.progress import ProgressLine
@@ -118,6 +119,9 @@ def start_run(sfn: Any, arn: str, execution_input: Mapping[str, Any], *, name: s
             stateMachineArn=arn, name=name or execution_name(key), input=json.dumps(dict(execution_input))
         )
     except ClientError as exc:
+        command = "eradicate" if execution_input.get("eradicate") else "start"
+        if not execution_input.get("dryRun") and (refused := refusal(command, exc)):
+            raise StartFailed(refused) from exc
         raise StartFailed(f"states:StartExecution: {error_code(exc)}: {error_message(exc)}") from exc
     return str(started["executionArn"])
 

@@ -35,6 +35,7 @@ from constructs import Construct
 from deployment.settings import StackSettings
 from lambdas.steps import STEP_BY_NAME
 from responder.approval import PERMISSIONS_APPROVE
+from responder.operators import ANALYST_ROLE, BREAK_GLASS_ROLE, DEPLOY_ROLE
 from responder.permissions import Permission
 from stacks.constructs.functions import References, grant, handler_permissions
 from stacks.constructs.layers import REPO
@@ -42,9 +43,6 @@ from stacks.nag import acknowledge
 from workstation.recover import PERMISSIONS_RECOVER, PERMISSIONS_RECOVER_REMEDIATION
 
 DRY_RUN_ASL = REPO / "statemachine" / "dry_run.asl.json"
-ANALYST_ROLE = "SecurityAnalyst"
-BREAK_GLASS_ROLE = "SecurityBreakGlass"
-DEPLOY_ROLE = "SecurityDeploy"
 OPERATOR_ROLES: tuple[str, ...] = (ANALYST_ROLE, BREAK_GLASS_ROLE, DEPLOY_ROLE)
 #: The CDK's default bootstrap qualifier and the roles ``cdk deploy`` assumes in each region.
 CDK_QUALIFIER = "hnb659fds"
