@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aws_cdk import Aws, RemovalPolicy
+from aws_cdk import Aws
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
@@ -39,6 +39,7 @@ from responder.operators import ANALYST_ROLE, BREAK_GLASS_ROLE, DEPLOY_ROLE
 from responder.permissions import Permission
 from stacks.constructs.functions import References, grant, handler_permissions
 from stacks.constructs.layers import REPO
+from stacks.constructs.workflow import logged_state_machine
 from stacks.nag import acknowledge
 from workstation.recover import PERMISSIONS_RECOVER, PERMISSIONS_RECOVER_REMEDIATION
 
@@ -90,36 +91,17 @@ class DryRunEntry(Construct):
         log_key: kms.IKey,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.log_group = logs.LogGroup(
+        self.log_group, self.state_machine = logged_state_machine(
             self,
-            "Logs",
-            log_group_name=f"/aws/vendedlogs/states/{Aws.STACK_NAME}-DryRun",
-            retention=log_retention,
-            encryption_key=log_key,
-            removal_policy=RemovalPolicy.RETAIN,
-        )
-        self.state_machine = sfn.StateMachine(
-            self,
-            "StateMachine",
+            name="DryRun",
             comment="Analysts' entry: the responder's workflow as a dry run (nothing changes)",
-            state_machine_type=sfn.StateMachineType.STANDARD,
-            definition_body=sfn.DefinitionBody.from_string(DRY_RUN_ASL.read_text()),
-            definition_substitutions={"ResponderStateMachineArn": workflow.state_machine_arn},
-            logs=sfn.LogOptions(
-                destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True
-            ),
-            tracing_enabled=True,
+            definition=DRY_RUN_ASL.read_text(),
+            substitutions={"ResponderStateMachineArn": workflow.state_machine_arn},
+            log_retention=log_retention,
+            log_key=log_key,
         )
         self.state_machine.add_to_role_policy(
             iam.PolicyStatement(actions=["states:StartExecution"], resources=[workflow.state_machine_arn])
-        )
-        acknowledge(
-            self.state_machine,
-            "AwsSolutions-IAM5[Resource::*]",
-            "Step Functions' role: the log delivery actions (logs:CreateLogDelivery, GetLogDelivery, "
-            "UpdateLogDelivery, DeleteLogDelivery, ListLogDeliveries, PutResourcePolicy, "
-            "DescribeResourcePolicies, DescribeLogGroups) and X-Ray's PutTraceSegments, PutTelemetryRecords, "
-            "GetSamplingRules and GetSamplingTargets support no resource-level permissions.",
         )
 
 

@@ -30,6 +30,51 @@ def placeholders(asl: Path = ASL) -> set[str]:
     return set(PLACEHOLDER.findall(asl.read_text()))
 
 
+# Why a state machine's role has Resource "*": the calls it names take no resource.
+LOG_DELIVERY_REASON = (
+    "Step Functions' role: the log delivery actions (logs:CreateLogDelivery, GetLogDelivery, "
+    "UpdateLogDelivery, DeleteLogDelivery, ListLogDeliveries, PutResourcePolicy, "
+    "DescribeResourcePolicies, DescribeLogGroups) and X-Ray's PutTraceSegments, PutTelemetryRecords, "
+    "GetSamplingRules and GetSamplingTargets support no resource-level permissions."
+)
+
+
+def logged_state_machine(
+    scope: Construct,
+    *,
+    name: str,
+    comment: str,
+    definition: str,
+    substitutions: Mapping[str, str],
+    log_retention: logs.RetentionDays,
+    log_key: kms.IKey,
+) -> tuple[logs.LogGroup, sfn.StateMachine]:
+    """A STANDARD state machine of ``definition`` (ASL text, inlined) under ``scope``: every execution
+    logged in full to an encrypted, retained log group, X-Ray tracing on."""
+    log_group = logs.LogGroup(
+        scope,
+        "Logs",
+        # The /aws/vendedlogs/ prefix keeps Step Functions' log delivery clear of the 5 KB limit
+        # on CloudWatch Logs resource policies.
+        log_group_name=f"/aws/vendedlogs/states/{Aws.STACK_NAME}-{name}",
+        retention=log_retention,
+        encryption_key=log_key,
+        removal_policy=RemovalPolicy.RETAIN,
+    )
+    machine = sfn.StateMachine(
+        scope,
+        "StateMachine",
+        comment=comment,
+        state_machine_type=sfn.StateMachineType.STANDARD,
+        definition_body=sfn.DefinitionBody.from_string(definition),
+        definition_substitutions=dict(substitutions),
+        logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
+        tracing_enabled=True,
+    )
+    acknowledge(machine, "AwsSolutions-IAM5[Resource::*]", LOG_DELIVERY_REASON)
+    return log_group, machine
+
+
 class Workflow(Construct):
     """STANDARD state machine: full execution logging to an encrypted log group, X-Ray tracing."""
 
@@ -47,27 +92,14 @@ class Workflow(Construct):
         missing = placeholders() - set(substitutions)
         if missing:
             raise ValueError(f"{ASL.name}: no value for placeholder(s) {', '.join(sorted(missing))}")
-        self.log_group = logs.LogGroup(
+        self.log_group, self.state_machine = logged_state_machine(
             self,
-            "Logs",
-            # The /aws/vendedlogs/ prefix keeps Step Functions' log delivery clear of the 5 KB limit
-            # on CloudWatch Logs resource policies.
-            log_group_name=f"/aws/vendedlogs/states/{Aws.STACK_NAME}-Responder",
-            retention=log_retention,
-            encryption_key=log_key,
-            removal_policy=RemovalPolicy.RETAIN,
-        )
-        self.state_machine = sfn.StateMachine(
-            self,
-            "StateMachine",
+            name="Responder",
             comment="Exposed AWS credential: validate, contain, investigate CloudTrail, keep evidence, tell the SOC",
-            state_machine_type=sfn.StateMachineType.STANDARD,
-            definition_body=sfn.DefinitionBody.from_string(ASL.read_text()),
-            definition_substitutions=dict(substitutions),
-            logs=sfn.LogOptions(
-                destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True
-            ),
-            tracing_enabled=True,
+            definition=ASL.read_text(),
+            substitutions=substitutions,
+            log_retention=log_retention,
+            log_key=log_key,
         )
         # The ASL calls each function by its unqualified ARN, so that is all the role may invoke
         # (grant_invoke would add every version and alias, ARN:*, too).
@@ -75,12 +107,4 @@ class Workflow(Construct):
             iam.PolicyStatement(
                 actions=["lambda:InvokeFunction"], resources=[f.function_arn for f in functions]
             )
-        )
-        acknowledge(
-            self.state_machine,
-            "AwsSolutions-IAM5[Resource::*]",
-            "Step Functions' role: the log delivery actions (logs:CreateLogDelivery, GetLogDelivery, "
-            "UpdateLogDelivery, DeleteLogDelivery, ListLogDeliveries, PutResourcePolicy, "
-            "DescribeResourcePolicies, DescribeLogGroups) and X-Ray's PutTraceSegments, PutTelemetryRecords, "
-            "GetSamplingRules and GetSamplingTargets support no resource-level permissions.",
         )
