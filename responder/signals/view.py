@@ -22,12 +22,22 @@ def _extra(incident: Mapping[str, Any] | None, key: str) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
+def _urls(exposure: Mapping[str, Any]) -> list[str]:
+    """Where AWS Health found the key."""
+    return [str(u) for u in exposure.get("exposed_urls") or []]
+
+
+def _keys(sequence: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The access keys the attack sequence names (each with its account and holder)."""
+    return [k for k in sequence.get("keys") or [] if isinstance(k, Mapping)]
+
+
 def facts(incident: Mapping[str, Any] | None) -> list[tuple[str, str]]:
     """(label, value) rows of what AWS reported; [] when the run was not started by such a signal."""
     exposure, sequence = _extra(incident, "exposure"), _extra(incident, "sequence")
     rows: list[tuple[str, str]] = []
     if exposure:
-        urls = [str(u) for u in exposure.get("exposed_urls") or []]
+        urls = _urls(exposure)
         rows += [
             ("Reported by", f"AWS Health, {exposure.get('event_type')} ({exposure.get('event_arn')})"),
             ("Where the key was found", listed(urls) if urls else "AWS Health's description names no URL"),
@@ -37,7 +47,7 @@ def facts(incident: Mapping[str, Any] | None) -> list[tuple[str, str]]:
         if exposure.get("description"):
             rows.append(("AWS's description", str(exposure["description"])))
     if sequence:
-        keys = [str(k.get("access_key_id")) for k in sequence.get("keys") or [] if isinstance(k, Mapping)]
+        keys = [str(k.get("access_key_id")) for k in _keys(sequence)]
         rows += [
             ("Reported by", f"GuardDuty attack sequence {sequence.get('uid')}"),
             ("Description", str(sequence.get("description") or "-")),
@@ -81,11 +91,11 @@ def message_lines(incident: Mapping[str, Any] | None) -> list[str]:
     exposure, sequence = _extra(incident, "exposure"), _extra(incident, "sequence")
     lines: list[str] = []
     if exposure:
-        urls = [str(u) for u in exposure.get("exposed_urls") or []]
+        urls = _urls(exposure)
         lines.append("AWS Health found the key in public at: " + (listed(urls) if urls else "(no URL given)"))
     if sequence:
         lines.append(f"GuardDuty attack sequence {sequence.get('uid')}: {sequence.get('description') or ''}")
-        keys = [str(k.get("access_key_id")) for k in sequence.get("keys") or [] if isinstance(k, Mapping)]
+        keys = [str(k.get("access_key_id")) for k in _keys(sequence)]
         if keys:
             lines.append("Keys in the sequence: " + listed(keys, 10))
         indicators = [f"{key} ({values})" if values else key for key, _, values in indicator_rows(incident)]
@@ -101,7 +111,7 @@ def next_steps(incident: Mapping[str, Any] | None, contained: Sequence[str] = ()
     account = str((incident or {}).get("account_id") or "")
     steps: list[str] = []
     if exposure:
-        urls = [str(u) for u in exposure.get("exposed_urls") or []]
+        urls = _urls(exposure)
         where = listed(urls) if urls else "the place AWS Health's notice names"
         steps.append(
             f"Remove the key from where AWS found it: {where}. Delete the file, rewrite the history that "
@@ -109,7 +119,7 @@ def next_steps(incident: Mapping[str, Any] | None, contained: Sequence[str] = ()
             "a copy may already have been taken."
         )
     if sequence:
-        keys = [k for k in sequence.get("keys") or [] if isinstance(k, Mapping)]
+        keys = _keys(sequence)
         foreign = [
             f"{k.get('access_key_id')} (account {k.get('account_id')})"
             for k in keys
